@@ -1,0 +1,10 @@
+//! The parts of the zpager kernel that are plain logic: SCLP control-block
+//! layouts, the physical memory map, and names for interruption codes.
+//!
+//! They build and are unit-tested on the host. Everything that touches the
+//! machine lives in the `zpager-kernel` binary's `arch` module.
+#![no_std]
+
+pub mod interruption;
+pub mod memmap;
+pub mod sclp;

@@ -1,0 +1,23 @@
+//! The zpager microkernel binary. Its real body exists only for s390x; on
+//! other targets it explains that and exits, so host tooling can build the
+//! workspace.
+#![cfg_attr(target_arch = "s390x", no_std, no_main)]
+
+#[cfg(target_arch = "s390x")]
+mod arch;
+#[cfg(target_arch = "s390x")]
+mod boot;
+#[cfg(target_arch = "s390x")]
+mod console;
+#[cfg(target_arch = "s390x")]
+mod exit;
+#[cfg(target_arch = "s390x")]
+mod timer;
+#[cfg(target_arch = "s390x")]
+mod trap;
+
+#[cfg(not(target_arch = "s390x"))]
+fn main() {
+    eprintln!("zpager-kernel runs only on s390x; boot it with `cargo xtask run`");
+    std::process::exit(2);
+}
