@@ -58,7 +58,8 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    const fn code(self) -> u32 {
+    /// The code stored in the entry table.
+    pub const fn code(self) -> u32 {
         match self {
             EntryKind::Config => 1,
             EntryKind::Program => 2,
@@ -66,7 +67,8 @@ impl EntryKind {
         }
     }
 
-    const fn from_code(code: u32) -> Option<Self> {
+    /// The kind stored as `code`.
+    pub const fn from_code(code: u32) -> Option<Self> {
         match code {
             1 => Some(EntryKind::Config),
             2 => Some(EntryKind::Program),

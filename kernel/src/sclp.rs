@@ -19,6 +19,8 @@ pub const CMD_WRITE_EVENT_MASK: u32 = 0x0078_0005;
 pub const CMD_WRITE_EVENT_DATA: u32 = 0x0076_0005;
 /// Response code for normal completion.
 pub const RESPONSE_NORMAL: u16 = 0x0020;
+/// Response code for normal completion of a read command.
+pub const RESPONSE_NORMAL_READ: u16 = 0x0010;
 /// Response code for "command not supported" style rejections that mean
 /// "try the other read-info command".
 pub const RESPONSE_INVALID_COMMAND: u16 = 0x01f0;
@@ -43,6 +45,10 @@ pub enum SclpError {
     ConsoleNotAccepted { sclp_receive_mask: u32 },
     /// Read SCP info gave no storage size.
     NoStorageSize,
+    /// SERVICE CALL answered condition code 3.
+    NotOperational,
+    /// SERVICE CALL stayed busy.
+    Busy,
 }
 
 impl fmt::Display for SclpError {
@@ -54,6 +60,8 @@ impl fmt::Display for SclpError {
                 "SCLP does not accept ASCII console events (receive mask {sclp_receive_mask:#010x})"
             ),
             SclpError::NoStorageSize => write!(f, "SCP info reports no storage"),
+            SclpError::NotOperational => write!(f, "SCLP not operational"),
+            SclpError::Busy => write!(f, "SCLP stayed busy"),
         }
     }
 }
@@ -138,7 +146,10 @@ pub fn encode_read_scp_info(buf: &mut [u8; SCCB_SIZE]) {
 /// of storage increments times the increment size in MiB, using the wide
 /// fields when the narrow size is zero.
 pub fn decode_storage_size(buf: &[u8; SCCB_SIZE]) -> Result<u64, SclpError> {
-    check_response(buf)?;
+    match response_code(buf) {
+        RESPONSE_NORMAL | RESPONSE_NORMAL_READ => {}
+        code => return Err(SclpError::Response(code)),
+    }
     let (increments, mib_per_increment) = match buf[10] {
         0 => (get_u64(buf, 104), u64::from(get_u32(buf, 100))),
         size => (u64::from(get_u16(buf, 8)), u64::from(size)),
@@ -208,7 +219,7 @@ mod tests {
         let mut b = page();
         encode_read_scp_info(&mut b);
         assert_eq!(get_u16(&b, 0) as usize, SCCB_SIZE);
-        b[6..8].copy_from_slice(&RESPONSE_NORMAL.to_be_bytes());
+        b[6..8].copy_from_slice(&RESPONSE_NORMAL_READ.to_be_bytes());
         b[8..10].copy_from_slice(&128u16.to_be_bytes());
         b[10] = 1;
         assert_eq!(decode_storage_size(&b), Ok(128 << 20));

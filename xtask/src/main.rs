@@ -1,1 +1,276 @@
-fn main() {}
+//! `cargo xtask`: build, boot and test zpager.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+use xtask::guest::{self, Profile};
+use xtask::{archive, qemu};
+use zpager_ipc::bootconfig::{BootConfig, SelfTest};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, boot and test zpager")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the guest kernel.
+    Build(BuildArgs),
+    /// Build and boot zpager in QEMU; the exit code is the guest's status.
+    Run(RunArgs),
+    /// Lint, then run the host unit tests and the QEMU suite.
+    Test(TestArgs),
+    /// Attach gdb-multiarch to a guest started with `cargo xtask run --gdb`.
+    Gdb(BuildArgs),
+    /// cargo fmt --check and clippy -D warnings for host and s390x crates.
+    Lint,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Build with optimisations.
+    #[arg(long)]
+    release: bool,
+}
+
+impl BuildArgs {
+    fn profile(&self) -> Profile {
+        if self.release {
+            Profile::Release
+        } else {
+            Profile::Debug
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    build: BuildArgs,
+    /// Guest memory, as QEMU's -m takes it (e.g. 128M, 1G).
+    #[arg(short, long, default_value = "128M", value_parser = parse_memory)]
+    memory: String,
+    /// Kernel self-test to run (none, panic, program-check, hang).
+    #[arg(long, default_value = "none", value_parser = parse_selftest)]
+    selftest: SelfTest,
+    /// Make QEMU wait for a debugger on port 1234 (attach with `cargo xtask gdb`).
+    #[arg(long)]
+    gdb: bool,
+    /// Stop the guest after this many seconds (default: no limit).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Count guest instructions exactly (-icount shift=0).
+    #[arg(long)]
+    icount: bool,
+    /// Extra QEMU arguments, after `--`.
+    #[arg(last = true)]
+    qemu_args: Vec<String>,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Skip fmt and clippy.
+    #[arg(long)]
+    no_lint: bool,
+}
+
+fn parse_memory(s: &str) -> Result<String, String> {
+    let digits = s.trim_end_matches(['M', 'G', 'm', 'g']);
+    let suffixes = s.len() - digits.len();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || suffixes > 1 {
+        return Err(format!("{s:?} is not a size like 128M or 1G"));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_selftest(s: &str) -> Result<SelfTest, String> {
+    SelfTest::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = SelfTest::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown self-test {s:?}; choose one of {}", names.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    match run_cli(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Build(args) => {
+            let elf = guest::build_kernel(args.profile())?;
+            eprintln!("xtask: kernel at {}", elf.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run(args) => run(args),
+        Cmd::Test(args) => test(args),
+        Cmd::Gdb(args) => gdb(args),
+        Cmd::Lint => {
+            lint()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    qemu::ensure_installed()?;
+    let kernel = guest::build_kernel(args.build.profile())?;
+    let image = archive::pack(&BootConfig {
+        selftest: args.selftest,
+    })?;
+    let archive_path = guest::target_dir().join("boot-archive.bin");
+    std::fs::write(&archive_path, image)
+        .with_context(|| format!("writing {}", archive_path.display()))?;
+    let mut boot = qemu::Boot::new(kernel);
+    boot.initrd = Some(archive_path);
+    boot.memory = args.memory;
+    boot.gdb = args.gdb;
+    boot.icount = args.icount;
+    boot.extra_args = args.qemu_args;
+    if args.gdb {
+        eprintln!(
+            "xtask: QEMU is waiting for gdb on port {}; run `cargo xtask gdb{}` in another terminal",
+            qemu::GDB_PORT,
+            if args.build.release { " --release" } else { "" }
+        );
+    }
+    let result = boot.run(args.timeout.map(Duration::from_secs), true)?;
+    if !result.stderr.trim().is_empty() {
+        eprint!("{}", result.stderr);
+    }
+    eprintln!("xtask: {}", result.describe());
+    Ok(ExitCode::from(u8::try_from(result.exit_code()).unwrap_or(1)))
+}
+
+fn gdb(args: BuildArgs) -> Result<ExitCode> {
+    let kernel = guest::build_kernel(args.profile())?;
+    let status = Command::new("gdb-multiarch")
+        .arg("-q")
+        .arg(&kernel)
+        .args(["-ex", "set architecture s390:64-bit"])
+        .args(["-ex", &format!("target remote localhost:{}", qemu::GDB_PORT)])
+        .status();
+    match status {
+        Ok(s) => Ok(if s.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "gdb-multiarch not found; install it with `apt-get install gdb-multiarch`"
+        ),
+        Err(e) => Err(e).context("starting gdb-multiarch"),
+    }
+}
+
+fn checked(mut cmd: Command, what: &str) -> Result<()> {
+    eprintln!("xtask: {what}");
+    let status = cmd.status().with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn lint() -> Result<()> {
+    let mut fmt = guest::cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    checked(fmt, "cargo fmt --all --check")?;
+    let mut host = guest::cargo();
+    host.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    checked(host, "cargo clippy (host) -D warnings")?;
+    let mut s390x = guest::cargo();
+    s390x
+        .args(["clippy", "--package", "zpager-kernel", "--target", guest::TARGET])
+        .arg("--target-dir")
+        .arg(guest::target_dir())
+        .args(["--", "-D", "warnings"]);
+    checked(s390x, "cargo clippy (s390x) -D warnings")
+}
+
+/// Totals from cargo's `test result:` lines.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    suites: u64,
+}
+
+impl Tally {
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        self.suites += 1;
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match label {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn test(args: TestArgs) -> Result<ExitCode> {
+    let mut summary: Vec<(String, bool)> = Vec::new();
+    if !args.no_lint {
+        let ok = lint().map_err(|e| eprintln!("xtask: {e:#}")).is_ok();
+        summary.push(("lint: fmt, clippy host + s390x".into(), ok));
+    }
+    qemu::ensure_installed()?;
+    let kernel = guest::build_kernel(Profile::Debug);
+    summary.push(("guest kernel build".into(), kernel.is_ok()));
+    let mut tally = Tally::default();
+    let mut tests_ok = false;
+    if let Ok(kernel) = &kernel {
+        eprintln!("xtask: cargo test --workspace (host unit tests and the QEMU suite)");
+        let mut cmd = guest::cargo();
+        cmd.args(["test", "--workspace", "--color", "never"])
+            .env("ZPAGER_KERNEL", kernel)
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().context("starting cargo test")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo test output")?;
+            tally.add_line(&line);
+            println!("{line}");
+        }
+        std::io::stdout().flush().ok();
+        tests_ok = child.wait().context("waiting for cargo test")?.success();
+    }
+    summary.push((
+        format!(
+            "host unit tests + QEMU suite: {} passed, {} failed, {} ignored in {} suites",
+            tally.passed, tally.failed, tally.ignored, tally.suites
+        ),
+        tests_ok && tally.failed == 0,
+    ));
+    println!("\n== zpager test summary ==");
+    for (what, ok) in &summary {
+        println!("  {:<4} {what}", if *ok { "ok" } else { "FAIL" });
+    }
+    let all_ok = summary.iter().all(|(_, ok)| *ok);
+    println!("== {} ==", if all_ok { "PASS" } else { "FAIL" });
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,220 @@
+//! Boot entry and interruption entry/exit.
+//!
+//! `_start` sets up the boot stack, zeroes .bss and calls `kmain`.
+//!
+//! Every interruption class has a stub that stores the 16 GPRs into lowcore
+//! scratch, then joins common code that picks a frame:
+//! * from problem state: there are no threads yet (the next issue brings
+//!   them and their save areas), so it is reported as unexpected, from a
+//!   frame on the emergency stack,
+//! * from supervisor state: a frame pushed below the interrupted r15, or on
+//!   the emergency stack for program checks, machine checks and restarts.
+//!
+//! The frame receives the GPRs, the old PSW, f0-f15 and the FPC. The Rust
+//! handler `zpager_trap(frame, class)` returns the frame to resume (the same
+//! one today; another thread's once there are threads), and the exit path
+//! restores everything from it and loads its PSW.
+
+use super::Psw;
+use core::arch::global_asm;
+
+/// Interruption classes, in lowcore new-PSW order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Class {
+    Restart = 0,
+    External = 1,
+    SupervisorCall = 2,
+    Program = 3,
+    MachineCheck = 4,
+    Io = 5,
+}
+
+impl Class {
+    fn from_raw(raw: u64) -> Class {
+        match raw {
+            0 => Class::Restart,
+            1 => Class::External,
+            2 => Class::SupervisorCall,
+            3 => Class::Program,
+            4 => Class::MachineCheck,
+            _ => Class::Io,
+        }
+    }
+}
+
+/// The state saved at interruption entry and restored at exit. The layout
+/// is fixed by the entry code below.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct TrapFrame {
+    pub gprs: [u64; 16],
+    pub psw: Psw,
+    pub fprs: [u64; 16],
+    pub fpc: u32,
+    _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 280);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, psw) == 128);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, fprs) == 144);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, fpc) == 272);
+const _: () = assert!(super::lowcore::SAVE_GPRS == 0x200);
+const _: () = assert!(super::lowcore::RETURN_PSW == 0x280);
+const _: () = assert!(super::lowcore::KERNEL_STACK_TOP == 0x298);
+const _: () = assert!(super::lowcore::EMERGENCY_STACK_TOP == 0x2a0);
+
+global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .globl _start
+_start:
+    larl    %r15, __boot_stack_top
+    aghi    %r15, -160
+    xc      0(8,%r15), 0(%r15)
+    larl    %r1, __bss_start
+    larl    %r2, __bss_end
+0:  clgr    %r1, %r2
+    jhe     1f
+    xc      0(256,%r1), 0(%r1)      # .bss is page aligned and page sized
+    la      %r1, 256(%r1)
+    j       0b
+1:  brasl   %r14, kmain
+    j       .
+
+    .macro TRAP_STUB name, class, old_psw
+    .globl \name
+\name:
+    stmg    %r0, %r15, 0x200
+    lghi    %r2, \class
+    lghi    %r3, \old_psw
+    j       trap_common
+    .endm
+
+    .text
+    TRAP_STUB trap_restart, 0, 0x120
+    TRAP_STUB trap_external, 1, 0x130
+    TRAP_STUB trap_svc, 2, 0x140
+    TRAP_STUB trap_program, 3, 0x150
+    TRAP_STUB trap_machine_check, 4, 0x160
+    TRAP_STUB trap_io, 5, 0x170
+
+trap_common:
+    # r2 = class, r3 = lowcore address of the old PSW, GPRs in 0x200.
+    tm      1(%r3), 0x01            # problem-state bit of the old PSW
+    jnz     2f
+    lg      %r1, 0x278              # interrupted r15
+    cghi    %r2, 1
+    je      3f
+    cghi    %r2, 2
+    je      3f
+    cghi    %r2, 5
+    je      3f
+2:  lg      %r1, 0x2a0              # emergency stack
+3:  aghi    %r1, -280
+    nill    %r1, 0xfff8
+    lghi    %r4, 0x200
+    mvc     0(128,%r1), 0(%r4)
+    mvc     128(16,%r1), 0(%r3)
+    std     %f0, 144(%r1)
+    std     %f1, 152(%r1)
+    std     %f2, 160(%r1)
+    std     %f3, 168(%r1)
+    std     %f4, 176(%r1)
+    std     %f5, 184(%r1)
+    std     %f6, 192(%r1)
+    std     %f7, 200(%r1)
+    std     %f8, 208(%r1)
+    std     %f9, 216(%r1)
+    std     %f10, 224(%r1)
+    std     %f11, 232(%r1)
+    std     %f12, 240(%r1)
+    std     %f13, 248(%r1)
+    std     %f14, 256(%r1)
+    std     %f15, 264(%r1)
+    stfpc   272(%r1)
+    lgr     %r15, %r1
+    aghi    %r15, -160
+    xc      0(8,%r15), 0(%r15)
+    lgr     %r3, %r2
+    lgr     %r2, %r1
+    brasl   %r14, zpager_trap
+    # r2 = frame to resume
+    ld      %f0, 144(%r2)
+    ld      %f1, 152(%r2)
+    ld      %f2, 160(%r2)
+    ld      %f3, 168(%r2)
+    ld      %f4, 176(%r2)
+    ld      %f5, 184(%r2)
+    ld      %f6, 192(%r2)
+    ld      %f7, 200(%r2)
+    ld      %f8, 208(%r2)
+    ld      %f9, 216(%r2)
+    ld      %f10, 224(%r2)
+    ld      %f11, 232(%r2)
+    ld      %f12, 240(%r2)
+    ld      %f13, 248(%r2)
+    ld      %f14, 256(%r2)
+    ld      %f15, 264(%r2)
+    lfpc    272(%r2)
+    lghi    %r1, 0x280
+    mvc     0(16,%r1), 128(%r2)
+    lmg     %r0, %r15, 0(%r2)
+    lpswe   0x280
+
+    .section .bss
+    .balign 4096
+__boot_stack:
+    .skip   65536
+    .globl __boot_stack_top
+__boot_stack_top:
+    .balign 4096
+__emergency_stack:
+    .skip   16384
+    .globl __emergency_stack_top
+__emergency_stack_top:
+"#
+);
+
+extern "C" {
+    fn trap_restart();
+    fn trap_external();
+    fn trap_svc();
+    fn trap_program();
+    fn trap_machine_check();
+    fn trap_io();
+    static __boot_stack_top: u8;
+    static __emergency_stack_top: u8;
+}
+
+/// Entry-stub addresses in new-PSW order.
+pub fn stub_addresses() -> [u64; 6] {
+    [
+        trap_restart as *const () as u64,
+        trap_external as *const () as u64,
+        trap_svc as *const () as u64,
+        trap_program as *const () as u64,
+        trap_machine_check as *const () as u64,
+        trap_io as *const () as u64,
+    ]
+}
+
+/// Top of the kernel stack (today the boot stack).
+pub fn kernel_stack_top() -> u64 {
+    core::ptr::addr_of!(__boot_stack_top) as u64
+}
+
+/// Top of the emergency stack.
+pub fn emergency_stack_top() -> u64 {
+    core::ptr::addr_of!(__emergency_stack_top) as u64
+}
+
+/// Called by the entry code with interruptions masked.
+#[no_mangle]
+extern "C" fn zpager_trap(frame: *mut TrapFrame, class: u64) -> *mut TrapFrame {
+    // SAFETY: the entry code passes a frame it has just filled, on a stack
+    // nothing else uses until this handler returns.
+    let frame_ref = unsafe { &mut *frame };
+    crate::trap::handle(frame_ref, Class::from_raw(class));
+    frame
+}

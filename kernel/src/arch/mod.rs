@@ -1,0 +1,235 @@
+//! Everything that touches the machine directly: lowcore, control
+//! registers, PSWs, the service call, clocks and timers. Each `unsafe`
+//! block says why it is sound.
+
+pub mod entry;
+
+use core::arch::asm;
+
+/// Lowcore offsets (prefix 0, so these are also absolute addresses).
+pub mod lowcore {
+    /// External-interruption parameter (u32).
+    pub const EXT_PARAMS: usize = 0x80;
+    /// External-interruption code (u16).
+    pub const EXT_CODE: usize = 0x86;
+    /// Program-interruption ILC byte.
+    pub const PGM_ILC: usize = 0x8d;
+    /// Program-interruption code (u16).
+    pub const PGM_CODE: usize = 0x8e;
+    /// Translation-exception identification (u64).
+    pub const TEID: usize = 0xa8;
+    /// New PSWs, in interruption-class order: restart, external, SVC,
+    /// program, machine check, I/O.
+    pub const NEW_PSWS: usize = 0x1a0;
+
+    // Kernel-defined words in the software-usable part of the lowcore.
+    // The entry code addresses them with base register 0, so they must
+    // stay below 4 KiB; entry.rs uses the same numbers.
+    /// Scratch copy of the 16 GPRs at interruption entry.
+    pub const SAVE_GPRS: usize = 0x200;
+    /// The PSW the exit path loads.
+    pub const RETURN_PSW: usize = 0x280;
+    /// Top of the stack for handlers of interruptions from problem state.
+    pub const KERNEL_STACK_TOP: usize = 0x298;
+    /// Top of the stack for program checks, machine checks and restarts in
+    /// supervisor state, so a broken kernel stack still gets a report.
+    pub const EMERGENCY_STACK_TOP: usize = 0x2a0;
+}
+
+/// PSW mask bits.
+pub mod psw {
+    /// External interruptions enabled.
+    pub const EXT: u64 = 0x0100_0000_0000_0000;
+    /// Wait state.
+    pub const WAIT: u64 = 0x0002_0000_0000_0000;
+    /// Problem state.
+    pub const PROBLEM: u64 = 0x0001_0000_0000_0000;
+    /// 64-bit addressing (EA and BA).
+    pub const ADDR64: u64 = 0x0000_0001_8000_0000;
+}
+
+/// Control-register bits the kernel sets.
+pub mod cr0 {
+    /// Additional floating-point registers usable (f0-f15, not only 0/2/4/6).
+    pub const AFP: u64 = 1 << 18;
+    /// Clock-comparator subclass mask.
+    pub const CLOCK_COMPARATOR: u64 = 0x800;
+    /// CPU-timer subclass mask.
+    pub const CPU_TIMER: u64 = 0x400;
+    /// Service-signal subclass mask.
+    pub const SERVICE_SIGNAL: u64 = 0x200;
+}
+
+/// A program-status word as stored in the lowcore and in trap frames.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct Psw {
+    pub mask: u64,
+    pub addr: u64,
+}
+
+/// TOD-clock units per microsecond.
+pub const TOD_PER_US: u64 = 4096;
+
+/// Reads a big-endian u16 from the lowcore.
+pub fn lowcore_u16(offset: usize) -> u16 {
+    // SAFETY: the lowcore is mapped at absolute 0 for the whole run (DAT is
+    // off in the kernel) and `offset` is one of the architected fields.
+    unsafe { core::ptr::read_volatile(offset as *const u16) }
+}
+
+/// The program-interruption ILC byte.
+pub fn lowcore_u8_pgm_ilc() -> u8 {
+    // SAFETY: as for `lowcore_u16`.
+    unsafe { core::ptr::read_volatile(lowcore::PGM_ILC as *const u8) }
+}
+
+/// Reads a u32 from the lowcore.
+pub fn lowcore_u32(offset: usize) -> u32 {
+    // SAFETY: as for `lowcore_u16`.
+    unsafe { core::ptr::read_volatile(offset as *const u32) }
+}
+
+/// Reads a u64 from the lowcore.
+pub fn lowcore_u64(offset: usize) -> u64 {
+    // SAFETY: as for `lowcore_u16`.
+    unsafe { core::ptr::read_volatile(offset as *const u64) }
+}
+
+fn write_lowcore_u64(offset: usize, value: u64) {
+    // SAFETY: the kernel-defined lowcore words are reserved for this use and
+    // nothing else aliases them as Rust objects.
+    unsafe { core::ptr::write_volatile(offset as *mut u64, value) }
+}
+
+/// Loads all sixteen control registers.
+fn load_control_registers(values: &[u64; 16]) {
+    // SAFETY: the values come from `init_cpu`, which sets every register to
+    // a defined state the kernel relies on; LCTLG only reads the array.
+    unsafe {
+        asm!("lctlg %c0, %c15, 0({0})", in(reg_addr) values.as_ptr(), options(nostack));
+    }
+}
+
+/// Puts the CPU in the state the kernel expects: every control register
+/// set explicitly, FPC zeroed, new PSWs pointing at the entry stubs and the
+/// handler stacks recorded in the lowcore.
+pub fn init_cpu() {
+    let mut crs = [0u64; 16];
+    crs[0] = cr0::AFP | cr0::CPU_TIMER | cr0::CLOCK_COMPARATOR | cr0::SERVICE_SIGNAL;
+    // CR14: channel-report-pending and recovery machine-check subclasses,
+    // the architected reset value; machine checks stay masked in the PSW.
+    crs[14] = 0xc200_0000;
+    load_control_registers(&crs);
+    // SAFETY: the FPC is a plain register; zero means no traps, round to nearest.
+    unsafe { asm!("lfpc 0({0})", in(reg_addr) &0u32, options(nostack)) };
+
+    let stubs = entry::stub_addresses();
+    for (class, stub) in stubs.into_iter().enumerate() {
+        let slot = lowcore::NEW_PSWS + class * 16;
+        // Handlers run in supervisor state, DAT off, every interruption masked.
+        write_lowcore_u64(slot, psw::ADDR64);
+        write_lowcore_u64(slot + 8, stub);
+    }
+    write_lowcore_u64(lowcore::KERNEL_STACK_TOP, entry::kernel_stack_top());
+    write_lowcore_u64(lowcore::EMERGENCY_STACK_TOP, entry::emergency_stack_top());
+}
+
+/// Issues SERVICE CALL and returns its condition code (0 accepted,
+/// 2 busy, 3 not operational).
+///
+/// # Safety
+/// `sccb` must be a page-aligned SCCB below 2 GiB that stays untouched by
+/// Rust code until the service signal reports completion.
+pub unsafe fn service_call(command: u32, sccb: u64) -> u32 {
+    let cc: u32;
+    // SAFETY: per the caller's contract; SERVC itself only reads the two
+    // registers and hands the SCCB to the SCLP.
+    unsafe {
+        asm!(
+            ".insn rre,0xb2200000,{cmd},{sccb}",
+            "ipm {cc}",
+            "srl {cc},28",
+            cmd = in(reg) u64::from(command),
+            sccb = in(reg) sccb,
+            cc = out(reg) cc,
+            options(nostack),
+        );
+    }
+    cc
+}
+
+/// Waits, enabled for external interruptions, until one has been handled;
+/// returns with interruptions masked again.
+pub fn wait_for_interrupt() {
+    let wait_psw = Psw {
+        mask: psw::ADDR64 | psw::EXT | psw::WAIT,
+        addr: 0,
+    };
+    // SAFETY: the wait PSW resumes at label 2 with the kernel's own state;
+    // the external handler clears the wait bit in the old PSW, so execution
+    // continues at 2 with external interruptions enabled, and STNSM masks
+    // them again. The PSW lives on this frame until LPSWE has read it.
+    unsafe {
+        asm!(
+            "larl {tmp}, 2f",
+            "stg {tmp}, 8({psw})",
+            "lpswe 0({psw})",
+            "2:",
+            "stnsm 0({scratch}), 0xfc",
+            psw = in(reg_addr) &wait_psw,
+            scratch = in(reg_addr) &mut 0u8,
+            tmp = out(reg) _,
+        );
+    }
+}
+
+/// Stops the machine with a disabled wait at `addr`. QEMU treats address
+/// 0xfff as a clean shutdown and anything else as a guest panic.
+pub fn disabled_wait(addr: u64) -> ! {
+    let stop = Psw {
+        mask: psw::ADDR64 | psw::WAIT,
+        addr,
+    };
+    // SAFETY: a disabled wait never returns; nothing is resumed.
+    unsafe {
+        asm!("lpswe 0({0})", in(reg_addr) &stop, options(noreturn, nostack));
+    }
+}
+
+/// Stores the TOD clock (STCKF: fast, not unique).
+pub fn tod() -> u64 {
+    let mut value = 0u64;
+    // SAFETY: STCKF writes exactly the doubleword given.
+    unsafe { asm!("stckf 0({0})", in(reg_addr) &mut value, options(nostack)) };
+    value
+}
+
+/// Sets the CPU timer (TOD units; an interruption is pending while it is negative).
+pub fn set_cpu_timer(value: u64) {
+    // SAFETY: SPT reads the doubleword; the CPU timer only affects when the
+    // timer interruption becomes pending.
+    unsafe { asm!("spt 0({0})", in(reg_addr) &value, options(nostack)) };
+}
+
+/// Sets the clock comparator (TOD value; an interruption is pending while
+/// the TOD clock is past it). `u64::MAX` never fires.
+pub fn set_clock_comparator(value: u64) {
+    // SAFETY: SCKC reads the doubleword; it only affects interruption timing.
+    unsafe { asm!("sckc 0({0})", in(reg_addr) &value, options(nostack)) };
+}
+
+/// Loads a doubleword from an absolute address, which may not exist; used
+/// only by the program-check self-test.
+pub fn load_absolute(addr: u64) -> u64 {
+    // SAFETY: with DAT off this is a real-storage access. An address beyond
+    // storage takes an addressing exception, which the kernel reports and
+    // stops on; the read has no other effect.
+    unsafe { core::ptr::read_volatile(addr as *const u64) }
+}
+
+/// The precompiled `core` for this target is built with unwinding and
+/// refers to the personality routine even though the kernel aborts on
+/// panic; nothing ever calls it.
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}

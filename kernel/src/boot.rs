@@ -1,0 +1,168 @@
+//! Boot: from `_start` to the chosen self-test.
+
+use crate::exit::stop;
+use crate::{arch, console, println, timer};
+use zpager_ipc::bootarchive::{self, Archive, CONFIG_ENTRY};
+use zpager_ipc::bootconfig::{BootConfig, SelfTest};
+use zpager_ipc::exit::ExitStatus;
+use zpager_kernel::memmap::{PhysMap, FRAME_SIZE};
+
+extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// Ticks the boot self-check waits for.
+const SELF_CHECK_TICKS: u64 = 3;
+
+#[no_mangle]
+extern "C" fn kmain() -> ! {
+    arch::init_cpu();
+    if console::init().is_err() {
+        // Nothing can be printed; the status still reaches the host.
+        stop(ExitStatus::UnexpectedInterrupt);
+    }
+    println!("zpager {}: s390x microkernel", env!("CARGO_PKG_VERSION"));
+
+    let memory = match console::storage_size() {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            println!("boot: cannot read SCP info: {e}");
+            stop(ExitStatus::UnexpectedInterrupt);
+        }
+    };
+    let archive = load_archive(memory);
+    let config = read_config(&archive);
+    print_memory_map(memory, &archive);
+
+    timer::start();
+    match timer::self_check(SELF_CHECK_TICKS) {
+        Ok(check) => println!(
+            "timer: {} ticks of {} us in {} us: ok",
+            check.ticks,
+            timer::TICK_US,
+            check.elapsed_us
+        ),
+        Err(timer::TimerFault::MissingTicks { ticks, elapsed_us }) => {
+            println!("timer: only {ticks} of {SELF_CHECK_TICKS} ticks in {elapsed_us} us: FAILED");
+            stop(ExitStatus::TestFailed);
+        }
+        Err(timer::TimerFault::TooFast { ticks, elapsed_us }) => {
+            println!("timer: {ticks} ticks in only {elapsed_us} us: FAILED");
+            stop(ExitStatus::TestFailed);
+        }
+    }
+
+    run_selftest(config.selftest, memory)
+}
+
+/// Finds and validates the boot archive QEMU placed at 8 MiB.
+fn load_archive(memory: u64) -> Archive<'static> {
+    let start = bootarchive::LOAD_ADDRESS;
+    let Some(available) = memory.checked_sub(start) else {
+        println!("boot archive: rejected: memory ends below {start:#x}, where QEMU loads it");
+        stop(ExitStatus::BadBootArchive);
+    };
+    // SAFETY: start..memory is storage (below the size SCLP reported),
+    // outside the kernel image, and nothing writes it during the run.
+    let bytes: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(start as *const u8, available as usize) };
+    match Archive::parse(bytes) {
+        Ok(archive) => {
+            println!(
+                "boot archive: {} bytes, {} entries",
+                archive.len(),
+                archive.entries().count()
+            );
+            archive
+        }
+        Err(e) => {
+            println!("boot archive: rejected: {e}");
+            stop(ExitStatus::BadBootArchive);
+        }
+    }
+}
+
+fn read_config(archive: &Archive<'_>) -> BootConfig {
+    let Some(entry) = archive.find(CONFIG_ENTRY) else {
+        return BootConfig::default();
+    };
+    match BootConfig::parse(entry.data) {
+        Ok(config) => config,
+        Err(e) => {
+            println!("boot archive: rejected: config: {e}");
+            stop(ExitStatus::BadBootArchive);
+        }
+    }
+}
+
+fn print_memory_map(memory: u64, archive: &Archive<'_>) {
+    let kstart = core::ptr::addr_of!(__kernel_start) as u64;
+    let kend = core::ptr::addr_of!(__kernel_end) as u64;
+    let archive_start = bootarchive::LOAD_ADDRESS;
+    let archive_end = archive_start + archive.len() as u64;
+    let mut map = PhysMap::new(memory);
+    // The lowcore and everything below the kernel image belong to the kernel.
+    let reservations = [
+        (0, kend, "kernel"),
+        (archive_start, archive_end, "boot archive"),
+    ];
+    for (start, end, owner) in reservations {
+        if let Err(e) = map.reserve(start, end, owner) {
+            println!("memory: cannot reserve {owner}: {e}");
+            stop(ExitStatus::BadBootArchive);
+        }
+    }
+    println!(
+        "memory: {} MiB, kernel {:#x}-{:#x}, boot archive {:#x}-{:#x}, frames: {} total, {} reserved, {} free",
+        memory >> 20,
+        kstart,
+        kend,
+        archive_start,
+        archive_end.div_ceil(FRAME_SIZE) * FRAME_SIZE,
+        map.total_frames(),
+        map.reserved_frames(),
+        map.free_frames()
+    );
+}
+
+fn run_selftest(test: SelfTest, memory: u64) -> ! {
+    match test {
+        SelfTest::None => {
+            println!("boot: ok");
+            stop(ExitStatus::Success);
+        }
+        SelfTest::Panic => {
+            println!("selftest panic: panicking on purpose");
+            panic!("deliberate panic (selftest=panic)");
+        }
+        SelfTest::ProgramCheck => {
+            let beyond = memory + (1 << 20);
+            println!("selftest program-check: loading from {beyond:#x}, beyond storage");
+            let value = arch::load_absolute(beyond);
+            println!("selftest program-check: load returned {value:#x}: FAILED (no exception)");
+            stop(ExitStatus::TestFailed);
+        }
+        SelfTest::Hang => {
+            println!("selftest hang: waiting forever with the timer ticking");
+            loop {
+                arch::wait_for_interrupt();
+            }
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(loc) => crate::fatal_println!(
+            "KERNEL PANIC at {}:{}:{}: {}",
+            loc.file(),
+            loc.line(),
+            loc.column(),
+            info.message()
+        ),
+        None => crate::fatal_println!("KERNEL PANIC: {}", info.message()),
+    }
+    stop(ExitStatus::KernelPanic)
+}
