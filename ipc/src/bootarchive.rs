@@ -260,8 +260,8 @@ impl<'a> Archive<'a> {
         if name_len == 0 || raw_name[name_len..].iter().any(|&b| b != 0) {
             return Err(ArchiveError::BadName { index });
         }
-        let name =
-            core::str::from_utf8(&raw_name[..name_len]).map_err(|_| ArchiveError::BadName { index })?;
+        let name = core::str::from_utf8(&raw_name[..name_len])
+            .map_err(|_| ArchiveError::BadName { index })?;
         let kind_code = be_u32(rec, 32);
         let kind = EntryKind::from_code(kind_code).ok_or(ArchiveError::UnknownKind {
             index,
@@ -269,7 +269,7 @@ impl<'a> Archive<'a> {
         })?;
         let offset = be_u32(rec, 40) as usize;
         let len = be_u32(rec, 44) as usize;
-        if offset % PAYLOAD_ALIGN != 0
+        if !offset.is_multiple_of(PAYLOAD_ALIGN)
             || offset < table_end
             || offset.checked_add(len).is_none_or(|end| end > bytes.len())
         {
@@ -423,7 +423,11 @@ mod tests {
         let mut b = ArchiveBuilder::new();
         b.add("config", EntryKind::Config, b"selftest=none\n".to_vec())
             .unwrap()
-            .add("hello", EntryKind::Program, vec![0x7f, b'E', b'L', b'F', 1, 2, 3])
+            .add(
+                "hello",
+                EntryKind::Program,
+                vec![0x7f, b'E', b'L', b'F', 1, 2, 3],
+            )
             .unwrap();
         b.build().unwrap()
     }

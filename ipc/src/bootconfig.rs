@@ -105,8 +105,11 @@ impl BootConfig {
             let (key, value) = (key.trim(), value.trim());
             match key {
                 "selftest" => {
-                    config.selftest = SelfTest::from_name(value)
-                        .ok_or(ConfigError::BadValue { line, key, value })?;
+                    config.selftest = SelfTest::from_name(value).ok_or(ConfigError::BadValue {
+                        line,
+                        key,
+                        value,
+                    })?;
                 }
                 _ => return Err(ConfigError::UnknownKey { line, key }),
             }
@@ -176,7 +179,10 @@ mod tests {
         }
         impl Default for Buf {
             fn default() -> Self {
-                Buf { bytes: [0; 64], len: 0 }
+                Buf {
+                    bytes: [0; 64],
+                    len: 0,
+                }
             }
         }
         impl Buf {

@@ -64,7 +64,10 @@ impl fmt::Display for MemMapError {
         match self {
             MemMapError::EmptyRange => write!(f, "empty reservation"),
             MemMapError::BeyondMemory { end, memory } => {
-                write!(f, "reservation ends at {end:#x}, beyond memory size {memory:#x}")
+                write!(
+                    f,
+                    "reservation ends at {end:#x}, beyond memory size {memory:#x}"
+                )
             }
             MemMapError::TooManyRegions => write!(f, "more than {MAX_RESERVED} reservations"),
         }
@@ -104,7 +107,12 @@ impl PhysMap {
     }
 
     /// Marks bytes `start..end` as owned by `owner`, widened to whole frames.
-    pub fn reserve(&mut self, start: u64, end: u64, owner: &'static str) -> Result<(), MemMapError> {
+    pub fn reserve(
+        &mut self,
+        start: u64,
+        end: u64,
+        owner: &'static str,
+    ) -> Result<(), MemMapError> {
         if end <= start {
             return Err(MemMapError::EmptyRange);
         }
@@ -206,8 +214,14 @@ mod tests {
         assert_eq!(
             free.0[..free.1],
             [
-                FrameRange { start: 17, end: 128 },
-                FrameRange { start: 130, end: 256 }
+                FrameRange {
+                    start: 17,
+                    end: 128
+                },
+                FrameRange {
+                    start: 130,
+                    end: 256
+                }
             ]
         );
         assert_eq!(free.0[0].start_address(), 0x11000);

@@ -172,13 +172,16 @@ mod tests {
     fn write_event_mask_layout() {
         let mut b = page();
         encode_write_event_mask(&mut b);
-        assert_eq!(&b[..28], &[
-            0, 28, 0, 0, 0, 0, 0, 0, // header
-            0, 0, 0, 4, // reserved, mask length
-            0, 0, 0, 0, // we receive nothing
-            0, 0, 0, 0x40, // we send ASCII console events
-            0, 0, 0, 0, 0, 0, 0, 0, // filled in by the SCLP
-        ]);
+        assert_eq!(
+            &b[..28],
+            &[
+                0, 28, 0, 0, 0, 0, 0, 0, // header
+                0, 0, 0, 4, // reserved, mask length
+                0, 0, 0, 0, // we receive nothing
+                0, 0, 0, 0x40, // we send ASCII console events
+                0, 0, 0, 0, 0, 0, 0, 0, // filled in by the SCLP
+            ]
+        );
         assert!(b[28..].iter().all(|&x| x == 0));
     }
 
@@ -202,7 +205,10 @@ mod tests {
     fn write_event_data_layout() {
         let mut b = page();
         assert_eq!(encode_write_event_data(&mut b, b"hi\r\n"), 4);
-        assert_eq!(&b[..18], &[0, 18, 0, 0, 0, 0, 0, 0, 0, 10, 0x1a, 0, 0, 0, b'h', b'i', b'\r', b'\n']);
+        assert_eq!(
+            &b[..18],
+            &[0, 18, 0, 0, 0, 0, 0, 0, 0, 10, 0x1a, 0, 0, 0, b'h', b'i', b'\r', b'\n']
+        );
     }
 
     #[test]

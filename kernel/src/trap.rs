@@ -26,14 +26,22 @@ pub fn handle(frame: &mut TrapFrame, class: Class) {
         Class::External if !from_problem_state => external(frame),
         Class::Program if !from_problem_state => supervisor_program_check(frame),
         Class::MachineCheck => {
-            fatal_println!("MACHINE CHECK at psw {:#018x} {:#018x}", frame.psw.mask, frame.psw.addr);
+            fatal_println!(
+                "MACHINE CHECK at psw {:#018x} {:#018x}",
+                frame.psw.mask,
+                frame.psw.addr
+            );
             stop(ExitStatus::MachineCheck);
         }
         _ => {
             fatal_println!(
                 "UNEXPECTED INTERRUPTION: {:?} from {} state at psw {:#018x} {:#018x}",
                 class,
-                if from_problem_state { "problem" } else { "supervisor" },
+                if from_problem_state {
+                    "problem"
+                } else {
+                    "supervisor"
+                },
                 frame.psw.mask,
                 frame.psw.addr
             );

@@ -90,7 +90,10 @@ fn parse_memory(s: &str) -> Result<String, String> {
 fn parse_selftest(s: &str) -> Result<SelfTest, String> {
     SelfTest::from_name(s).ok_or_else(|| {
         let names: Vec<_> = SelfTest::ALL.iter().map(|t| t.name()).collect();
-        format!("unknown self-test {s:?}; choose one of {}", names.join(", "))
+        format!(
+            "unknown self-test {s:?}; choose one of {}",
+            names.join(", ")
+        )
     })
 }
 
@@ -148,7 +151,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         eprint!("{}", result.stderr);
     }
     eprintln!("xtask: {}", result.describe());
-    Ok(ExitCode::from(u8::try_from(result.exit_code()).unwrap_or(1)))
+    Ok(ExitCode::from(
+        u8::try_from(result.exit_code()).unwrap_or(1),
+    ))
 }
 
 fn gdb(args: BuildArgs) -> Result<ExitCode> {
@@ -157,7 +162,10 @@ fn gdb(args: BuildArgs) -> Result<ExitCode> {
         .arg("-q")
         .arg(&kernel)
         .args(["-ex", "set architecture s390:64-bit"])
-        .args(["-ex", &format!("target remote localhost:{}", qemu::GDB_PORT)])
+        .args([
+            "-ex",
+            &format!("target remote localhost:{}", qemu::GDB_PORT),
+        ])
         .status();
     match status {
         Ok(s) => Ok(if s.success() {
@@ -165,9 +173,9 @@ fn gdb(args: BuildArgs) -> Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "gdb-multiarch not found; install it with `apt-get install gdb-multiarch`"
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("gdb-multiarch not found; install it with `apt-get install gdb-multiarch`")
+        }
         Err(e) => Err(e).context("starting gdb-multiarch"),
     }
 }
@@ -186,11 +194,24 @@ fn lint() -> Result<()> {
     fmt.args(["fmt", "--all", "--check"]);
     checked(fmt, "cargo fmt --all --check")?;
     let mut host = guest::cargo();
-    host.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    host.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     checked(host, "cargo clippy (host) -D warnings")?;
     let mut s390x = guest::cargo();
     s390x
-        .args(["clippy", "--package", "zpager-kernel", "--target", guest::TARGET])
+        .args([
+            "clippy",
+            "--package",
+            "zpager-kernel",
+            "--target",
+            guest::TARGET,
+        ])
         .arg("--target-dir")
         .arg(guest::target_dir())
         .args(["--", "-D", "warnings"]);

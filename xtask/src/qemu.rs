@@ -36,7 +36,10 @@ pub fn ensure_installed() -> Result<()> {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    eprintln!("xtask: {QEMU} not found; installing the Debian package {QEMU_PACKAGE} with apt-get{}", if is_root { "" } else { " (through sudo)" });
+    eprintln!(
+        "xtask: {QEMU} not found; installing the Debian package {QEMU_PACKAGE} with apt-get{}",
+        if is_root { "" } else { " (through sudo)" }
+    );
     let apt = |args: &[&str]| -> Result<()> {
         let mut cmd = if is_root {
             Command::new("apt-get")
@@ -53,7 +56,13 @@ pub fn ensure_installed() -> Result<()> {
         Ok(())
     };
     apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", "--no-install-recommends", QEMU_PACKAGE])?;
+    apt(&[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        QEMU_PACKAGE,
+    ])?;
     if !qemu_present() {
         bail!("installed {QEMU_PACKAGE} but {QEMU} still does not run");
     }
@@ -138,7 +147,10 @@ impl Boot {
                         let _ = out.write_all(&buf[..n]);
                         let _ = out.flush();
                     }
-                    console.lock().expect("console buffer").extend_from_slice(&buf[..n]);
+                    console
+                        .lock()
+                        .expect("console buffer")
+                        .extend_from_slice(&buf[..n]);
                 }
             })
         };
@@ -231,7 +243,10 @@ impl Run {
     pub fn describe(&self) -> String {
         match (self.outcome, self.guest_status) {
             (Outcome::TimedOut { after }, _) => {
-                format!("TIMEOUT: guest still running after {:.1} s, killed", after.as_secs_f64())
+                format!(
+                    "TIMEOUT: guest still running after {:.1} s, killed",
+                    after.as_secs_f64()
+                )
             }
             (Outcome::Exited { qemu_code }, Some(status)) => {
                 let what = zpager_ipc::exit::ExitStatus::from_code(status)
