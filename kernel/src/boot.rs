@@ -56,18 +56,24 @@ extern "C" fn kmain() -> ! {
     run_selftest(config.selftest, memory)
 }
 
-/// Finds and validates the boot archive QEMU placed at 8 MiB.
+/// Finds and validates the boot archive QEMU placed at 8 MiB. When the
+/// loader also reported the file's size, only that many bytes are read, so
+/// a truncated file is caught by its declared length.
 fn load_archive(memory: u64) -> Archive<'static> {
     let start = bootarchive::LOAD_ADDRESS;
-    let Some(available) = memory.checked_sub(start) else {
+    let Some(mut available) = memory.checked_sub(start) else {
         println!("boot archive: rejected: memory ends below {start:#x}, where QEMU loads it");
         stop(ExitStatus::BadBootArchive);
     };
-    // SAFETY: start..memory is storage (below the size SCLP reported),
-    // outside the kernel image, and nothing writes it during the run.
-    let bytes: &'static [u8] =
-        unsafe { core::slice::from_raw_parts(start as *const u8, available as usize) };
-    match Archive::parse(bytes) {
+    let loaded_at = arch::boot_parameter(arch::boot_parameters::INITRD_START);
+    let loaded_size = arch::boot_parameter(arch::boot_parameters::INITRD_SIZE);
+    if loaded_at == start && loaded_size != 0 {
+        available = available.min(loaded_size);
+    } else if loaded_at != 0 && loaded_at != start {
+        println!("boot archive: rejected: the loader put it at {loaded_at:#x}, not {start:#x}");
+        stop(ExitStatus::BadBootArchive);
+    }
+    match Archive::parse(arch::boot_archive_bytes(memory, available)) {
         Ok(archive) => {
             println!(
                 "boot archive: {} bytes, {} entries",

@@ -158,3 +158,17 @@ fn bad_configuration_is_rejected_with_its_line() {
         "boot archive: rejected: config: line 2: selftest=\"explode\" is not a valid value",
     );
 }
+
+#[test]
+fn truncated_archive_file_is_caught_by_the_loaded_size() {
+    let image = good_image();
+    let cut = image[..image.len() - 100].to_vec();
+    let run = Scenario::new("archive-truncated")
+        .archive(ArchiveSpec::Raw(cut))
+        .run();
+    assert_exit(&run, ExitStatus::BadBootArchive);
+    assert_contains(
+        &run,
+        "boot archive: rejected: declared length 8192 does not fit the 8092 readable bytes",
+    );
+}

@@ -1,6 +1,8 @@
 //! Boot entry and interruption entry/exit.
 //!
-//! `_start` sets up the boot stack, zeroes .bss and calls `kmain`.
+//! `_head` (at 0x10000, the ELF entry) jumps over the page QEMU fills with
+//! Linux boot parameters; `_start` sets up the boot stack, zeroes .bss and
+//! calls `kmain`.
 //!
 //! Every interruption class has a stub that stores the 16 GPRs into lowcore
 //! scratch, then joins common code that picks a frame:
@@ -66,6 +68,12 @@ const _: () = assert!(super::lowcore::EMERGENCY_STACK_TOP == 0x2a0);
 
 global_asm!(
     r#"
+    .section .head, "ax"
+    .globl _head
+_head:
+    jg      _start
+    .org    0x1000                  # zero-filled parameter area, see link.ld
+
     .section .text.entry, "ax"
     .globl _start
 _start:

@@ -36,6 +36,32 @@ pub mod lowcore {
     pub const EMERGENCY_STACK_TOP: usize = 0x2a0;
 }
 
+/// Where a loader that treats the image as Linux leaves the initrd's start
+/// and size (u64 each; zero when nothing was written). QEMU does this for
+/// an ELF entered at 0x10000; see `link.ld`.
+pub mod boot_parameters {
+    pub const INITRD_START: usize = 0x10408;
+    pub const INITRD_SIZE: usize = 0x10410;
+}
+
+/// Reads one of the loader's boot parameters.
+pub fn boot_parameter(offset: usize) -> u64 {
+    // SAFETY: `offset` lies in the kernel's zero-filled .head page, which
+    // only the loader writes, before the kernel starts.
+    unsafe { core::ptr::read_volatile(offset as *const u64) }
+}
+
+/// The bytes from the boot archive's load address, at most `len` and never
+/// past `memory`, the storage size SCLP reported.
+pub fn boot_archive_bytes(memory: u64, len: u64) -> &'static [u8] {
+    let start = zpager_ipc::bootarchive::LOAD_ADDRESS;
+    let len = len.min(memory.saturating_sub(start));
+    // SAFETY: start..start+len is storage (clamped to the reported size),
+    // lies above the kernel image (the linker script keeps it below 7 MiB),
+    // and nothing writes it during the run.
+    unsafe { core::slice::from_raw_parts(start as *const u8, len as usize) }
+}
+
 /// PSW mask bits.
 pub mod psw {
     /// External interruptions enabled.
