@@ -263,7 +263,7 @@ fn test(args: TestArgs) -> Result<ExitCode> {
     if let Ok(kernel) = &kernel {
         eprintln!("xtask: cargo test --workspace (host unit tests and the QEMU suite)");
         let mut cmd = guest::cargo();
-        cmd.args(["test", "--workspace", "--color", "never"])
+        cmd.args(["test", "--workspace", "--no-fail-fast", "--color", "never"])
             .env("ZPAGER_KERNEL", kernel)
             .stdout(Stdio::piped());
         let mut child = cmd.spawn().context("starting cargo test")?;
