@@ -1,14 +1,21 @@
 //! The zpager ABI, shared by the kernel, the memory server, client programs
 //! and the host tools.
 //!
-//! Everything two parties must agree on lives here and nowhere else: the boot
-//! archive that carries programs and configuration into the guest, the boot
-//! configuration keys, and the exit protocol between the guest and its host.
+//! Everything two parties must agree on lives here and nowhere else: the
+//! system-call ABI and the fixed memory layout ([`abi`]), the memory-server
+//! protocol ([`protocol`]), the boot archive that carries programs and
+//! configuration into the guest ([`bootarchive`], [`bootconfig`],
+//! [`manifest`]), and the exit protocol between the guest and its host
+//! ([`exit`]).
 #![no_std]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod abi;
 pub mod bootarchive;
 pub mod bootconfig;
+pub mod elf;
 pub mod exit;
+pub mod manifest;
+pub mod protocol;

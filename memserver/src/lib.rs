@@ -1,7 +1,44 @@
-//! The zpager memory server: it will own every frame and every page table
-//! and answer client page faults (see `DESIGN.md`).
+//! The zpager memory server's core: frames, page tables, regions and the
+//! fault and request logic, over a small [`Platform`] trait.
 //!
-//! Nothing is implemented yet: the boot platform comes first. This crate
-//! holds no code until the memory-server issue fills it, so nothing here
-//! can be mistaken for a working server.
+//! On s390x the platform reaches physical memory through the server's
+//! direct map and asks the kernel to replace valid page-table entries; on
+//! the host it is simulated memory, so everything here is unit- and
+//! property-tested with `cargo test`.
 #![no_std]
+
+pub mod frames;
+pub mod pagetable;
+pub mod server;
+pub mod space;
+
+#[cfg(test)]
+extern crate std;
+
+pub use server::{FaultOutcome, Replace, Server};
+
+/// Page (and frame) size.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// What the server needs from the machine.
+pub trait Platform {
+    /// Reads a doubleword of physical memory.
+    fn read_u64(&self, phys: u64) -> u64;
+    /// Writes a doubleword of physical memory.
+    fn write_u64(&mut self, phys: u64, value: u64);
+    /// Fills a frame with zeros.
+    fn zero_frame(&mut self, pfn: u64);
+    /// Copies `len` bytes from physical address `from` to the start of
+    /// frame `to` and zeroes the rest of that frame.
+    fn copy_to_frame(&mut self, from: u64, to: u64, len: u64);
+    /// Borrows physical memory for reading (program images in the archive).
+    fn phys_bytes(&self, phys: u64, len: u64) -> &[u8];
+    /// Replaces a *valid* page-table entry: invalidate it and purge the
+    /// TLB first (IPTE through the kernel), then store `new`.
+    fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64);
+}
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;

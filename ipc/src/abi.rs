@@ -1,0 +1,200 @@
+//! The system-call ABI: numbers, register conventions, message labels and
+//! the fixed virtual-memory layout every client space shares.
+//!
+//! # Calling convention
+//!
+//! A system call is `svc N` with N from [`syscall`]. Arguments and results
+//! travel in registers; the kernel preserves every register a call does not
+//! name as a result.
+//!
+//! | register | on entry | on return |
+//! |---|---|---|
+//! | r1 | endpoint or reply target | sender badge (receive) |
+//! | r2-r7 | message words MR0-MR5 / arguments | message words / results |
+//!
+//! Plain calls return an [`Error`] code in r2 (0 for success) and results in
+//! r3 onwards. IPC calls return the received message in r2-r7.
+//!
+//! Longer payloads go through each thread's message page (UTCB), mapped at
+//! [`layout::UTCB`] in every space; the kernel copies between message pages
+//! physically, so it never translates a client address.
+
+/// System-call numbers (the SVC immediate).
+pub mod syscall {
+    /// Give up the rest of the time slice.
+    pub const YIELD: u8 = 0;
+    /// End the calling thread; r2 = exit status.
+    pub const EXIT: u8 = 1;
+    /// Print r2 bytes from the start of the message page.
+    pub const CONSOLE_WRITE: u8 = 2;
+    /// Send MR0-MR5 to endpoint r1 and wait for the reply. MR0 carries a
+    /// label (low 16 bits); with [`super::label::REQUEST`], MR1 bytes of the
+    /// message page travel along and the reply's MR1 bytes come back.
+    pub const CALL: u8 = 3;
+    /// Reply to the caller whose badge is in r1 (unless it is
+    /// [`super::NO_REPLY`]) and wait for the next message on the server's
+    /// endpoint. Memory server only.
+    pub const REPLY_RECV: u8 = 4;
+    /// Do nothing and return: measures the SVC round trip.
+    pub const NULL: u8 = 5;
+
+    /// First number of the memory-server-only requests.
+    pub const FIRST_PRIVILEGED: u8 = 16;
+    /// Register an address space: r2 = ASCE. Returns r3 = space id.
+    pub const SPACE_CREATE: u8 = 16;
+    /// Drop a space: r2 = space id. It must have no threads left.
+    pub const SPACE_DESTROY: u8 = 17;
+    /// Start a thread: r2 = space id, r3 = entry address, r4 = stack top,
+    /// r5 = physical address of its message page, r6 = length of its name
+    /// at the start of the caller's message page. Returns r3 = badge.
+    pub const THREAD_CREATE: u8 = 18;
+    /// Replace a valid page-table entry: r2 = physical address of the
+    /// entry, r3 = virtual address it maps, r4 = the new entry. The kernel
+    /// invalidates (IPTE) before storing.
+    pub const PTE_REPLACE: u8 = 19;
+    /// Stop the machine: r2 = exit status.
+    pub const SHUTDOWN: u8 = 20;
+}
+
+/// Badge meaning "no caller to reply to" for [`syscall::REPLY_RECV`].
+pub const NO_REPLY: u64 = u64::MAX;
+
+/// The endpoint of the memory server, the only one today.
+pub const MEMSERVER_ENDPOINT: u64 = 0;
+
+/// Labels in MR0 of messages the memory server receives.
+pub mod label {
+    /// A page fault, synthesised by the kernel. MR0 bits 16-23 hold the
+    /// [`super::Access`], MR1 the faulting address, MR2 the instruction
+    /// address, MR3 the space id, MR4 the program-interruption code.
+    pub const FAULT: u64 = 1;
+    /// A client request; MR1 bytes of postcard in the message page.
+    pub const REQUEST: u64 = 2;
+    /// A thread ended, synthesised by the kernel. MR1 = status, MR2 = 1 if
+    /// it was killed, MR3 = space id. The reply releases the thread.
+    pub const THREAD_END: u64 = 3;
+    /// An empty call, for measuring the IPC round trip.
+    pub const PING: u64 = 4;
+}
+
+/// What a fault reply tells the kernel (MR0).
+pub mod fault_reply {
+    /// Mapping made: resume the thread. If MR1 is not zero, first replace
+    /// the valid entry at physical address MR1, mapping virtual address
+    /// MR2, with MR3 (the kernel purges the TLB for it).
+    pub const RESUME: u64 = 0;
+    /// Nothing may be mapped there: kill the thread. MR1 = [`super::KillReason`].
+    pub const KILL: u64 = 1;
+}
+
+/// The kind of access that faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Access {
+    Read = 0,
+    Write = 1,
+    Execute = 2,
+}
+
+impl Access {
+    /// The access for a code in a fault message.
+    pub fn from_code(code: u64) -> Access {
+        match code {
+            1 => Access::Write,
+            2 => Access::Execute,
+            _ => Access::Read,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Execute => "fetch",
+        }
+    }
+}
+
+/// Why the memory server refused a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum KillReason {
+    /// No region covers the address.
+    Unmapped = 1,
+    /// A write to memory mapped read-only.
+    WriteToReadOnly = 2,
+    /// The server ran out of frames.
+    OutOfMemory = 3,
+    /// The fault did not make sense (say, on a valid writable page).
+    Spurious = 4,
+}
+
+impl KillReason {
+    pub fn from_code(code: u64) -> Option<KillReason> {
+        [
+            KillReason::Unmapped,
+            KillReason::WriteToReadOnly,
+            KillReason::OutOfMemory,
+            KillReason::Spurious,
+        ]
+        .into_iter()
+        .find(|r| *r as u64 == code)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            KillReason::Unmapped => "no mapping may exist at",
+            KillReason::WriteToReadOnly => "write to read-only memory at",
+            KillReason::OutOfMemory => "out of memory serving a fault at",
+            KillReason::Spurious => "unresolvable fault at",
+        }
+    }
+}
+
+/// Errors of plain system calls (r2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Error {
+    Ok = 0,
+    /// Unknown system-call number.
+    NoSuchCall = 1,
+    /// Only the memory server may make this call.
+    NotPermitted = 2,
+    /// An argument is out of range.
+    BadArgument = 3,
+    /// A kernel table is full.
+    NoResources = 4,
+    /// The object is still in use.
+    Busy = 5,
+}
+
+/// The shared virtual layout of client spaces (and of the memory server's,
+/// which adds its direct map).
+pub mod layout {
+    /// Page size.
+    pub const PAGE_SIZE: u64 = 4096;
+    /// Programs are linked here; everything below stays unmapped.
+    pub const IMAGE_BASE: u64 = 0x10_0000;
+    /// Anonymous mappings requested at run time are placed from here.
+    pub const HEAP_BASE: u64 = 0x1000_0000;
+    /// Top of the initial stack (grows down).
+    pub const STACK_TOP: u64 = 0x1ff0_0000;
+    /// Size of the initial stack.
+    pub const STACK_SIZE: u64 = 256 * 1024;
+    /// The thread's message page.
+    pub const UTCB: u64 = 0x1fff_f000;
+    /// End of a client space: one 4 KiB segment table of 512 entries.
+    pub const SPACE_END: u64 = 0x2000_0000;
+    /// Where the memory server sees physical memory: physical address p is
+    /// at DIRECT_MAP + p in its space.
+    pub const DIRECT_MAP: u64 = 0x4000_0000;
+    /// The largest physical memory the direct map covers.
+    pub const DIRECT_MAP_SIZE: u64 = 0x4000_0000;
+}
+
+/// The message page: where in it the boot information and a client's
+/// arguments are placed before a thread starts.
+pub mod utcb {
+    /// Bytes in a message page.
+    pub const SIZE: usize = 4096;
+}

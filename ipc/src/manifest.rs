@@ -1,0 +1,181 @@
+//! The manifest: which clients the memory server starts, in what order and
+//! with what arguments. It travels as the `manifest` entry of the boot
+//! archive, one client per line:
+//!
+//! ```text
+//! # comment
+//! client hello
+//! client anon pages=512
+//! client bad_priv expect=killed
+//! ```
+//!
+//! `expect=killed` or `expect=exit:N` says how the client should end
+//! (default `exit:0`); the run passes only if every client ends as
+//! expected. Everything after the name and options is the client's
+//! argument string.
+
+use core::fmt;
+
+/// Name of the archive entry.
+pub const MANIFEST_ENTRY: &str = "manifest";
+/// Name of the memory server's program entry.
+pub const MEMSERVER_ENTRY: &str = "memserver";
+
+/// How a client is expected to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// It calls exit with this status.
+    Exit(u64),
+    /// The kernel kills it.
+    Killed,
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Exit(n) => write!(f, "exit:{n}"),
+            Expect::Killed => write!(f, "killed"),
+        }
+    }
+}
+
+/// One client line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientSpec<'a> {
+    /// Program name: the archive entry to load.
+    pub name: &'a str,
+    /// How it should end.
+    pub expect: Expect,
+    /// The argument string (may be empty).
+    pub args: &'a str,
+}
+
+/// A malformed manifest line (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub line: usize,
+    pub what: &'static str,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "manifest line {}: {}", self.line, self.what)
+    }
+}
+
+/// Parses one line; `None` for blank and comment lines.
+fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, ManifestError>> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let err = |what| {
+        Some(Err(ManifestError {
+            line: line_no,
+            what,
+        }))
+    };
+    let Some(rest) = line.strip_prefix("client ") else {
+        return err("expected `client <name> [expect=...] [args]`");
+    };
+    let rest = rest.trim_start();
+    let (name, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if name.is_empty() || name.len() > 32 {
+        return err("client name must be 1 to 32 bytes");
+    }
+    let mut expect = Expect::Exit(0);
+    rest = rest.trim_start();
+    if let Some(opt) = rest.strip_prefix("expect=") {
+        let (value, after) = opt.split_once(' ').unwrap_or((opt, ""));
+        expect = match value {
+            "killed" => Expect::Killed,
+            v => match v.strip_prefix("exit:").and_then(|n| n.parse().ok()) {
+                Some(n) => Expect::Exit(n),
+                None => return err("expect must be `killed` or `exit:<n>`"),
+            },
+        };
+        rest = after.trim_start();
+    }
+    Some(Ok(ClientSpec {
+        name,
+        expect,
+        args: rest,
+    }))
+}
+
+/// The clients of a manifest, in order. Errors stop at the first bad line.
+pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, ManifestError>> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| parse_line(i + 1, l))
+}
+
+/// Checks a whole manifest.
+pub fn validate(text: &str) -> Result<usize, ManifestError> {
+    let mut n = 0;
+    for c in clients(text) {
+        c?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_clients() {
+        let text = "# demo\nclient hello\n\nclient anon pages=512 x\nclient bad_priv expect=killed\nclient t expect=exit:3 a b";
+        let got: [ClientSpec; 4] = core::array::from_fn({
+            let mut it = clients(text);
+            move |_| it.next().unwrap().unwrap()
+        });
+        assert_eq!(
+            got[0],
+            ClientSpec {
+                name: "hello",
+                expect: Expect::Exit(0),
+                args: ""
+            }
+        );
+        assert_eq!(
+            got[1],
+            ClientSpec {
+                name: "anon",
+                expect: Expect::Exit(0),
+                args: "pages=512 x"
+            }
+        );
+        assert_eq!(
+            got[2],
+            ClientSpec {
+                name: "bad_priv",
+                expect: Expect::Killed,
+                args: ""
+            }
+        );
+        assert_eq!(
+            got[3],
+            ClientSpec {
+                name: "t",
+                expect: Expect::Exit(3),
+                args: "a b"
+            }
+        );
+        assert_eq!(validate(text), Ok(4));
+    }
+
+    #[test]
+    fn rejects_bad_lines() {
+        assert_eq!(
+            validate("client a\nprogram b"),
+            Err(ManifestError {
+                line: 2,
+                what: "expected `client <name> [expect=...] [args]`"
+            })
+        );
+        assert!(validate("client x expect=maybe").is_err());
+        assert!(validate("client ").is_err());
+    }
+}

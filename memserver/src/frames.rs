@@ -1,0 +1,223 @@
+//! Frames: the allocator and the per-frame records of anonymous frames.
+//!
+//! The allocator keeps no per-frame metadata: it hands out the free ranges
+//! it was given from the bottom up, and keeps returned frames on a stack
+//! threaded through the frames themselves.
+//!
+//! Records exist for pool frames only (the frames this allocator hands
+//! out), in a table carved from the pool at start. Only anonymous frames
+//! fill their slot; archive frames (pfn mappings) and everything outside
+//! the pool have none.
+
+use crate::{Platform, PAGE_SIZE};
+use zpager_ipc::protocol::MAX_FREE_RANGES;
+
+/// Marks the end of the free stack.
+const NIL: u64 = u64::MAX;
+
+/// Hands out frames from the pool.
+#[derive(Debug)]
+pub struct FrameAllocator {
+    /// Pool ranges `(first, end)`, fixed at start.
+    ranges: [(u64, u64); MAX_FREE_RANGES],
+    /// First pool-frame index of each range (for record lookup).
+    range_index: [u64; MAX_FREE_RANGES],
+    range_count: usize,
+    /// Next never-used frame of each range.
+    bump: [u64; MAX_FREE_RANGES],
+    /// Top of the stack of returned frames.
+    free_top: u64,
+    free: u64,
+    total: u64,
+}
+
+impl FrameAllocator {
+    /// An allocator over `ranges` (pfn ranges, at most [`MAX_FREE_RANGES`]).
+    pub fn new(ranges: &[(u64, u64)]) -> Self {
+        let mut a = FrameAllocator {
+            ranges: [(0, 0); MAX_FREE_RANGES],
+            range_index: [0; MAX_FREE_RANGES],
+            range_count: 0,
+            bump: [0; MAX_FREE_RANGES],
+            free_top: NIL,
+            free: 0,
+            total: 0,
+        };
+        for &(start, end) in ranges.iter().filter(|r| r.1 > r.0).take(MAX_FREE_RANGES) {
+            a.ranges[a.range_count] = (start, end);
+            a.range_index[a.range_count] = a.total;
+            a.bump[a.range_count] = start;
+            a.range_count += 1;
+            a.total += end - start;
+        }
+        a.free = a.total;
+        a
+    }
+
+    /// Frames in the pool.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Frames free.
+    pub fn free(&self) -> u64 {
+        self.free
+    }
+
+    /// Frames handed out.
+    pub fn in_use(&self) -> u64 {
+        self.total - self.free
+    }
+
+    /// Whether `pfn` belongs to the pool.
+    pub fn owns(&self, pfn: u64) -> bool {
+        self.pool_index(pfn).is_some()
+    }
+
+    /// Position of `pfn` among all pool frames.
+    pub fn pool_index(&self, pfn: u64) -> Option<u64> {
+        self.ranges[..self.range_count]
+            .iter()
+            .zip(&self.range_index)
+            .find(|((start, end), _)| (*start..*end).contains(&pfn))
+            .map(|((start, _), base)| base + pfn - start)
+    }
+
+    /// One frame, contents undefined.
+    pub fn alloc(&mut self, p: &impl Platform) -> Option<u64> {
+        if self.free_top != NIL {
+            let pfn = self.free_top;
+            self.free_top = p.read_u64(pfn * PAGE_SIZE);
+            self.free -= 1;
+            return Some(pfn);
+        }
+        for i in 0..self.range_count {
+            if self.bump[i] < self.ranges[i].1 {
+                self.bump[i] += 1;
+                self.free -= 1;
+                return Some(self.bump[i] - 1);
+            }
+        }
+        None
+    }
+
+    /// `count` contiguous never-used frames (only while the pool is fresh,
+    /// for tables the server sets up at start).
+    pub fn alloc_contiguous(&mut self, count: u64) -> Option<u64> {
+        let i = (0..self.range_count).find(|&i| self.ranges[i].1 - self.bump[i] >= count)?;
+        let first = self.bump[i];
+        self.bump[i] += count;
+        self.free -= count;
+        Some(first)
+    }
+
+    /// Returns a frame.
+    pub fn release(&mut self, p: &mut impl Platform, pfn: u64) {
+        debug_assert!(self.owns(pfn), "frame {pfn:#x} is not from the pool");
+        p.write_u64(pfn * PAGE_SIZE, self.free_top);
+        self.free_top = pfn;
+        self.free += 1;
+    }
+}
+
+/// The record of an anonymous frame: how many mappings it has, and the
+/// space and page it was first mapped at (its anon group and index, for
+/// the reverse map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnonRecord {
+    pub map_count: u16,
+    pub space: u16,
+    pub page: u32,
+}
+
+impl AnonRecord {
+    fn encode(self) -> u64 {
+        u64::from(self.map_count) << 48 | u64::from(self.space) << 32 | u64::from(self.page)
+    }
+
+    fn decode(v: u64) -> AnonRecord {
+        AnonRecord {
+            map_count: (v >> 48) as u16,
+            space: (v >> 32) as u16,
+            page: v as u32,
+        }
+    }
+}
+
+/// The record table: one doubleword per pool frame, in pool frames.
+#[derive(Debug)]
+pub struct Records {
+    base_phys: u64,
+    in_use: u64,
+}
+
+impl Records {
+    /// Carves the table out of the fresh pool and clears it.
+    pub fn new(frames: &mut FrameAllocator, p: &mut impl Platform) -> Option<Records> {
+        let bytes = frames.total() * 8;
+        let count = bytes.div_ceil(PAGE_SIZE).max(1);
+        let first = frames.alloc_contiguous(count)?;
+        for pfn in first..first + count {
+            p.zero_frame(pfn);
+        }
+        Some(Records {
+            base_phys: first * PAGE_SIZE,
+            in_use: 0,
+        })
+    }
+
+    /// Frames with a live record.
+    pub fn in_use(&self) -> u64 {
+        self.in_use
+    }
+
+    fn slot(&self, frames: &FrameAllocator, pfn: u64) -> u64 {
+        let index = frames
+            .pool_index(pfn)
+            .expect("anonymous frames come from the pool");
+        self.base_phys + index * 8
+    }
+
+    /// Starts the record of a newly mapped anonymous frame.
+    pub fn create(
+        &mut self,
+        frames: &FrameAllocator,
+        p: &mut impl Platform,
+        pfn: u64,
+        space: u16,
+        page: u32,
+    ) {
+        let rec = AnonRecord {
+            map_count: 1,
+            space,
+            page,
+        };
+        p.write_u64(self.slot(frames, pfn), rec.encode());
+        self.in_use += 1;
+    }
+
+    /// Reads a record.
+    pub fn get(&self, frames: &FrameAllocator, p: &impl Platform, pfn: u64) -> AnonRecord {
+        AnonRecord::decode(p.read_u64(self.slot(frames, pfn)))
+    }
+
+    /// Drops one mapping; returns true when the frame is now unreferenced
+    /// (its record is cleared and the caller frees it).
+    pub fn unmap(&mut self, frames: &FrameAllocator, p: &mut impl Platform, pfn: u64) -> bool {
+        let slot = self.slot(frames, pfn);
+        let mut rec = AnonRecord::decode(p.read_u64(slot));
+        debug_assert!(
+            rec.map_count > 0,
+            "unmapping frame {pfn:#x} without mappings"
+        );
+        rec.map_count = rec.map_count.saturating_sub(1);
+        if rec.map_count == 0 {
+            p.write_u64(slot, 0);
+            self.in_use -= 1;
+            true
+        } else {
+            p.write_u64(slot, rec.encode());
+            false
+        }
+    }
+}

@@ -1,0 +1,670 @@
+//! The server: spaces, faults and client requests.
+
+use crate::frames::{FrameAllocator, Records};
+use crate::pagetable::{self as pt, Kind};
+use crate::space::{Backing, Region, RegionError, Space};
+use crate::{Platform, PAGE_SIZE};
+use zpager_ipc::abi::{layout, Access, KillReason};
+use zpager_ipc::elf::{ElfError, Program};
+use zpager_ipc::protocol::{MemError, Request, Response, Stats};
+
+/// Spaces the server can manage (indexed by the kernel's space id).
+pub const MAX_SPACES: usize = 32;
+/// Pages mapped around a pfn fault, including the faulting one.
+pub const PFN_FAULT_AROUND: u64 = 16;
+
+/// A valid entry the kernel must replace (IPTE, then store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replace {
+    pub pte_phys: u64,
+    pub vaddr: u64,
+    pub new: u64,
+}
+
+/// How a fault was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultOutcome {
+    /// What the faulting page now maps.
+    pub kind: Kind,
+    /// Pages mapped, counting fault-around.
+    pub pages: u64,
+    /// A valid entry to replace before the client resumes.
+    pub replace: Option<Replace>,
+}
+
+/// Why a program could not be loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    Elf(ElfError),
+    /// A segment lies outside the image area or overlaps another.
+    BadLayout,
+    OutOfMemory,
+    NoSuchSpace,
+}
+
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LoadError::Elf(e) => write!(f, "{e}"),
+            LoadError::BadLayout => write!(f, "segments outside the image area or overlapping"),
+            LoadError::OutOfMemory => write!(f, "out of memory"),
+            LoadError::NoSuchSpace => write!(f, "no such space"),
+        }
+    }
+}
+
+/// A client ready to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    pub entry: u64,
+    pub utcb_pfn: u64,
+}
+
+/// The memory server's state.
+pub struct Server<P: Platform> {
+    pub platform: P,
+    frames: FrameAllocator,
+    records: Records,
+    zero_pfn: u64,
+    spaces: [Option<Space>; MAX_SPACES],
+}
+
+impl<P: Platform> Server<P> {
+    /// Takes over the free frame ranges (pfn pairs).
+    pub fn new(mut platform: P, free: &[(u64, u64)]) -> Option<Self> {
+        let mut frames = FrameAllocator::new(free);
+        let records = Records::new(&mut frames, &mut platform)?;
+        let zero_pfn = frames.alloc(&platform)?;
+        platform.zero_frame(zero_pfn);
+        Some(Server {
+            platform,
+            frames,
+            records,
+            zero_pfn,
+            spaces: [const { None }; MAX_SPACES],
+        })
+    }
+
+    /// The shared zero page.
+    pub fn zero_pfn(&self) -> u64 {
+        self.zero_pfn
+    }
+
+    /// Frames in use (tables, anonymous memory, the record table and the
+    /// zero page).
+    pub fn frames_in_use(&self) -> u64 {
+        self.frames.in_use()
+    }
+
+    /// Frames with a per-frame record.
+    pub fn frames_with_records(&self) -> u64 {
+        self.records.in_use()
+    }
+
+    fn space(&mut self, id: usize) -> Option<&mut Space> {
+        self.spaces.get_mut(id).and_then(|s| s.as_mut())
+    }
+
+    /// Creates an empty space at `id` and returns its ASCE.
+    pub fn create_space(&mut self, id: usize) -> Result<u64, MemError> {
+        if id >= MAX_SPACES || self.spaces[id].is_some() {
+            return Err(MemError::BadRange);
+        }
+        let seg = self
+            .frames
+            .alloc(&self.platform)
+            .ok_or(MemError::OutOfMemory)?;
+        self.platform.zero_frame(seg);
+        for i in 0..pt::SEGMENT_ENTRIES {
+            self.platform
+                .write_u64(seg * PAGE_SIZE + i * 8, pt::STE_INVALID);
+        }
+        self.spaces[id] = Some(Space::new(seg));
+        Ok(pt::asce(seg))
+    }
+
+    /// Adds a region to a space.
+    pub fn add_region(&mut self, id: usize, region: Region) -> Result<(), RegionError> {
+        let space = self.space(id).ok_or(RegionError::OutOfRange)?;
+        space.insert(region)
+    }
+
+    /// Sets up a program from an ELF image at physical `image..image+len`
+    /// (page-aligned, in the archive): text as pfn mappings, data as private
+    /// copy-on-write, bss and stack anonymous, plus the message page.
+    pub fn load_program(&mut self, id: usize, image: u64, len: u64) -> Result<Loaded, LoadError> {
+        if self.space(id).is_none() {
+            return Err(LoadError::NoSuchSpace);
+        }
+        let program =
+            Program::parse(self.platform.phys_bytes(image, len)).map_err(LoadError::Elf)?;
+        let entry = program.entry;
+        let mut regions: heapless::Vec<Region, 8> = heapless::Vec::new();
+        for seg in program.segments() {
+            let start = seg.vaddr & !(PAGE_SIZE - 1);
+            let end = (seg.vaddr + seg.mem_size).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            if start < layout::IMAGE_BASE || end > layout::HEAP_BASE {
+                return Err(LoadError::BadLayout);
+            }
+            let first_pfn = (image + seg.offset) / PAGE_SIZE;
+            let backing = if seg.writable {
+                Backing::FileCow {
+                    first_pfn,
+                    file_end: seg.vaddr + seg.file_size,
+                }
+            } else if seg.file_size == seg.mem_size {
+                Backing::Pfn { first_pfn }
+            } else {
+                // Read-only memory beyond the file would need zeroing.
+                return Err(LoadError::BadLayout);
+            };
+            let region = Region {
+                start,
+                end,
+                writable: seg.writable,
+                backing,
+                fixed: true,
+            };
+            regions.push(region).map_err(|_| LoadError::BadLayout)?;
+        }
+        for region in regions {
+            self.add_region(id, region)
+                .map_err(|_| LoadError::BadLayout)?;
+        }
+        let stack = Region {
+            start: layout::STACK_TOP - layout::STACK_SIZE,
+            end: layout::STACK_TOP,
+            writable: true,
+            backing: Backing::Anon,
+            fixed: true,
+        };
+        self.add_region(id, stack)
+            .map_err(|_| LoadError::BadLayout)?;
+        let utcb_pfn = self
+            .frames
+            .alloc(&self.platform)
+            .ok_or(LoadError::OutOfMemory)?;
+        self.platform.zero_frame(utcb_pfn);
+        let utcb = Region {
+            start: layout::UTCB,
+            end: layout::UTCB + PAGE_SIZE,
+            writable: true,
+            backing: Backing::Owned { pfn: utcb_pfn },
+            fixed: true,
+        };
+        if self.add_region(id, utcb).is_err() {
+            self.frames.release(&mut self.platform, utcb_pfn);
+            return Err(LoadError::BadLayout);
+        }
+        if let Some(space) = self.space(id) {
+            space.frames += 1;
+        }
+        Ok(Loaded { entry, utcb_pfn })
+    }
+
+    /// The page table for `page`, created if missing.
+    fn table_for(&mut self, id: usize, page: u64) -> Result<u64, KillReason> {
+        let seg_pfn = self.spaces[id]
+            .as_ref()
+            .ok_or(KillReason::Spurious)?
+            .seg_pfn;
+        let ste_phys = pt::ste_phys(seg_pfn, page);
+        let ste = self.platform.read_u64(ste_phys);
+        if ste & pt::STE_INVALID == 0 {
+            return Ok(ste / PAGE_SIZE);
+        }
+        let table = self
+            .frames
+            .alloc(&self.platform)
+            .ok_or(KillReason::OutOfMemory)?;
+        self.platform.zero_frame(table);
+        for i in 0..256 {
+            self.platform
+                .write_u64(table * PAGE_SIZE + i * 8, pt::PTE_INVALID);
+        }
+        // Invalid to valid: no purge needed.
+        self.platform.write_u64(ste_phys, table * PAGE_SIZE);
+        if let Some(space) = self.space(id) {
+            space.frames += 1;
+        }
+        Ok(table)
+    }
+
+    /// A zeroed anonymous frame with its record.
+    fn new_anon(&mut self, id: usize, page: u64) -> Result<u64, KillReason> {
+        let pfn = self
+            .frames
+            .alloc(&self.platform)
+            .ok_or(KillReason::OutOfMemory)?;
+        self.platform.zero_frame(pfn);
+        self.records.create(
+            &self.frames,
+            &mut self.platform,
+            pfn,
+            id as u16,
+            (page / PAGE_SIZE) as u32,
+        );
+        if let Some(space) = self.space(id) {
+            space.frames += 1;
+        }
+        Ok(pfn)
+    }
+
+    /// An anonymous frame holding a copy of `len` bytes at `from`, zero after.
+    fn new_copy(&mut self, id: usize, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
+        let pfn = self
+            .frames
+            .alloc(&self.platform)
+            .ok_or(KillReason::OutOfMemory)?;
+        self.platform.copy_to_frame(from, pfn, len);
+        self.records.create(
+            &self.frames,
+            &mut self.platform,
+            pfn,
+            id as u16,
+            (page / PAGE_SIZE) as u32,
+        );
+        if let Some(space) = self.space(id) {
+            space.frames += 1;
+        }
+        Ok(pfn)
+    }
+
+    fn set(&mut self, table: u64, page: u64, pte: u64, kind: Kind) {
+        self.platform
+            .write_u64(pt::sw_phys(table, page), kind as u64);
+        self.platform.write_u64(pt::pte_phys(table, page), pte);
+    }
+
+    /// Resolves a fault of space `id` at `addr`.
+    pub fn fault(
+        &mut self,
+        id: usize,
+        addr: u64,
+        access: Access,
+    ) -> Result<FaultOutcome, KillReason> {
+        let page = addr & !(PAGE_SIZE - 1);
+        let space = self
+            .spaces
+            .get(id)
+            .and_then(|s| s.as_ref())
+            .ok_or(KillReason::Spurious)?;
+        let region = *space.find(page).ok_or(KillReason::Unmapped)?;
+        let write = access == Access::Write;
+        if write && !region.writable {
+            return Err(KillReason::WriteToReadOnly);
+        }
+        let table = self.table_for(id, page)?;
+        let pte = self.platform.read_u64(pt::pte_phys(table, page));
+        if pte & pt::PTE_INVALID == 0 {
+            return self.upgrade(id, table, page, pte, write);
+        }
+        let counters_kind = match region.backing {
+            Backing::Anon => self.map_anon(id, table, page, write)?,
+            Backing::Pfn { first_pfn } => {
+                let pages = self.map_pfn_around(id, table, page, &region, first_pfn);
+                return Ok(FaultOutcome {
+                    kind: Kind::Pfn,
+                    pages,
+                    replace: None,
+                });
+            }
+            Backing::FileCow {
+                first_pfn,
+                file_end,
+            } => {
+                let from = (first_pfn + (page - region.start) / PAGE_SIZE) * PAGE_SIZE;
+                if page + PAGE_SIZE <= file_end {
+                    if write {
+                        let pfn = self.new_copy(id, page, from, PAGE_SIZE)?;
+                        self.set(table, page, pt::pte(pfn, true), Kind::Anon);
+                        self.count(id, |c| c.cow_faults += 1);
+                        Kind::Anon
+                    } else {
+                        self.set(table, page, pt::pte(from / PAGE_SIZE, false), Kind::Cow);
+                        self.count(id, |c| c.pfn_faults += 1);
+                        Kind::Cow
+                    }
+                } else if page < file_end {
+                    // The page where the file ends: copy now, zero the tail.
+                    let pfn = self.new_copy(id, page, from, file_end - page)?;
+                    self.set(table, page, pt::pte(pfn, region.writable), Kind::Anon);
+                    self.count(id, |c| c.cow_faults += 1);
+                    Kind::Anon
+                } else {
+                    self.map_anon(id, table, page, write)?
+                }
+            }
+            Backing::Owned { pfn } => {
+                self.set(table, page, pt::pte(pfn, region.writable), Kind::Pfn);
+                self.count(id, |c| c.pfn_faults += 1);
+                Kind::Pfn
+            }
+        };
+        Ok(FaultOutcome {
+            kind: counters_kind,
+            pages: 1,
+            replace: None,
+        })
+    }
+
+    fn count(&mut self, id: usize, f: impl FnOnce(&mut crate::space::Counters)) {
+        if let Some(space) = self.space(id) {
+            f(&mut space.counters);
+        }
+    }
+
+    fn map_anon(
+        &mut self,
+        id: usize,
+        table: u64,
+        page: u64,
+        write: bool,
+    ) -> Result<Kind, KillReason> {
+        if write {
+            let pfn = self.new_anon(id, page)?;
+            self.set(table, page, pt::pte(pfn, true), Kind::Anon);
+            self.count(id, |c| c.anon_faults += 1);
+            Ok(Kind::Anon)
+        } else {
+            self.set(table, page, pt::pte(self.zero_pfn, false), Kind::Zero);
+            self.count(id, |c| c.zero_faults += 1);
+            Ok(Kind::Zero)
+        }
+    }
+
+    /// Maps the faulting pfn page and its invalid neighbours in the same
+    /// page table and region.
+    fn map_pfn_around(
+        &mut self,
+        id: usize,
+        table: u64,
+        page: u64,
+        region: &Region,
+        first_pfn: u64,
+    ) -> u64 {
+        let half = PFN_FAULT_AROUND / 2 * PAGE_SIZE;
+        let segment = page & !(pt::SEGMENT_SIZE - 1);
+        let lo = page.saturating_sub(half).max(region.start).max(segment);
+        let hi = (page + half)
+            .min(region.end)
+            .min(segment + pt::SEGMENT_SIZE);
+        let mut mapped = 0;
+        let mut p = lo;
+        while p < hi {
+            if self.platform.read_u64(pt::pte_phys(table, p)) & pt::PTE_INVALID != 0 {
+                let pfn = first_pfn + (p - region.start) / PAGE_SIZE;
+                self.set(table, p, pt::pte(pfn, false), Kind::Pfn);
+                mapped += 1;
+            }
+            p += PAGE_SIZE;
+        }
+        self.count(id, |c| {
+            c.pfn_faults += 1;
+            c.fault_around += mapped - 1;
+        });
+        mapped
+    }
+
+    /// A fault on a valid entry: a write to the zero page or to a shared
+    /// archive frame gets a private copy.
+    fn upgrade(
+        &mut self,
+        id: usize,
+        table: u64,
+        page: u64,
+        pte: u64,
+        write: bool,
+    ) -> Result<FaultOutcome, KillReason> {
+        let kind = Kind::from_entry(self.platform.read_u64(pt::sw_phys(table, page)));
+        if !write {
+            return Err(KillReason::Spurious);
+        }
+        let pfn = match kind {
+            Kind::Zero => {
+                let pfn = self.new_anon(id, page)?;
+                self.count(id, |c| {
+                    c.anon_faults += 1;
+                    c.zero_replaced += 1;
+                });
+                pfn
+            }
+            Kind::Cow => {
+                let pfn = self.new_copy(id, page, pt::pte_pfn(pte) * PAGE_SIZE, PAGE_SIZE)?;
+                self.count(id, |c| c.cow_faults += 1);
+                pfn
+            }
+            _ => return Err(KillReason::Spurious),
+        };
+        self.platform
+            .write_u64(pt::sw_phys(table, page), Kind::Anon as u64);
+        Ok(FaultOutcome {
+            kind: Kind::Anon,
+            pages: 1,
+            replace: Some(Replace {
+                pte_phys: pt::pte_phys(table, page),
+                vaddr: page,
+                new: pt::pte(pfn, true),
+            }),
+        })
+    }
+
+    /// Drops the mapping of one page (if any) through the kernel.
+    fn unmap_page(&mut self, id: usize, table: u64, page: u64) {
+        let pte_phys = pt::pte_phys(table, page);
+        let pte = self.platform.read_u64(pte_phys);
+        if pte & pt::PTE_INVALID != 0 {
+            return;
+        }
+        let kind = Kind::from_entry(self.platform.read_u64(pt::sw_phys(table, page)));
+        self.platform.replace_pte(pte_phys, page, pt::PTE_INVALID);
+        self.platform
+            .write_u64(pt::sw_phys(table, page), Kind::None as u64);
+        if kind == Kind::Anon {
+            self.drop_anon(id, pt::pte_pfn(pte));
+        }
+    }
+
+    fn drop_anon(&mut self, id: usize, pfn: u64) {
+        if self.records.unmap(&self.frames, &mut self.platform, pfn) {
+            self.frames.release(&mut self.platform, pfn);
+            if let Some(space) = self.space(id) {
+                space.frames -= 1;
+            }
+        }
+    }
+
+    /// Calls `f(table, page)` for every page of `start..end` that has a
+    /// page table.
+    fn for_each_mapped(
+        &mut self,
+        id: usize,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(&mut Self, u64, u64),
+    ) {
+        let Some(seg_pfn) = self.spaces[id].as_ref().map(|s| s.seg_pfn) else {
+            return;
+        };
+        let mut page = start;
+        while page < end {
+            let ste = self.platform.read_u64(pt::ste_phys(seg_pfn, page));
+            let segment_end = (page & !(pt::SEGMENT_SIZE - 1)) + pt::SEGMENT_SIZE;
+            if ste & pt::STE_INVALID != 0 {
+                page = segment_end;
+                continue;
+            }
+            let table = ste / PAGE_SIZE;
+            while page < end.min(segment_end) {
+                f(self, table, page);
+                page += PAGE_SIZE;
+            }
+        }
+    }
+
+    /// Finds the changeable region wholly holding `addr..addr+len`.
+    fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<(usize, u64), MemError> {
+        let end = addr.checked_add(len).ok_or(MemError::BadRange)?;
+        if len == 0 || addr % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || end > layout::SPACE_END {
+            return Err(MemError::BadRange);
+        }
+        let space = self.spaces[id].as_ref().ok_or(MemError::BadRange)?;
+        let index = space
+            .regions
+            .iter()
+            .position(|r| r.contains(addr))
+            .ok_or(MemError::NotMapped)?;
+        let region = space.regions[index];
+        if region.fixed {
+            return Err(MemError::NotChangeable);
+        }
+        if end > region.end {
+            return Err(MemError::NotMapped);
+        }
+        Ok((index, end))
+    }
+
+    /// Serves a client request from space `id`.
+    pub fn request(&mut self, id: usize, request: Request) -> Response {
+        if self.spaces.get(id).is_none_or(|s| s.is_none()) {
+            return Response::Error(MemError::BadRange);
+        }
+        match self.try_request(id, request) {
+            Ok(r) => r,
+            Err(e) => Response::Error(e),
+        }
+    }
+
+    fn try_request(&mut self, id: usize, request: Request) -> Result<Response, MemError> {
+        match request {
+            Request::MapAnon { len, writable } => {
+                let pages = len.div_ceil(PAGE_SIZE);
+                if pages == 0 {
+                    return Err(MemError::BadRange);
+                }
+                let space = self.space(id).ok_or(MemError::BadRange)?;
+                let start = space.next_heap;
+                let limit = layout::STACK_TOP - layout::STACK_SIZE - PAGE_SIZE;
+                let end = pages
+                    .checked_mul(PAGE_SIZE)
+                    .and_then(|n| n.checked_add(start))
+                    .filter(|&e| e <= limit)
+                    .ok_or(MemError::NoAddressSpace)?;
+                let region = Region {
+                    start,
+                    end,
+                    writable,
+                    backing: Backing::Anon,
+                    fixed: false,
+                };
+                space.insert(region).map_err(|e| match e {
+                    RegionError::Full => MemError::TooManyRegions,
+                    _ => MemError::NoAddressSpace,
+                })?;
+                // A guard page between mappings catches overruns.
+                space.next_heap = end + PAGE_SIZE;
+                Ok(Response::Mapped { addr: start })
+            }
+            Request::Unmap { addr, len } => {
+                let (index, end) = self.changeable(id, addr, len)?;
+                self.space(id)
+                    .ok_or(MemError::BadRange)?
+                    .split(index, addr, end, None)
+                    .map_err(|_| MemError::TooManyRegions)?;
+                self.for_each_mapped(id, addr, end, |s, table, page| {
+                    s.unmap_page(id, table, page)
+                });
+                Ok(Response::Done)
+            }
+            Request::Protect {
+                addr,
+                len,
+                writable,
+            } => {
+                let (index, end) = self.changeable(id, addr, len)?;
+                let space = self.space(id).ok_or(MemError::BadRange)?;
+                let middle = Region {
+                    writable,
+                    ..space.regions[index].slice(addr, end)
+                };
+                space
+                    .split(index, addr, end, Some(middle))
+                    .map_err(|_| MemError::TooManyRegions)?;
+                self.for_each_mapped(id, addr, end, |s, table, page| {
+                    let pte_phys = pt::pte_phys(table, page);
+                    let pte = s.platform.read_u64(pte_phys);
+                    let kind = Kind::from_entry(s.platform.read_u64(pt::sw_phys(table, page)));
+                    // Zero-page and shared entries stay read-only either way.
+                    if pte & pt::PTE_INVALID == 0 && kind == Kind::Anon {
+                        s.platform
+                            .replace_pte(pte_phys, page, pt::pte(pt::pte_pfn(pte), writable));
+                    }
+                });
+                Ok(Response::Done)
+            }
+            Request::Stats => Ok(Response::Stats(self.stats(id))),
+        }
+    }
+
+    /// Counters for space `id` and the whole server.
+    pub fn stats(&self, id: usize) -> Stats {
+        let (c, frames) = self
+            .spaces
+            .get(id)
+            .and_then(|s| s.as_ref())
+            .map_or((Default::default(), 0), |s| (s.counters, s.frames));
+        Stats {
+            zero_faults: c.zero_faults,
+            anon_faults: c.anon_faults,
+            zero_replaced: c.zero_replaced,
+            cow_faults: c.cow_faults,
+            pfn_faults: c.pfn_faults,
+            fault_around: c.fault_around,
+            space_frames: frames,
+            frames_in_use: self.frames.in_use(),
+            frames_with_records: self.records.in_use(),
+            frames_free: self.frames.free(),
+        }
+    }
+
+    /// Frees everything space `id` holds. The caller has already made the
+    /// kernel forget the space and purge its TLB entries.
+    pub fn destroy_space(&mut self, id: usize) {
+        let Some(space) = self.spaces.get_mut(id).and_then(|s| s.take()) else {
+            return;
+        };
+        let p = &mut self.platform;
+        for seg in 0..pt::SEGMENT_ENTRIES {
+            let ste = p.read_u64(space.seg_pfn * PAGE_SIZE + seg * 8);
+            if ste & pt::STE_INVALID != 0 {
+                continue;
+            }
+            let table = ste / PAGE_SIZE;
+            for i in 0..256 {
+                let pte = p.read_u64(table * PAGE_SIZE + i * 8);
+                let sw = p.read_u64(table * PAGE_SIZE + pt::SOFTWARE_HALF + i * 8);
+                if pte & pt::PTE_INVALID == 0 && Kind::from_entry(sw) == Kind::Anon {
+                    let pfn = pt::pte_pfn(pte);
+                    if self.records.unmap(&self.frames, p, pfn) {
+                        self.frames.release(p, pfn);
+                    }
+                }
+            }
+            self.frames.release(p, table);
+        }
+        for region in &space.regions {
+            if let Backing::Owned { pfn } = region.backing {
+                self.frames.release(p, pfn);
+            }
+        }
+        self.frames.release(p, space.seg_pfn);
+    }
+
+    /// The segment-table frame of a space (for tests and diagnostics).
+    pub fn seg_pfn(&self, id: usize) -> Option<u64> {
+        self.spaces
+            .get(id)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.seg_pfn)
+    }
+}

@@ -1,0 +1,169 @@
+//! Address spaces and their regions.
+
+use crate::pagetable::SEGMENT_ENTRIES;
+use heapless::Vec;
+use zpager_ipc::abi::layout;
+
+/// Regions a space can hold.
+pub const MAX_REGIONS: usize = 24;
+
+/// Where a region's pages come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Demand-zero memory (heap, stack, bss).
+    Anon,
+    /// Read-only frames mapped in place: page i is frame `first_pfn + i`
+    /// (program text from the archive). No per-frame records.
+    Pfn { first_pfn: u64 },
+    /// Private copy-on-write of archive frames up to `file_end` (an
+    /// address), demand-zero after it (program data and bss).
+    FileCow { first_pfn: u64, file_end: u64 },
+    /// One frame the space owns outright (its message page).
+    Owned { pfn: u64 },
+}
+
+/// A range of a space with uniform rights and backing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    pub writable: bool,
+    pub backing: Backing,
+    /// Set up by the server (image, stack, message page): clients may not
+    /// unmap or re-protect it.
+    pub fixed: bool,
+}
+
+impl Region {
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end).contains(&addr)
+    }
+
+    /// The part of this region from `start` to `end`, with backing offsets
+    /// adjusted.
+    pub fn slice(&self, start: u64, end: u64) -> Region {
+        let skip = (start - self.start) / crate::PAGE_SIZE;
+        let backing = match self.backing {
+            Backing::Pfn { first_pfn } => Backing::Pfn {
+                first_pfn: first_pfn + skip,
+            },
+            Backing::FileCow {
+                first_pfn,
+                file_end,
+            } => Backing::FileCow {
+                first_pfn: first_pfn + skip,
+                file_end,
+            },
+            other => other,
+        };
+        Region {
+            start,
+            end,
+            backing,
+            ..*self
+        }
+    }
+}
+
+/// Per-space fault counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub zero_faults: u64,
+    pub anon_faults: u64,
+    pub zero_replaced: u64,
+    pub cow_faults: u64,
+    pub pfn_faults: u64,
+    pub fault_around: u64,
+}
+
+/// One client's address space.
+#[derive(Debug)]
+pub struct Space {
+    /// Frame of the segment table.
+    pub seg_pfn: u64,
+    /// Regions, sorted by address, never overlapping.
+    pub regions: Vec<Region, MAX_REGIONS>,
+    pub counters: Counters,
+    /// Frames held privately: page tables, anonymous frames, message page.
+    pub frames: u64,
+    /// Next address for run-time anonymous mappings.
+    pub next_heap: u64,
+}
+
+/// Why a region could not be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionError {
+    Overlap,
+    OutOfRange,
+    Full,
+}
+
+impl Space {
+    pub fn new(seg_pfn: u64) -> Space {
+        Space {
+            seg_pfn,
+            regions: Vec::new(),
+            counters: Counters::default(),
+            frames: 1,
+            next_heap: layout::HEAP_BASE,
+        }
+    }
+
+    /// The region holding `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Region> {
+        self.regions.iter().find(|r| r.contains(addr))
+    }
+
+    /// Adds a region, keeping the list sorted.
+    pub fn insert(&mut self, region: Region) -> Result<(), RegionError> {
+        let limit = SEGMENT_ENTRIES * crate::pagetable::SEGMENT_SIZE;
+        if region.start >= region.end
+            || region.end > limit
+            || region.start % crate::PAGE_SIZE != 0
+            || region.end % crate::PAGE_SIZE != 0
+        {
+            return Err(RegionError::OutOfRange);
+        }
+        if self
+            .regions
+            .iter()
+            .any(|r| r.start < region.end && region.start < r.end)
+        {
+            return Err(RegionError::Overlap);
+        }
+        let at = self
+            .regions
+            .iter()
+            .position(|r| r.start > region.start)
+            .unwrap_or(self.regions.len());
+        self.regions
+            .insert(at, region)
+            .map_err(|_| RegionError::Full)
+    }
+
+    /// Replaces the part `start..end` of the region at `index` by
+    /// `middle` (if any), keeping the parts before and after.
+    pub fn split(
+        &mut self,
+        index: usize,
+        start: u64,
+        end: u64,
+        middle: Option<Region>,
+    ) -> Result<(), RegionError> {
+        let r = self.regions[index];
+        let pieces = [
+            (r.start < start).then(|| r.slice(r.start, start)),
+            middle,
+            (end < r.end).then(|| r.slice(end, r.end)),
+        ];
+        let extra = pieces.iter().flatten().count();
+        if self.regions.len() - 1 + extra > MAX_REGIONS {
+            return Err(RegionError::Full);
+        }
+        self.regions.remove(index);
+        for piece in pieces.into_iter().flatten() {
+            self.insert(piece)?;
+        }
+        Ok(())
+    }
+}

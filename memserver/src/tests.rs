@@ -1,0 +1,482 @@
+//! Server tests against simulated memory: unit cases and property tests
+//! checked against a plain model of every client's memory.
+
+use crate::pagetable::Kind;
+use crate::server::Server;
+use crate::sim::{access, SimMemory};
+use crate::space::{Backing, Region};
+use crate::PAGE_SIZE;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::vec::Vec;
+use zpager_ipc::abi::{layout, KillReason};
+use zpager_ipc::protocol::{MemError, Request, Response};
+
+const FRAMES: u64 = 1024;
+/// The simulated archive lives in frames 16..48; the pool is 48..FRAMES.
+const ARCHIVE: u64 = 16 * PAGE_SIZE;
+
+fn server() -> Server<SimMemory> {
+    Server::new(SimMemory::new(FRAMES), &[(48, FRAMES)]).unwrap()
+}
+
+fn map(s: &mut Server<SimMemory>, id: usize, pages: u64, writable: bool) -> u64 {
+    match s.request(
+        id,
+        Request::MapAnon {
+            len: pages * PAGE_SIZE,
+            writable,
+        },
+    ) {
+        Response::Mapped { addr } => addr,
+        other => panic!("map failed: {other:?}"),
+    }
+}
+
+#[test]
+fn zero_page_then_write_replaces_it() {
+    let mut s = server();
+    let asce = s.create_space(1).unwrap();
+    let base = map(&mut s, 1, 4, true);
+    let before = s.frames_in_use();
+    assert_eq!(access(&mut s, 1, asce, base + 10, None), Ok(0));
+    // A read maps the shared zero page: no frame, no record.
+    assert_eq!(s.frames_in_use(), before + 1, "only the page table");
+    assert_eq!(s.frames_with_records(), 0);
+    assert_eq!(access(&mut s, 1, asce, base + 10, Some(7)), Ok(7));
+    assert_eq!(
+        s.platform.replaced, 1,
+        "the zero page was replaced through the kernel"
+    );
+    assert_eq!(s.frames_with_records(), 1);
+    let st = s.stats(1);
+    assert_eq!(
+        (st.zero_faults, st.anon_faults, st.zero_replaced),
+        (1, 1, 1)
+    );
+    // The zero page itself is still zero.
+    let z = (s.zero_pfn() * PAGE_SIZE) as usize;
+    assert!(s.platform.bytes[z..z + 4096].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn wild_and_read_only_accesses_are_refused() {
+    let mut s = server();
+    let asce = s.create_space(2).unwrap();
+    let ro = map(&mut s, 2, 1, false);
+    assert_eq!(
+        access(&mut s, 2, asce, 0xdead_0000, None),
+        Err(KillReason::Unmapped)
+    );
+    assert_eq!(
+        access(&mut s, 2, asce, 0x3000_0000, None),
+        Err(KillReason::Unmapped)
+    );
+    assert_eq!(
+        access(&mut s, 2, asce, ro, Some(1)),
+        Err(KillReason::WriteToReadOnly)
+    );
+    assert_eq!(access(&mut s, 2, asce, ro, None), Ok(0));
+}
+
+#[test]
+fn requests_validate_ranges() {
+    let mut s = server();
+    s.create_space(3).unwrap();
+    let a = map(&mut s, 3, 2, true);
+    let bad = |s: &mut Server<SimMemory>, r| s.request(3, r);
+    assert_eq!(
+        bad(
+            &mut s,
+            Request::MapAnon {
+                len: 0,
+                writable: true
+            }
+        ),
+        Response::Error(MemError::BadRange)
+    );
+    assert_eq!(
+        bad(
+            &mut s,
+            Request::Unmap {
+                addr: a + 1,
+                len: 4096
+            }
+        ),
+        Response::Error(MemError::BadRange)
+    );
+    assert_eq!(
+        bad(
+            &mut s,
+            Request::Unmap {
+                addr: a,
+                len: 3 * 4096
+            }
+        ),
+        Response::Error(MemError::NotMapped)
+    );
+    assert_eq!(
+        bad(
+            &mut s,
+            Request::Unmap {
+                addr: u64::MAX - 4095,
+                len: 4096
+            }
+        ),
+        Response::Error(MemError::BadRange)
+    );
+    assert_eq!(
+        bad(
+            &mut s,
+            Request::MapAnon {
+                len: 1 << 40,
+                writable: true
+            }
+        ),
+        Response::Error(MemError::NoAddressSpace)
+    );
+    assert_eq!(
+        s.request(9, Request::Stats),
+        Response::Error(MemError::BadRange)
+    );
+}
+
+/// A tiny ELF: text (2 pages, r-x) and data (1.5 pages of file, 3 pages in
+/// memory, rw-), laid out as the archive would hold it.
+fn put_elf(m: &mut SimMemory) -> u64 {
+    let mut elf = std::vec![0u8; 6 * 4096];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2;
+    elf[5] = 2;
+    elf[16..18].copy_from_slice(&2u16.to_be_bytes());
+    elf[18..20].copy_from_slice(&22u16.to_be_bytes());
+    elf[24..32].copy_from_slice(&0x10_0000u64.to_be_bytes());
+    elf[32..40].copy_from_slice(&64u64.to_be_bytes());
+    elf[54..56].copy_from_slice(&56u16.to_be_bytes());
+    elf[56..58].copy_from_slice(&2u16.to_be_bytes());
+    let ph = |elf: &mut Vec<u8>, i: usize, flags: u32, off: u64, va: u64, fsz: u64, msz: u64| {
+        let at = 64 + i * 56;
+        elf[at..at + 4].copy_from_slice(&1u32.to_be_bytes());
+        elf[at + 4..at + 8].copy_from_slice(&flags.to_be_bytes());
+        elf[at + 8..at + 16].copy_from_slice(&off.to_be_bytes());
+        elf[at + 16..at + 24].copy_from_slice(&va.to_be_bytes());
+        elf[at + 32..at + 40].copy_from_slice(&fsz.to_be_bytes());
+        elf[at + 40..at + 48].copy_from_slice(&msz.to_be_bytes());
+    };
+    ph(&mut elf, 0, 5, 0x1000, 0x10_0000, 0x2000, 0x2000);
+    ph(&mut elf, 1, 6, 0x3000, 0x10_2000, 0x1800, 0x3000);
+    for (i, b) in elf[0x1000..0x4800].iter_mut().enumerate() {
+        *b = (i % 251) as u8 + 1;
+    }
+    elf[0x4800..].fill(0xEE); // beyond the data's file size: must read as zero
+    let at = ARCHIVE as usize;
+    m.bytes[at..at + elf.len()].copy_from_slice(&elf);
+    elf.len() as u64
+}
+
+#[test]
+fn program_text_is_pfn_mapped_and_data_is_private_cow() {
+    let mut s = server();
+    let len = put_elf(&mut s.platform);
+    let archive_before = s.platform.bytes[ARCHIVE as usize..(ARCHIVE + len) as usize].to_vec();
+    let asce = s.create_space(4).unwrap();
+    let loaded = s.load_program(4, ARCHIVE, len).unwrap();
+    assert_eq!(loaded.entry, 0x10_0000);
+    let file = |off: u64| ((off - 0x1000) % 251) as u8 + 1;
+    // Text: straight from the archive, no records.
+    assert_eq!(access(&mut s, 4, asce, 0x10_0005, None), Ok(file(0x1005)));
+    assert_eq!(access(&mut s, 4, asce, 0x10_1fff, None), Ok(file(0x2fff)));
+    assert_eq!(s.frames_with_records(), 0);
+    let st = s.stats(4);
+    assert_eq!(st.pfn_faults, 1, "fault-around mapped the second text page");
+    assert_eq!(st.fault_around, 1);
+    assert_eq!(
+        access(&mut s, 4, asce, 0x10_0000, Some(1)),
+        Err(KillReason::WriteToReadOnly)
+    );
+    // Data: shared until written, then copied; the archive never changes.
+    assert_eq!(access(&mut s, 4, asce, 0x10_2010, None), Ok(file(0x3010)));
+    assert_eq!(s.frames_with_records(), 0);
+    assert_eq!(access(&mut s, 4, asce, 0x10_2010, Some(0x55)), Ok(0x55));
+    assert_eq!(access(&mut s, 4, asce, 0x10_2011, None), Ok(file(0x3011)));
+    assert_eq!(s.frames_with_records(), 1);
+    // The page where the file ends: file bytes, then zeros.
+    assert_eq!(access(&mut s, 4, asce, 0x10_37ff, None), Ok(file(0x47ff)));
+    assert_eq!(access(&mut s, 4, asce, 0x10_3800, None), Ok(0));
+    // bss beyond: demand zero.
+    assert_eq!(access(&mut s, 4, asce, 0x10_4abc, None), Ok(0));
+    assert_eq!(
+        &s.platform.bytes[ARCHIVE as usize..(ARCHIVE + len) as usize],
+        &archive_before[..]
+    );
+    // Stack and message page exist.
+    assert_eq!(
+        access(&mut s, 4, asce, layout::STACK_TOP - 8, Some(3)),
+        Ok(3)
+    );
+    assert_eq!(access(&mut s, 4, asce, layout::UTCB + 100, Some(4)), Ok(4));
+    assert_eq!(
+        s.platform.bytes[(loaded.utcb_pfn * PAGE_SIZE + 100) as usize],
+        4
+    );
+    let fresh = Server::new(SimMemory::new(FRAMES), &[(48, FRAMES)])
+        .unwrap()
+        .frames_in_use();
+    s.destroy_space(4);
+    assert_eq!(s.frames_in_use(), fresh);
+    assert_eq!(s.frames_with_records(), 0);
+}
+
+#[test]
+fn protect_and_unmap_go_through_the_kernel_for_valid_entries() {
+    let mut s = server();
+    let asce = s.create_space(5).unwrap();
+    let a = map(&mut s, 5, 3, true);
+    for i in 0..3 {
+        access(&mut s, 5, asce, a + i * PAGE_SIZE, Some(i as u8 + 1)).unwrap();
+    }
+    let replaced = s.platform.replaced;
+    assert_eq!(
+        s.request(
+            5,
+            Request::Protect {
+                addr: a + PAGE_SIZE,
+                len: PAGE_SIZE,
+                writable: false
+            }
+        ),
+        Response::Done
+    );
+    assert_eq!(s.platform.replaced, replaced + 1);
+    assert_eq!(
+        access(&mut s, 5, asce, a + PAGE_SIZE, Some(9)),
+        Err(KillReason::WriteToReadOnly)
+    );
+    assert_eq!(access(&mut s, 5, asce, a + PAGE_SIZE, None), Ok(2));
+    assert_eq!(
+        s.request(
+            5,
+            Request::Unmap {
+                addr: a,
+                len: PAGE_SIZE
+            }
+        ),
+        Response::Done
+    );
+    assert_eq!(access(&mut s, 5, asce, a, None), Err(KillReason::Unmapped));
+    assert_eq!(access(&mut s, 5, asce, a + 2 * PAGE_SIZE, None), Ok(3));
+    assert_eq!(s.frames_with_records(), 2);
+    // Image, stack and message page cannot be changed by the client.
+    s.add_region(
+        5,
+        Region {
+            start: 0x10_0000,
+            end: 0x10_1000,
+            writable: false,
+            backing: Backing::Anon,
+            fixed: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.request(
+            5,
+            Request::Unmap {
+                addr: 0x10_0000,
+                len: PAGE_SIZE
+            }
+        ),
+        Response::Error(MemError::NotChangeable)
+    );
+    assert_eq!(Kind::from_entry(Kind::Cow as u64), Kind::Cow);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Map {
+        space: usize,
+        pages: u64,
+        writable: bool,
+    },
+    Unmap {
+        space: usize,
+        region: usize,
+        first: u64,
+        pages: u64,
+    },
+    Protect {
+        space: usize,
+        region: usize,
+        first: u64,
+        pages: u64,
+        writable: bool,
+    },
+    Read {
+        space: usize,
+        region: usize,
+        page: u64,
+        offset: u64,
+    },
+    Write {
+        space: usize,
+        region: usize,
+        page: u64,
+        offset: u64,
+        value: u8,
+    },
+    Wild {
+        space: usize,
+        addr: u64,
+        write: bool,
+    },
+    Kill {
+        space: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let s = 0usize..3;
+    prop_oneof![
+        2 => (s.clone(), 1u64..24, any::<bool>()).prop_map(|(space, pages, writable)| Op::Map { space, pages, writable }),
+        1 => (s.clone(), 0usize..8, 0u64..24, 1u64..8).prop_map(|(space, region, first, pages)| Op::Unmap { space, region, first, pages }),
+        1 => (s.clone(), 0usize..8, 0u64..24, 1u64..8, any::<bool>()).prop_map(|(space, region, first, pages, writable)| Op::Protect { space, region, first, pages, writable }),
+        4 => (s.clone(), 0usize..8, 0u64..24, 0u64..4096).prop_map(|(space, region, page, offset)| Op::Read { space, region, page, offset }),
+        6 => (s.clone(), 0usize..8, 0u64..24, 0u64..4096, any::<u8>()).prop_map(|(space, region, page, offset, value)| Op::Write { space, region, page, offset, value }),
+        1 => (s.clone(), any::<u64>(), any::<bool>()).prop_map(|(space, addr, write)| Op::Wild { space, addr: addr % 0x4000_0000, write }),
+        1 => s.prop_map(|space| Op::Kill { space }),
+    ]
+}
+
+/// The model: each space's regions (start, end, writable) and the bytes
+/// written; everything else reads as zero.
+#[derive(Default, Clone)]
+struct ModelSpace {
+    regions: Vec<(u64, u64, bool)>,
+    bytes: BTreeMap<u64, u8>,
+}
+
+impl ModelSpace {
+    fn region_of(&self, addr: u64) -> Option<(u64, u64, bool)> {
+        self.regions
+            .iter()
+            .copied()
+            .find(|r| (r.0..r.1).contains(&addr))
+    }
+    fn pick(&self, region: usize, page: u64, offset: u64) -> Option<u64> {
+        let r = self.regions.get(region % self.regions.len().max(1))?;
+        let pages = (r.1 - r.0) / PAGE_SIZE;
+        Some(r.0 + (page % pages) * PAGE_SIZE + offset)
+    }
+    /// The region wholly holding `a..b`, as the server would find it.
+    fn holding(&self, a: u64, b: u64) -> Option<usize> {
+        self.regions
+            .iter()
+            .position(|r| r.0 <= a && a < r.1)
+            .filter(|&i| b <= self.regions[i].1)
+    }
+    fn carve(&mut self, i: usize, a: u64, b: u64, middle: Option<bool>) {
+        let r = self.regions.remove(i);
+        if r.0 < a {
+            self.regions.push((r.0, a, r.2));
+        }
+        if let Some(w) = middle {
+            self.regions.push((a, b, w));
+        }
+        if b < r.1 {
+            self.regions.push((b, r.1, r.2));
+        }
+        self.regions.sort();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn memory_matches_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut s = server();
+        let baseline = s.frames_in_use();
+        let mut asce = [0u64; 3];
+        let mut model: [ModelSpace; 3] = Default::default();
+        for (i, a) in asce.iter_mut().enumerate() {
+            *a = s.create_space(i).unwrap();
+        }
+        for op in ops {
+            match op {
+                Op::Map { space, pages, writable } => {
+                    match s.request(space, Request::MapAnon { len: pages * PAGE_SIZE, writable }) {
+                        Response::Mapped { addr } => {
+                            prop_assert!(model[space].region_of(addr).is_none());
+                            model[space].regions.push((addr, addr + pages * PAGE_SIZE, writable));
+                            model[space].regions.sort();
+                        }
+                        Response::Error(MemError::TooManyRegions) => {}
+                        other => prop_assert!(false, "map: {:?}", other),
+                    }
+                }
+                Op::Unmap { space, region, first, pages } | Op::Protect { space, region, first, pages, .. } => {
+                    let m = &mut model[space];
+                    let Some(a) = m.pick(region, first, 0) else { continue };
+                    let b = a + pages * PAGE_SIZE;
+                    let protect = match op { Op::Protect { writable, .. } => Some(writable), _ => None };
+                    let req = match protect {
+                        Some(writable) => Request::Protect { addr: a, len: b - a, writable },
+                        None => Request::Unmap { addr: a, len: b - a },
+                    };
+                    let got = s.request(space, req);
+                    match (m.holding(a, b), got) {
+                        (Some(i), Response::Done) => {
+                            m.carve(i, a, b, protect);
+                            if protect.is_none() {
+                                let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
+                                for k in gone { m.bytes.remove(&k); }
+                            }
+                        }
+                        (_, Response::Error(MemError::TooManyRegions)) => {}
+                        (None, Response::Error(MemError::NotMapped)) => {}
+                        (h, got) => prop_assert!(false, "unmap/protect {:#x}..{:#x}: model {:?}, server {:?}", a, b, h, got),
+                    }
+                }
+                Op::Read { space, region, page, offset } => {
+                    let Some(addr) = model[space].pick(region, page, offset) else { continue };
+                    let want = model[space].bytes.get(&addr).copied().unwrap_or(0);
+                    prop_assert_eq!(access(&mut s, space, asce[space], addr, None), Ok(want));
+                }
+                Op::Write { space, region, page, offset, value } => {
+                    let Some(addr) = model[space].pick(region, page, offset) else { continue };
+                    let writable = model[space].region_of(addr).unwrap().2;
+                    let got = access(&mut s, space, asce[space], addr, Some(value));
+                    if writable {
+                        prop_assert_eq!(got, Ok(value));
+                        model[space].bytes.insert(addr, value);
+                    } else {
+                        prop_assert_eq!(got, Err(KillReason::WriteToReadOnly));
+                    }
+                }
+                Op::Wild { space, addr, write } => {
+                    let got = access(&mut s, space, asce[space], addr, write.then_some(1));
+                    match model[space].region_of(addr) {
+                        None => prop_assert_eq!(got, Err(KillReason::Unmapped)),
+                        Some((_, _, w)) => {
+                            if write && w { model[space].bytes.insert(addr, 1); }
+                            prop_assert!(got.is_ok() || (write && !w));
+                        }
+                    }
+                }
+                Op::Kill { space } => {
+                    s.destroy_space(space);
+                    asce[space] = s.create_space(space).unwrap();
+                    model[space] = ModelSpace::default();
+                }
+            }
+            // Records exist exactly for anonymous frames: never more than
+            // the frames in use.
+            prop_assert!(s.frames_with_records() <= s.frames_in_use());
+        }
+        for i in 0..3 {
+            s.destroy_space(i);
+        }
+        prop_assert_eq!(s.frames_in_use(), baseline);
+        prop_assert_eq!(s.frames_with_records(), 0);
+    }
+}
