@@ -1,6 +1,56 @@
-//! The zpager client runtime and the small client programs that run on it.
+//! `zpager_rt`: the runtime every zpager client program (and the memory
+//! server) is built on.
 //!
-//! Nothing is implemented yet: clients need user mode and the memory
-//! server, which arrive with the next issue. This crate holds no code until
-//! then, so nothing here can be mistaken for a working runtime.
+//! It provides the program entry (`_start`), a panic handler, console
+//! output ([`print!`], [`println!`]), exit with a status, the raw system
+//! calls ([`sys`]) and typed wrappers for the memory server's protocol
+//! ([`mem`]). A program supplies `fn main() -> u64` and names it with
+//! [`entry!`]; its return value is the exit status.
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! zpager_rt::entry!(main);
+//!
+//! fn main() -> u64 {
+//!     zpager_rt::println!("hello from {}", zpager_rt::name());
+//!     0
+//! }
+//! ```
+//!
+//! See `docs/clients.md` for building and running a new client.
 #![no_std]
+
+#[cfg(target_arch = "s390x")]
+mod arch;
+#[cfg(target_arch = "s390x")]
+pub mod mem;
+#[cfg(target_arch = "s390x")]
+pub mod sys;
+#[cfg(target_arch = "s390x")]
+pub use arch::{args, name};
+#[cfg(target_arch = "s390x")]
+pub mod console;
+
+/// Names the program's `main`, which returns the exit status.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        extern "Rust" fn zpager_main() -> u64 {
+            $main()
+        }
+    };
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => ($crate::console::print(format_args!($($arg)*)));
+}
+
+/// Prints a line to the console, prefixed with the program's name.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => ($crate::console::print_line(format_args!($($arg)*)));
+}

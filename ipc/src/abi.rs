@@ -40,7 +40,8 @@ pub mod syscall {
 
     /// First number of the memory-server-only requests.
     pub const FIRST_PRIVILEGED: u8 = 16;
-    /// Register an address space: r2 = ASCE. Returns r3 = space id.
+    /// Register an address space: r2 = ASCE, r3 = the id the server
+    /// chose for it (1 to 31; 0 is the server's own).
     pub const SPACE_CREATE: u8 = 16;
     /// Drop a space: r2 = space id. It must have no threads left.
     pub const SPACE_DESTROY: u8 = 17;
@@ -192,9 +193,64 @@ pub mod layout {
     pub const DIRECT_MAP_SIZE: u64 = 0x4000_0000;
 }
 
-/// The message page: where in it the boot information and a client's
-/// arguments are placed before a thread starts.
+/// The message page and the startup block a thread finds in it.
+///
+/// Before a thread runs, its message page holds, big-endian: u16 name
+/// length, the name, u16 argument length, the arguments. The memory
+/// server's page also holds the [`crate::protocol::ServerBootInfo`] at
+/// [`utcb::BOOT_INFO`], as a u16 length and postcard bytes.
 pub mod utcb {
     /// Bytes in a message page.
     pub const SIZE: usize = 4096;
+    /// Longest thread name.
+    pub const MAX_NAME: usize = 32;
+    /// Longest argument string.
+    pub const MAX_ARGS: usize = 1024;
+    /// Offset of the server's boot information.
+    pub const BOOT_INFO: usize = 2048;
+
+    /// Writes the startup block; fails if name or args are too long.
+    pub fn write_startup(page: &mut [u8], name: &str, args: &str) -> Result<usize, ()> {
+        if name.len() > MAX_NAME || args.len() > MAX_ARGS || page.len() < 4 + MAX_NAME + MAX_ARGS {
+            return Err(());
+        }
+        let (n, a) = (name.len(), args.len());
+        page[..2].copy_from_slice(&(n as u16).to_be_bytes());
+        page[2..2 + n].copy_from_slice(name.as_bytes());
+        page[2 + n..4 + n].copy_from_slice(&(a as u16).to_be_bytes());
+        page[4 + n..4 + n + a].copy_from_slice(args.as_bytes());
+        Ok(4 + n + a)
+    }
+
+    /// Reads the startup block: (name, args). Malformed parts read as empty.
+    pub fn read_startup(page: &[u8]) -> (&str, &str) {
+        let field = |at: usize, max: usize| -> (&str, usize) {
+            let Some(len) = page.get(at..at + 2) else {
+                return ("", at);
+            };
+            let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+            let text = page
+                .get(at + 2..at + 2 + len.min(max))
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or("");
+            (text, at + 2 + len.min(max))
+        };
+        let (name, next) = field(0, MAX_NAME);
+        let (args, _) = field(next, MAX_ARGS);
+        (name, args)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn startup_round_trip() {
+            let mut page = [0u8; SIZE];
+            write_startup(&mut page, "anon", "pages=512").unwrap();
+            assert_eq!(read_startup(&page), ("anon", "pages=512"));
+            assert!(write_startup(&mut page, &"x".repeat(33), "").is_err());
+            assert_eq!(read_startup(&[0xff; 8]), ("", ""));
+        }
+    }
 }

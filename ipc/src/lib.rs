@@ -17,5 +17,7 @@ pub mod bootarchive;
 pub mod bootconfig;
 pub mod elf;
 pub mod exit;
+#[cfg(all(target_arch = "s390x", not(test)))]
+pub mod freestanding;
 pub mod manifest;
 pub mod protocol;

@@ -1,7 +1,7 @@
 //! Boot: from `_start` to the chosen self-test.
 
 use crate::exit::stop;
-use crate::{arch, console, println, timer};
+use crate::{arch, console, loader, println, timer, trap};
 use zpager_ipc::bootarchive::{self, Archive, CONFIG_ENTRY};
 use zpager_ipc::bootconfig::{BootConfig, SelfTest};
 use zpager_ipc::exit::ExitStatus;
@@ -53,7 +53,30 @@ extern "C" fn kmain() -> ! {
         }
     }
 
-    run_selftest(config.selftest, memory)
+    if config.selftest != SelfTest::None {
+        run_selftest(config.selftest, memory);
+    }
+    start_threads(&archive, memory)
+}
+
+/// Hands the machine to the memory server, which starts the clients.
+fn start_threads(archive: &Archive<'static>, memory: u64) -> ! {
+    let low = core::ptr::addr_of!(__kernel_end) as u64;
+    arch::phys::set_bounds(low, memory);
+    let mut kernel = trap::KERNEL.lock();
+    match loader::start_memory_server(&mut kernel, archive, memory, low) {
+        Ok(started) => println!(
+            "boot: memory server loaded ({} frames for its space and direct map); it owns {} free frames",
+            started.frames_used, started.free_frames
+        ),
+        Err(e) => {
+            println!("boot: cannot start the memory server: {e}");
+            stop(ExitStatus::BadBootArchive);
+        }
+    }
+    let frame = kernel.schedule();
+    drop(kernel);
+    arch::entry::enter(frame)
 }
 
 /// Finds and validates the boot archive QEMU placed at 8 MiB. When the
@@ -134,10 +157,7 @@ fn print_memory_map(memory: u64, archive: &Archive<'_>) {
 
 fn run_selftest(test: SelfTest, memory: u64) -> ! {
     match test {
-        SelfTest::None => {
-            println!("boot: ok");
-            stop(ExitStatus::Success);
-        }
+        SelfTest::None => unreachable!("a normal boot starts the memory server"),
         SelfTest::Panic => {
             println!("selftest panic: panicking on purpose");
             panic!("deliberate panic (selftest=panic)");

@@ -12,6 +12,10 @@ mod console;
 #[cfg(target_arch = "s390x")]
 mod exit;
 #[cfg(target_arch = "s390x")]
+mod loader;
+#[cfg(target_arch = "s390x")]
+mod thread;
+#[cfg(target_arch = "s390x")]
 mod timer;
 #[cfg(target_arch = "s390x")]
 mod trap;

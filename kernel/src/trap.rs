@@ -1,13 +1,24 @@
-//! Interruption handlers, called from the entry code with the interrupted
-//! state in a frame and every interruption masked.
+//! Interruption handlers, called from the entry code with every
+//! interruption masked.
+//!
+//! Supervisor-state interruptions are the kernel's own (the service signal
+//! and ticks during waits, or a kernel bug). Problem-state ones belong to
+//! the running thread: system calls, page faults forwarded to the memory
+//! server, program checks that kill the thread, and timer preemption.
 
 use crate::arch::entry::{Class, TrapFrame};
 use crate::arch::{self, lowcore, psw};
 use crate::exit::stop;
-use crate::{console, fatal_println, timer};
+use crate::thread::{Kernel, ThreadId, SERVER};
+use crate::{console, fatal_println, println, timer};
 use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+use zpager_ipc::abi::{self, syscall, Error};
 use zpager_ipc::exit::ExitStatus;
 use zpager_kernel::interruption::{instruction_length, program_check_name};
+
+/// All threads and spaces.
+pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
 
 /// Set while a supervisor program check is being reported, so a second one
 /// during the report stops at once instead of recursing.
@@ -20,11 +31,15 @@ const DOUBLE_FAULT_WAIT: u64 = 0xdead_0f0f;
 const EXT_CLOCK_COMPARATOR: u16 = 0x1004;
 const EXT_CPU_TIMER: u16 = 0x1005;
 
-pub fn handle(frame: &mut TrapFrame, class: Class) {
-    let from_problem_state = frame.psw.mask & psw::PROBLEM != 0;
+/// Handles an interruption from supervisor state; returns the frame to resume.
+pub fn handle_kernel(frame: &mut TrapFrame, class: Class) -> *mut TrapFrame {
     match class {
-        Class::External if !from_problem_state => external(frame),
-        Class::Program if !from_problem_state => supervisor_program_check(frame),
+        Class::External => {
+            external();
+            // An interruption that ended a wait must not resume the wait.
+            frame.psw.mask &= !psw::WAIT;
+        }
+        Class::Program => supervisor_program_check(frame),
         Class::MachineCheck => {
             fatal_println!(
                 "MACHINE CHECK at psw {:#018x} {:#018x}",
@@ -35,13 +50,8 @@ pub fn handle(frame: &mut TrapFrame, class: Class) {
         }
         _ => {
             fatal_println!(
-                "UNEXPECTED INTERRUPTION: {:?} from {} state at psw {:#018x} {:#018x}",
+                "UNEXPECTED INTERRUPTION: {:?} in supervisor state at psw {:#018x} {:#018x}",
                 class,
-                if from_problem_state {
-                    "problem"
-                } else {
-                    "supervisor"
-                },
                 frame.psw.mask,
                 frame.psw.addr
             );
@@ -49,21 +59,184 @@ pub fn handle(frame: &mut TrapFrame, class: Class) {
             stop(ExitStatus::UnexpectedInterrupt);
         }
     }
+    frame
 }
 
-fn external(frame: &mut TrapFrame) {
+/// Handles an interruption from problem state (the current thread's frame
+/// already holds its state); returns the frame of the thread to run next.
+pub fn handle_user(class: Class) -> *mut TrapFrame {
+    let mut k = KERNEL.lock();
+    let t = k.current();
+    match class {
+        Class::External => {
+            if external() {
+                k.preempt();
+            }
+        }
+        Class::SupervisorCall => supervisor_call(&mut k, t),
+        Class::Program => user_program_check(&mut k, t),
+        Class::MachineCheck => {
+            fatal_println!("MACHINE CHECK in thread {}", k.thread(t).name());
+            stop(ExitStatus::MachineCheck);
+        }
+        Class::Restart | Class::Io => {
+            fatal_println!(
+                "UNEXPECTED INTERRUPTION: {class:?} while {} ran",
+                k.thread(t).name()
+            );
+            stop(ExitStatus::UnexpectedInterrupt);
+        }
+    }
+    k.schedule()
+}
+
+/// Handles an external interruption; returns true for a timer tick.
+fn external() -> bool {
     let code = arch::lowcore_u16(lowcore::EXT_CODE);
     let parameter = arch::lowcore_u32(lowcore::EXT_PARAMS);
     match code {
         zpager_kernel::sclp::EXT_SERVICE_SIGNAL => console::service_signal(parameter),
-        EXT_CPU_TIMER => timer::tick(),
+        EXT_CPU_TIMER => {
+            timer::tick();
+            return true;
+        }
         EXT_CLOCK_COMPARATOR => timer::deadline_passed(),
-        // Other external conditions stay masked in CR0, so one arriving is
-        // ignored rather than fatal: it cannot be caused by a client.
+        // Other external conditions stay masked in CR0; one arriving anyway
+        // is ignored: no client can cause it.
         _ => {}
     }
-    // An interruption that ended a wait must not resume the wait.
-    frame.psw.mask &= !psw::WAIT;
+    false
+}
+
+fn user_program_check(k: &mut Kernel, t: ThreadId) {
+    let code = arch::lowcore_u16(lowcore::PGM_CODE) & 0x7f;
+    let ilc = instruction_length(arch::lowcore_u8_pgm_ilc());
+    let teid = arch::lowcore_u64(lowcore::TEID);
+    let pc = k.thread(t).frame.psw.addr;
+    match code {
+        // Translation exceptions are nullifying: the PSW already points at
+        // the instruction. Protection is suppressing: back up over it.
+        0x04 | 0x10 | 0x11 | 0x38..=0x3b => {
+            let pc = if code == 0x04 {
+                if teid & 0x4 == 0 {
+                    k.kill(
+                        t,
+                        format_args!("protection exception without an address at pc {pc:#x}"),
+                    );
+                    return;
+                }
+                let start = pc - ilc;
+                k.thread(t).frame.psw.addr = start;
+                start
+            } else {
+                pc
+            };
+            let addr = teid & !0xfff;
+            let access = if teid & 0xc00 == 0x400 {
+                abi::Access::Write
+            } else if addr == pc & !0xfff {
+                abi::Access::Execute
+            } else {
+                abi::Access::Read
+            };
+            if t == SERVER {
+                fatal_println!(
+                    "kernel: memory server faulted at {addr:#x} ({}) pc {pc:#x}",
+                    access.name()
+                );
+                stop(ExitStatus::TestFailed);
+            }
+            k.fault(t, addr, access as u64, code);
+        }
+        _ => {
+            let at = pc.wrapping_sub(ilc);
+            k.kill(
+                t,
+                format_args!("{} at pc {at:#x}", program_check_name(code)),
+            );
+        }
+    }
+}
+
+fn supervisor_call(k: &mut Kernel, t: ThreadId) {
+    let number = arch::lowcore_u16(lowcore::SVC_CODE) as u8;
+    let regs = k.thread(t).frame.gprs;
+    let set = |k: &mut Kernel, err: Error, result: Option<u64>| {
+        let f = &mut k.thread(t).frame;
+        f.gprs[2] = err as u64;
+        if let Some(r) = result {
+            f.gprs[3] = r;
+        }
+    };
+    if number >= syscall::FIRST_PRIVILEGED && number <= syscall::SHUTDOWN
+        || number == syscall::REPLY_RECV
+    {
+        if t != SERVER {
+            set(k, Error::NotPermitted, None);
+            return;
+        }
+    }
+    match number {
+        syscall::YIELD => k.preempt(),
+        syscall::EXIT => k.end(t, regs[2], false),
+        syscall::NULL => set(k, Error::Ok, None),
+        syscall::CONSOLE_WRITE => match k.console_write(t, regs[2]) {
+            Ok(()) => set(k, Error::Ok, None),
+            Err(why) => k.kill(
+                t,
+                format_args!("bad system call argument: {why} ({} bytes)", regs[2]),
+            ),
+        },
+        syscall::CALL => {
+            if let Err(why) = k.call(t) {
+                k.kill(t, format_args!("bad system call argument: {why}"));
+            }
+        }
+        syscall::REPLY_RECV => {
+            if let Err(why) = k.reply_recv() {
+                fatal_println!("kernel: memory server error: {why}");
+                stop(ExitStatus::TestFailed);
+            }
+        }
+        syscall::SPACE_CREATE => match k.create_space(regs[2], regs[3]) {
+            Ok(()) => set(k, Error::Ok, None),
+            Err(e) => set(k, e, None),
+        },
+        syscall::SPACE_DESTROY => {
+            let e = k.destroy_space_call(regs[2]);
+            set(k, e, None);
+        }
+        syscall::THREAD_CREATE => {
+            let name_len = regs[6].min(abi::utcb::MAX_NAME as u64);
+            let utcb = k.utcb(SERVER);
+            let name = arch::phys::bytes(utcb, name_len);
+            let mut copy = [0u8; abi::utcb::MAX_NAME];
+            copy[..name.len()].copy_from_slice(name);
+            match k.create_thread(
+                regs[2] as usize,
+                regs[3],
+                regs[4],
+                regs[5],
+                &copy[..name.len()],
+            ) {
+                Ok(id) => set(k, Error::Ok, Some(id as u64)),
+                Err(e) => set(k, e, None),
+            }
+        }
+        syscall::PTE_REPLACE => {
+            let ok = arch::replace_pte(regs[2], regs[3], regs[4]);
+            set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
+        }
+        syscall::SHUTDOWN => {
+            println!(
+                "kernel: the memory server shut the system down (status {})",
+                regs[2]
+            );
+            let status = ExitStatus::from_code(regs[2] as u32).unwrap_or(ExitStatus::TestFailed);
+            stop(status);
+        }
+        n => k.kill(t, format_args!("no such system call {n}")),
+    }
 }
 
 fn supervisor_program_check(frame: &TrapFrame) -> ! {

@@ -1,1 +1,292 @@
-//! placeholder
+//! The memory server program: starts the clients named in the manifest,
+//! then serves faults and requests until every client has ended.
+#![no_std]
+#![no_main]
+
+mod platform;
+
+use heapless::Vec;
+use platform::DirectMap;
+use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access, NO_REPLY};
+use zpager_ipc::bootarchive::{Archive, EntryKind};
+use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
+use zpager_ipc::protocol::{Request, Response, ServerBootInfo};
+use zpager_memserver::{Server, PAGE_SIZE};
+use zpager_rt::{println, sys};
+
+zpager_rt::entry!(main);
+
+const MAX_CLIENTS: usize = 31;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Running,
+    Exited(u64),
+    Killed,
+}
+
+struct Client {
+    name: heapless::String<32>,
+    expect: Expect,
+    badge: u64,
+    space: usize,
+    outcome: Outcome,
+}
+
+fn boot_info() -> Option<ServerBootInfo> {
+    // SAFETY: the kernel mapped this program's message page at UTCB and
+    // wrote the boot information before starting it; nothing else uses the
+    // page yet.
+    let page = unsafe { &*(layout::UTCB as *const [u8; utcb::SIZE]) };
+    let len = u16::from_be_bytes([page[utcb::BOOT_INFO], page[utcb::BOOT_INFO + 1]]) as usize;
+    postcard::from_bytes(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?).ok()
+}
+
+fn utcb_page() -> &'static mut [u8; utcb::SIZE] {
+    // SAFETY: the server's message page; single-threaded, and each use is
+    // finished before the next system call.
+    unsafe { &mut *(layout::UTCB as *mut [u8; utcb::SIZE]) }
+}
+
+fn shutdown(status: ExitStatus) -> ! {
+    sys::raw::<{ syscall::SHUTDOWN }>([status.code() as u64, 0, 0, 0, 0]);
+    sys::exit(1)
+}
+
+fn main() -> u64 {
+    let Some(info) = boot_info() else {
+        println!("no boot information from the kernel");
+        shutdown(ExitStatus::TestFailed);
+    };
+    let free = &info.free[..info.free_count as usize];
+    let Some(mut server) = Server::new(DirectMap, free) else {
+        println!("not enough memory to start");
+        shutdown(ExitStatus::TestFailed);
+    };
+    let (archive_phys, archive_len) = info.archive;
+    let archive_bytes = platform::archive(archive_phys, archive_len);
+    let Ok(archive) = Archive::parse(archive_bytes) else {
+        println!("the boot archive does not parse");
+        shutdown(ExitStatus::TestFailed);
+    };
+    let baseline = server.frames_in_use();
+    println!(
+        "{} frames free of {} MiB; zero page at frame {:#x}; {} frames in use before any client",
+        server.stats(0).frames_free,
+        info.memory_bytes >> 20,
+        server.zero_pfn(),
+        baseline
+    );
+
+    let text = archive
+        .find(MANIFEST_ENTRY)
+        .and_then(|e| core::str::from_utf8(e.data).ok())
+        .unwrap_or("");
+    let mut clients: Vec<Client, MAX_CLIENTS> = Vec::new();
+    let mut failed = false;
+    for spec in manifest::clients(text) {
+        let spec = match spec {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{e}");
+                shutdown(ExitStatus::BadBootArchive);
+            }
+        };
+        let id = clients.len() + 1;
+        match start_client(
+            &mut server,
+            &archive,
+            archive_phys,
+            id,
+            spec.name,
+            spec.args,
+        ) {
+            Ok(badge) => {
+                let mut name = heapless::String::new();
+                let _ = name.push_str(spec.name);
+                let _ = clients.push(Client {
+                    name,
+                    expect: spec.expect,
+                    badge,
+                    space: id,
+                    outcome: Outcome::Running,
+                });
+            }
+            Err(why) => {
+                println!("cannot start client {}: {why}", spec.name);
+                failed = true;
+            }
+        }
+    }
+    if clients.is_empty() {
+        println!("no clients to run");
+        shutdown(if failed {
+            ExitStatus::TestFailed
+        } else {
+            ExitStatus::Success
+        });
+    }
+
+    let mut reply_to = NO_REPLY;
+    let mut reply = [0u64; 6];
+    loop {
+        let (badge, msg) = sys::reply_recv(reply_to, reply);
+        reply_to = badge;
+        reply = [0; 6];
+        match msg[0] & 0xffff {
+            label::FAULT => {
+                let access = Access::from_code((msg[0] >> 16) & 0xff);
+                match server.fault(msg[3] as usize, msg[1], access) {
+                    Ok(done) => {
+                        let r = done
+                            .replace
+                            .map_or([0; 3], |r| [r.pte_phys, r.vaddr, r.new]);
+                        reply = [
+                            fault_reply::RESUME,
+                            r[0],
+                            r[1],
+                            r[2],
+                            done.kind as u64,
+                            done.pages,
+                        ];
+                    }
+                    Err(why) => reply = [fault_reply::KILL, why as u64, 0, 0, 0, 0],
+                }
+            }
+            label::REQUEST => {
+                let space = clients
+                    .iter()
+                    .find(|c| c.badge == badge)
+                    .map_or(0, |c| c.space);
+                let page = utcb_page();
+                let len = (msg[1] as usize).min(page.len());
+                let response = match postcard::from_bytes::<Request>(&page[..len]) {
+                    Ok(req) if space != 0 => server.request(space, req),
+                    _ => Response::Error(zpager_ipc::protocol::MemError::Malformed),
+                };
+                let n = postcard::to_slice(&response, &mut page[..]).map_or(0, |s| s.len());
+                reply = [0, n as u64, 0, 0, 0, 0];
+            }
+            label::PING => {}
+            label::THREAD_END => {
+                let Some(c) = clients.iter_mut().find(|c| c.badge == badge) else {
+                    continue;
+                };
+                c.outcome = if msg[2] != 0 {
+                    Outcome::Killed
+                } else {
+                    Outcome::Exited(msg[1])
+                };
+                let stats = server.stats(c.space);
+                sys::raw::<{ syscall::SPACE_DESTROY }>([c.space as u64, 0, 0, 0, 0]);
+                server.destroy_space(c.space);
+                let as_expected = match (c.expect, c.outcome) {
+                    (Expect::Killed, Outcome::Killed) => true,
+                    (Expect::Exit(want), Outcome::Exited(got)) => want == got,
+                    _ => false,
+                };
+                failed |= !as_expected;
+                let how = match c.outcome {
+                    Outcome::Exited(s) => StatusText::Exited(s),
+                    _ => StatusText::Killed,
+                };
+                println!(
+                    "client {} {} (expected {}): faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around); held {} frames; {}",
+                    c.name,
+                    how,
+                    c.expect,
+                    stats.zero_faults,
+                    stats.anon_faults,
+                    stats.zero_replaced,
+                    stats.cow_faults,
+                    stats.pfn_faults,
+                    stats.fault_around,
+                    stats.space_frames,
+                    if as_expected { "ok" } else { "UNEXPECTED" }
+                );
+                if clients.iter().all(|c| c.outcome != Outcome::Running) {
+                    let end = server.frames_in_use();
+                    let leak = end != baseline || server.frames_with_records() != 0;
+                    println!(
+                        "all {} clients done; frames in use {} (before clients {}), records {}: {}",
+                        clients.len(),
+                        end,
+                        baseline,
+                        server.frames_with_records(),
+                        if leak { "LEAK" } else { "no leak" }
+                    );
+                    let ok = !failed && !leak;
+                    println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
+                    shutdown(if ok {
+                        ExitStatus::Success
+                    } else {
+                        ExitStatus::TestFailed
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+enum StatusText {
+    Exited(u64),
+    Killed,
+}
+
+impl core::fmt::Display for StatusText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StatusText::Exited(s) => write!(f, "exited {s}"),
+            StatusText::Killed => write!(f, "was killed"),
+        }
+    }
+}
+
+/// Builds a client's space from its program and starts its thread.
+fn start_client(
+    server: &mut Server<DirectMap>,
+    archive: &Archive<'_>,
+    archive_phys: u64,
+    id: usize,
+    name: &str,
+    args: &str,
+) -> Result<u64, &'static str> {
+    let entry = archive
+        .find(name)
+        .filter(|e| e.kind == EntryKind::Program)
+        .ok_or("no such program in the boot archive")?;
+    let asce = server.create_space(id).map_err(|_| "no space left")?;
+    let image = archive_phys + entry.offset as u64;
+    let loaded = match server.load_program(id, image, entry.data.len() as u64) {
+        Ok(l) => l,
+        Err(_) => {
+            server.destroy_space(id);
+            return Err("not a loadable program");
+        }
+    };
+    let mut block = [0u8; 4 + utcb::MAX_NAME + utcb::MAX_ARGS];
+    let n =
+        utcb::write_startup(&mut block, name, args).map_err(|_| "name or arguments too long")?;
+    platform::write_phys(loaded.utcb_pfn * PAGE_SIZE, &block[..n]);
+    let (err, _) = sys::raw::<{ syscall::SPACE_CREATE }>([asce, id as u64, 0, 0, 0]);
+    if err != 0 {
+        server.destroy_space(id);
+        return Err("the kernel refused the space");
+    }
+    utcb_page()[..name.len()].copy_from_slice(name.as_bytes());
+    let (err, badge) = sys::raw::<{ syscall::THREAD_CREATE }>([
+        id as u64,
+        loaded.entry,
+        layout::STACK_TOP,
+        loaded.utcb_pfn * PAGE_SIZE,
+        name.len() as u64,
+    ]);
+    if err != 0 {
+        sys::raw::<{ syscall::SPACE_DESTROY }>([id as u64, 0, 0, 0, 0]);
+        server.destroy_space(id);
+        return Err("the kernel refused the thread");
+    }
+    Ok(badge)
+}

@@ -1,13 +1,12 @@
 //! Harness for the QEMU integration suite: boot a scenario, capture the
 //! console, hand the run to the test to judge.
 //!
-//! The kernel comes from `$ZPAGER_KERNEL` (set by `cargo xtask test`) or,
-//! when that is unset, is built once per test binary.
+//! The guest is built once per test binary (a no-op when `cargo xtask
+//! test` has just built it).
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
-use xtask::guest::{self, Profile};
+use xtask::guest::{self, Images, Profile};
 use xtask::qemu::{self, Run};
 use zpager_ipc::bootconfig::{BootConfig, SelfTest};
 
@@ -18,23 +17,22 @@ pub use zpager_ipc::exit::ExitStatus;
 /// under a second, but CI machines can be slow and busy.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn kernel() -> PathBuf {
-    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
-    KERNEL
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("ZPAGER_KERNEL") {
-                return PathBuf::from(path);
-            }
-            qemu::ensure_installed().expect("QEMU is needed for the integration suite");
-            guest::build_kernel(Profile::Debug).expect("building the guest kernel")
-        })
-        .clone()
+/// The guest images, built once.
+pub fn images() -> &'static Images {
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        qemu::ensure_installed().expect("QEMU is needed for the integration suite");
+        guest::build(Profile::Debug).expect("building the guest")
+    })
 }
 
 /// What the boot archive of a scenario holds.
 #[derive(Clone, Debug)]
 pub enum ArchiveSpec {
-    /// A well-formed archive with this configuration.
+    /// A well-formed archive: configuration, the memory server and the
+    /// clients of this manifest (one `name [args]` per client).
+    Clients(BootConfig, Vec<String>),
+    /// A well-formed archive with only this configuration.
     Config(BootConfig),
     /// These exact bytes (for malformed archives).
     Raw(Vec<u8>),
@@ -57,7 +55,7 @@ impl Scenario {
         Scenario {
             name: name.into(),
             memory: "128M".into(),
-            archive: ArchiveSpec::Config(BootConfig::default()),
+            archive: ArchiveSpec::Clients(BootConfig::default(), vec!["hello".into()]),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -71,6 +69,15 @@ impl Scenario {
     /// Runs a kernel self-test.
     pub fn selftest(mut self, test: SelfTest) -> Self {
         self.archive = ArchiveSpec::Config(BootConfig { selftest: test });
+        self
+    }
+
+    /// Starts these clients (`name` or `name args`), in order.
+    pub fn clients(mut self, specs: &[&str]) -> Self {
+        self.archive = ArchiveSpec::Clients(
+            BootConfig::default(),
+            specs.iter().map(|s| s.to_string()).collect(),
+        );
         self
     }
 
@@ -90,12 +97,14 @@ impl Scenario {
     /// also written to `target/guest/transcripts/<name>.log` for reading
     /// after a failure.
     pub fn run(&self) -> Run {
-        let mut boot = qemu::Boot::new(kernel());
+        let images = images();
+        let mut boot = qemu::Boot::new(images.kernel.clone());
         boot.memory = self.memory.clone();
         let dir = guest::target_dir().join("transcripts");
         std::fs::create_dir_all(&dir).expect("creating the transcript directory");
         let bytes = match &self.archive {
-            ArchiveSpec::Config(config) => Some(xtask::archive::pack(config).expect("packing")),
+            ArchiveSpec::Clients(config, specs) => Some(pack(*config, Some(specs))),
+            ArchiveSpec::Config(config) => Some(pack(*config, None)),
             ArchiveSpec::Raw(bytes) => Some(bytes.clone()),
             ArchiveSpec::Missing => None,
         };
@@ -144,4 +153,20 @@ pub fn assert_exit(run: &Run, status: ExitStatus) {
         run.transcript,
         run.stderr
     );
+}
+
+/// Packs an archive for `config`, with the memory server and `clients` if given.
+pub fn pack(config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
+    let manifest = clients.map(|specs| {
+        specs
+            .iter()
+            .map(|s| xtask::archive::manifest_line(s) + "\n")
+            .collect::<String>()
+    });
+    xtask::archive::pack(&xtask::archive::Contents {
+        config,
+        manifest,
+        images: Some(images()),
+    })
+    .expect("packing the boot archive")
 }

@@ -1,21 +1,104 @@
-//! Packing boot archives for the guest.
+//! Packing boot archives: the configuration, the manifest, the memory
+//! server and the client programs.
 
-use anyhow::{anyhow, Result};
+use crate::guest::Images;
+use anyhow::{anyhow, bail, Context, Result};
 use zpager_ipc::bootarchive::{ArchiveBuilder, EntryKind, CONFIG_ENTRY};
 use zpager_ipc::bootconfig::BootConfig;
+use zpager_ipc::elf::Program;
+use zpager_ipc::manifest::{self, MANIFEST_ENTRY, MEMSERVER_ENTRY};
 
-/// The archive for a boot with `config` (today: the configuration only;
-/// the memory server and clients join it with the next issue).
-pub fn pack(config: &BootConfig) -> Result<Vec<u8>> {
+/// The clients `cargo xtask run` starts when none are named.
+pub const DEMO: &[&str] = &[
+    "hello",
+    "anon",
+    "zero",
+    "spin",
+    "bad_wild_store",
+    "bad_text_store",
+    "bad_privileged",
+    "bad_syscall",
+];
+
+/// A manifest line for `spec` ("name" or "name args..."): clients whose
+/// name starts with `bad_` are expected to be killed.
+pub fn manifest_line(spec: &str) -> String {
+    let (name, args) = spec.split_once(' ').unwrap_or((spec, ""));
+    let expect = if name.starts_with("bad_") {
+        " expect=killed"
+    } else {
+        ""
+    };
+    format!("client {name}{expect} {args}")
+        .trim_end()
+        .to_string()
+}
+
+/// What goes into an archive.
+pub struct Contents<'a> {
+    pub config: BootConfig,
+    /// Manifest text; `None` packs no manifest (and no programs).
+    pub manifest: Option<String>,
+    pub images: Option<&'a Images>,
+}
+
+/// Builds the archive image. Every client the manifest names is packed,
+/// and every program is checked with the same ELF reader the guest uses.
+pub fn pack(contents: &Contents<'_>) -> Result<Vec<u8>> {
     let mut text = String::new();
-    config
+    contents
+        .config
         .write_to(&mut text)
         .map_err(|_| anyhow!("formatting the boot configuration"))?;
     let mut builder = ArchiveBuilder::new();
-    builder
-        .add(CONFIG_ENTRY, EntryKind::Config, text.into_bytes())
-        .map_err(|e| anyhow!("{e}"))?;
+    let add = |b: &mut ArchiveBuilder, name: &str, kind, data| -> Result<()> {
+        b.add(name, kind, data).map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    };
+    add(
+        &mut builder,
+        CONFIG_ENTRY,
+        EntryKind::Config,
+        text.into_bytes(),
+    )?;
+    if let (Some(manifest_text), Some(images)) = (&contents.manifest, contents.images) {
+        manifest::validate(manifest_text).map_err(|e| anyhow!("{e}"))?;
+        add(
+            &mut builder,
+            MANIFEST_ENTRY,
+            EntryKind::Data,
+            manifest_text.clone().into_bytes(),
+        )?;
+        add(
+            &mut builder,
+            MEMSERVER_ENTRY,
+            EntryKind::Program,
+            program(&images.memserver)?,
+        )?;
+        let mut packed: Vec<&str> = Vec::new();
+        for spec in manifest::clients(manifest_text) {
+            let name = spec.map_err(|e| anyhow!("{e}"))?.name;
+            if packed.contains(&name) {
+                continue;
+            }
+            let Some(path) = images.client(name) else {
+                let known: Vec<_> = images.clients.iter().map(|(n, _)| n.as_str()).collect();
+                bail!(
+                    "no client program {name:?}; there are: {}",
+                    known.join(", ")
+                );
+            };
+            add(&mut builder, name, EntryKind::Program, program(path)?)?;
+            packed.push(name);
+        }
+    }
     builder.build().map_err(|e| anyhow!("{e}"))
+}
+
+fn program(path: &std::path::Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Program::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -29,10 +112,25 @@ mod tests {
         let config = BootConfig {
             selftest: SelfTest::ProgramCheck,
         };
-        let image = pack(&config).unwrap();
+        let image = pack(&Contents {
+            config,
+            manifest: None,
+            images: None,
+        })
+        .unwrap();
         let archive = Archive::parse(&image).unwrap();
         let entry = archive.find(CONFIG_ENTRY).unwrap();
         assert_eq!(entry.kind, EntryKind::Config);
         assert_eq!(BootConfig::parse(entry.data).unwrap(), config);
+    }
+
+    #[test]
+    fn manifest_lines_expect_bad_clients_to_die() {
+        assert_eq!(manifest_line("hello"), "client hello");
+        assert_eq!(manifest_line("anon pages=4"), "client anon pages=4");
+        assert_eq!(
+            manifest_line("bad_syscall"),
+            "client bad_syscall expect=killed"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Building the s390x guest crates.
+//! Building the s390x guest: the kernel, the memory server and the client
+//! programs.
 //!
 //! Guest builds use their own target directory, `target/guest`, so a
 //! `cargo test` of the host crates can build the guest from inside a test
@@ -40,10 +41,55 @@ pub fn cargo() -> Command {
     cmd
 }
 
-/// Builds the kernel and returns the path of its ELF image.
-pub fn build_kernel(profile: Profile) -> Result<PathBuf> {
+/// Arguments selecting every guest crate with its guest features.
+pub const GUEST_PACKAGES: &[&str] = &[
+    "--package",
+    "zpager-kernel",
+    "--package",
+    "zpager-memserver",
+    "--package",
+    "zpager-clients",
+    "--features",
+    "zpager-memserver/guest,zpager-clients/guest",
+];
+
+/// The built guest programs.
+#[derive(Clone, Debug)]
+pub struct Images {
+    pub kernel: PathBuf,
+    pub memserver: PathBuf,
+    /// Client programs by name.
+    pub clients: Vec<(String, PathBuf)>,
+}
+
+impl Images {
+    /// The path of client `name`.
+    pub fn client(&self, name: &str) -> Option<&PathBuf> {
+        self.clients.iter().find(|(n, _)| n == name).map(|(_, p)| p)
+    }
+}
+
+/// Names of the client programs (`clients/src/bin/*.rs`), sorted.
+pub fn client_names() -> Result<Vec<String>> {
+    let dir = crate::workspace_root().join("clients/src/bin");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                names.push(stem.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds the kernel, the memory server and every client.
+pub fn build(profile: Profile) -> Result<Images> {
     let mut cmd = cargo();
-    cmd.args(["build", "--package", "zpager-kernel", "--target", TARGET])
+    cmd.args(["build", "--target", TARGET])
+        .args(GUEST_PACKAGES)
         .arg("--target-dir")
         .arg(target_dir());
     if profile == Profile::Release {
@@ -51,14 +97,23 @@ pub fn build_kernel(profile: Profile) -> Result<PathBuf> {
     }
     let status = cmd.status().context("running cargo build for the guest")?;
     if !status.success() {
-        bail!("guest kernel build failed ({status})");
+        bail!("guest build failed ({status})");
     }
-    let elf = target_dir()
-        .join(TARGET)
-        .join(profile.dir())
-        .join("zpager-kernel");
-    if !elf.is_file() {
-        bail!("guest build succeeded but {} is missing", elf.display());
+    let dir = target_dir().join(TARGET).join(profile.dir());
+    let existing = |name: &str| -> Result<PathBuf> {
+        let p = dir.join(name);
+        if !p.is_file() {
+            bail!("guest build succeeded but {} is missing", p.display());
+        }
+        Ok(p)
+    };
+    let mut clients = Vec::new();
+    for name in client_names()? {
+        clients.push((name.clone(), existing(&name)?));
     }
-    Ok(elf)
+    Ok(Images {
+        kernel: existing("zpager-kernel")?,
+        memserver: existing("memserver")?,
+        clients,
+    })
 }

@@ -54,7 +54,12 @@ struct RunArgs {
     /// Guest memory, as QEMU's -m takes it (e.g. 128M, 1G).
     #[arg(short, long, default_value = "128M", value_parser = parse_memory)]
     memory: String,
-    /// Kernel self-test to run (none, panic, program-check, hang).
+    /// Client to start, with optional arguments ("anon pages=64");
+    /// repeatable, in order. Default: the demo set.
+    #[arg(long = "client", value_name = "NAME [ARGS]")]
+    clients: Vec<String>,
+    /// Kernel self-test to run instead of the memory server (panic,
+    /// program-check, hang).
     #[arg(long, default_value = "none", value_parser = parse_selftest)]
     selftest: SelfTest,
     /// Make QEMU wait for a debugger on port 1234 (attach with `cargo xtask gdb`).
@@ -110,8 +115,12 @@ fn main() -> ExitCode {
 fn run_cli(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Build(args) => {
-            let elf = guest::build_kernel(args.profile())?;
-            eprintln!("xtask: kernel at {}", elf.display());
+            let images = guest::build(args.profile())?;
+            eprintln!("xtask: kernel at {}", images.kernel.display());
+            eprintln!("xtask: memory server at {}", images.memserver.display());
+            for (name, path) in &images.clients {
+                eprintln!("xtask: client {name} at {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Run(args) => run(args),
@@ -126,14 +135,27 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     qemu::ensure_installed()?;
-    let kernel = guest::build_kernel(args.build.profile())?;
-    let image = archive::pack(&BootConfig {
-        selftest: args.selftest,
+    let images = guest::build(args.build.profile())?;
+    let specs: Vec<String> = if args.clients.is_empty() {
+        archive::DEMO.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.clients.clone()
+    };
+    let manifest: String = specs
+        .iter()
+        .map(|s| archive::manifest_line(s) + "\n")
+        .collect();
+    let image = archive::pack(&archive::Contents {
+        config: BootConfig {
+            selftest: args.selftest,
+        },
+        manifest: Some(manifest),
+        images: Some(&images),
     })?;
     let archive_path = guest::target_dir().join("boot-archive.bin");
     std::fs::write(&archive_path, image)
         .with_context(|| format!("writing {}", archive_path.display()))?;
-    let mut boot = qemu::Boot::new(kernel);
+    let mut boot = qemu::Boot::new(images.kernel.clone());
     boot.initrd = Some(archive_path);
     boot.memory = args.memory;
     boot.gdb = args.gdb;
@@ -157,7 +179,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn gdb(args: BuildArgs) -> Result<ExitCode> {
-    let kernel = guest::build_kernel(args.profile())?;
+    let kernel = guest::build(args.profile())?.kernel;
     let status = Command::new("gdb-multiarch")
         .arg("-q")
         .arg(&kernel)
@@ -256,15 +278,18 @@ fn test(args: TestArgs) -> Result<ExitCode> {
         summary.push(("lint: fmt, clippy host + s390x".into(), ok));
     }
     qemu::ensure_installed()?;
-    let kernel = guest::build_kernel(Profile::Debug);
-    summary.push(("guest kernel build".into(), kernel.is_ok()));
+    let built = guest::build(Profile::Debug);
+    summary.push((
+        "guest build (kernel, memory server, clients)".into(),
+        built.is_ok(),
+    ));
     let mut tally = Tally::default();
     let mut tests_ok = false;
-    if let Ok(kernel) = &kernel {
+    if built.is_ok() {
         eprintln!("xtask: cargo test --workspace (host unit tests and the QEMU suite)");
         let mut cmd = guest::cargo();
         cmd.args(["test", "--workspace", "--no-fail-fast", "--color", "never"])
-            .env("ZPAGER_KERNEL", kernel)
+            .env("ZPAGER_GUEST_BUILT", "1")
             .stdout(Stdio::piped());
         let mut child = cmd.spawn().context("starting cargo test")?;
         let stdout = child.stdout.take().expect("stdout is piped");

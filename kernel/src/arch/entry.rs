@@ -6,15 +6,14 @@
 //!
 //! Every interruption class has a stub that stores the 16 GPRs into lowcore
 //! scratch, then joins common code that picks a frame:
-//! * from problem state: there are no threads yet (the next issue brings
-//!   them and their save areas), so it is reported as unexpected, from a
-//!   frame on the emergency stack,
+//! * from problem state: the current thread's frame (its address is kept
+//!   in the lowcore), with the handler on the kernel stack,
 //! * from supervisor state: a frame pushed below the interrupted r15, or on
 //!   the emergency stack for program checks, machine checks and restarts.
 //!
 //! The frame receives the GPRs, the old PSW, f0-f15 and the FPC. The Rust
-//! handler `zpager_trap(frame, class)` returns the frame to resume (the same
-//! one today; another thread's once there are threads), and the exit path
+//! handler `zpager_trap(frame, class)` returns the frame to resume (the
+//! same one, or another thread's after a switch), and the exit path
 //! restores everything from it and loads its PSW.
 
 use super::Psw;
@@ -30,6 +29,17 @@ pub enum Class {
     Program = 3,
     MachineCheck = 4,
     Io = 5,
+}
+
+impl TrapFrame {
+    /// A frame with everything zero.
+    pub const EMPTY: TrapFrame = TrapFrame {
+        gprs: [0; 16],
+        psw: Psw { mask: 0, addr: 0 },
+        fprs: [0; 16],
+        fpc: 0,
+        _pad: 0,
+    };
 }
 
 impl Class {
@@ -63,6 +73,7 @@ const _: () = assert!(core::mem::offset_of!(TrapFrame, fprs) == 144);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, fpc) == 272);
 const _: () = assert!(super::lowcore::SAVE_GPRS == 0x200);
 const _: () = assert!(super::lowcore::RETURN_PSW == 0x280);
+const _: () = assert!(super::lowcore::CURRENT_FRAME == 0x290);
 const _: () = assert!(super::lowcore::KERNEL_STACK_TOP == 0x298);
 const _: () = assert!(super::lowcore::EMERGENCY_STACK_TOP == 0x2a0);
 
@@ -110,17 +121,22 @@ _start:
 trap_common:
     # r2 = class, r3 = lowcore address of the old PSW, GPRs in 0x200.
     tm      1(%r3), 0x01            # problem-state bit of the old PSW
-    jnz     2f
-    lg      %r1, 0x278              # interrupted r15
+    jz      2f
+    lg      %r1, 0x290              # the current thread's frame
+    lg      %r5, 0x298              # handlers run on the kernel stack
+    j       4f
+2:  lg      %r1, 0x278              # interrupted r15
     cghi    %r2, 1
     je      3f
     cghi    %r2, 2
     je      3f
     cghi    %r2, 5
     je      3f
-2:  lg      %r1, 0x2a0              # emergency stack
+    lg      %r1, 0x2a0              # emergency stack
 3:  aghi    %r1, -280
     nill    %r1, 0xfff8
+    lgr     %r5, %r1                # handler stack right below the frame
+4:
     lghi    %r4, 0x200
     mvc     0(128,%r1), 0(%r4)
     mvc     128(16,%r1), 0(%r3)
@@ -141,12 +157,14 @@ trap_common:
     std     %f14, 256(%r1)
     std     %f15, 264(%r1)
     stfpc   272(%r1)
-    lgr     %r15, %r1
+    lgr     %r15, %r5
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
     lgr     %r3, %r2
     lgr     %r2, %r1
     brasl   %r14, zpager_trap
+    .globl trap_return
+trap_return:
     # r2 = frame to resume
     ld      %f0, 144(%r2)
     ld      %f1, 152(%r2)
@@ -220,9 +238,28 @@ pub fn emergency_stack_top() -> u64 {
 /// Called by the entry code with interruptions masked.
 #[no_mangle]
 extern "C" fn zpager_trap(frame: *mut TrapFrame, class: u64) -> *mut TrapFrame {
-    // SAFETY: the entry code passes a frame it has just filled, on a stack
-    // nothing else uses until this handler returns.
-    let frame_ref = unsafe { &mut *frame };
-    crate::trap::handle(frame_ref, Class::from_raw(class));
-    frame
+    let class = Class::from_raw(class);
+    // SAFETY: the entry code passes a frame it has just filled.
+    let from_problem_state = unsafe { (*frame).psw.mask } & super::psw::PROBLEM != 0;
+    if from_problem_state {
+        // The frame is the current thread's, inside the kernel's thread
+        // table: the handler reaches it through the table, not this pointer.
+        crate::trap::handle_user(class)
+    } else {
+        // SAFETY: a kernel-state frame lives on the stack below the
+        // interrupted code's and nothing else refers to it.
+        crate::trap::handle_kernel(unsafe { &mut *frame }, class)
+    }
+}
+
+extern "C" {
+    fn trap_return(frame: *mut TrapFrame) -> !;
+}
+
+/// Starts running the thread whose frame this is, through the same exit
+/// path every interruption takes.
+pub fn enter(frame: *mut TrapFrame) -> ! {
+    // SAFETY: `frame` is a thread's complete saved state, prepared by the
+    // scheduler; trap_return loads it and never comes back.
+    unsafe { trap_return(frame) }
 }

@@ -12,6 +12,8 @@ pub mod lowcore {
     pub const EXT_PARAMS: usize = 0x80;
     /// External-interruption code (u16).
     pub const EXT_CODE: usize = 0x86;
+    /// Supervisor-call interruption code (u16).
+    pub const SVC_CODE: usize = 0x8a;
     /// Program-interruption ILC byte.
     pub const PGM_ILC: usize = 0x8d;
     /// Program-interruption code (u16).
@@ -29,6 +31,9 @@ pub mod lowcore {
     pub const SAVE_GPRS: usize = 0x200;
     /// The PSW the exit path loads.
     pub const RETURN_PSW: usize = 0x280;
+    /// Frame of the thread running in problem state: interruptions from
+    /// problem state save into it.
+    pub const CURRENT_FRAME: usize = 0x290;
     /// Top of the stack for handlers of interruptions from problem state.
     pub const KERNEL_STACK_TOP: usize = 0x298;
     /// Top of the stack for program checks, machine checks and restarts in
@@ -70,6 +75,11 @@ pub mod psw {
     pub const WAIT: u64 = 0x0002_0000_0000_0000;
     /// Problem state.
     pub const PROBLEM: u64 = 0x0001_0000_0000_0000;
+    /// DAT on.
+    pub const DAT: u64 = 0x0400_0000_0000_0000;
+    /// What every thread runs with: problem state, DAT on, primary space,
+    /// 64-bit, external interruptions enabled (for preemption).
+    pub const USER: u64 = DAT | EXT | PROBLEM | ADDR64;
     /// 64-bit addressing (EA and BA).
     pub const ADDR64: u64 = 0x0000_0001_8000_0000;
 }
@@ -259,3 +269,130 @@ pub fn load_absolute(addr: u64) -> u64 {
 /// panic; nothing ever calls it.
 #[no_mangle]
 extern "C" fn rust_eh_personality() {}
+
+/// Sets the primary ASCE (CR1) for the thread about to run. TLB entries
+/// are tagged by the ASCE they came from, so no purge is needed.
+pub fn load_primary_asce(asce: u64) {
+    // SAFETY: the kernel runs with DAT off, so CR1 only affects problem
+    // state, whose space the caller is switching to on purpose.
+    unsafe { asm!("lctlg %c1, %c1, 0({0})", in(reg_addr) &asce, options(nostack)) };
+}
+
+/// Records the frame the entry code saves the running thread into.
+pub fn set_current_frame(frame: *mut entry::TrapFrame) {
+    write_lowcore_u64(lowcore::CURRENT_FRAME, frame as u64);
+}
+
+/// Invalidates the page-table entry for `vaddr` in the table at
+/// `table_origin` and purges it from the TLB (IPTE).
+fn ipte(table_origin: u64, vaddr: u64) {
+    // SAFETY: the caller checked that the table lies in storage the memory
+    // server owns; IPTE sets the entry's invalid bit and purges TLBs.
+    unsafe {
+        asm!(
+            ".insn rre,0xb2210000,{table},{vaddr}",
+            table = in(reg) table_origin,
+            vaddr = in(reg) vaddr,
+            options(nostack),
+        )
+    };
+}
+
+/// Purges the whole TLB of this CPU (PTLB), used when a space goes away.
+pub fn purge_tlb() {
+    // SAFETY: PTLB only drops cached translations.
+    unsafe { asm!(".insn s,0xb20d0000,0", options(nostack)) };
+}
+
+/// Physical memory outside the kernel: the only storage the kernel reads
+/// or writes on anyone's behalf.
+pub mod phys {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    static LOW: AtomicU64 = AtomicU64::new(u64::MAX);
+    static HIGH: AtomicU64 = AtomicU64::new(0);
+
+    /// Sets the bounds: `low` is the end of the kernel image, `high` the
+    /// storage size.
+    pub fn set_bounds(low: u64, high: u64) {
+        LOW.store(low, Ordering::Relaxed);
+        HIGH.store(high, Ordering::Relaxed);
+    }
+
+    /// Whether `addr..addr+len` is storage outside the kernel.
+    pub fn valid(addr: u64, len: u64) -> bool {
+        addr >= LOW.load(Ordering::Relaxed)
+            && addr
+                .checked_add(len)
+                .is_some_and(|end| end <= HIGH.load(Ordering::Relaxed))
+    }
+
+    /// Copies `len` bytes between physical addresses.
+    pub fn copy(from: u64, to: u64, len: u64) {
+        assert!(
+            valid(from, len) && valid(to, len),
+            "physical copy outside storage"
+        );
+        // SAFETY: both ranges are storage outside the kernel image (checked
+        // above); no Rust object lives there.
+        unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len as usize) };
+    }
+
+    /// Borrows physical bytes.
+    pub fn bytes(addr: u64, len: u64) -> &'static [u8] {
+        assert!(valid(addr, len), "physical read outside storage");
+        // SAFETY: storage outside the kernel (checked); the caller reads it
+        // before anything can change it (single CPU, interruptions masked).
+        unsafe { core::slice::from_raw_parts(addr as *const u8, len as usize) }
+    }
+
+    /// Writes bytes.
+    pub fn write(addr: u64, data: &[u8]) {
+        assert!(
+            valid(addr, data.len() as u64),
+            "physical write outside storage"
+        );
+        // SAFETY: as for `copy`.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+    }
+
+    /// Reads a doubleword.
+    pub fn read_u64(addr: u64) -> u64 {
+        assert!(
+            valid(addr, 8) && addr % 8 == 0,
+            "physical read outside storage"
+        );
+        // SAFETY: aligned storage outside the kernel (checked).
+        unsafe { core::ptr::read_volatile(addr as *const u64) }
+    }
+
+    /// Writes a doubleword.
+    pub fn write_u64(addr: u64, value: u64) {
+        assert!(
+            valid(addr, 8) && addr % 8 == 0,
+            "physical write outside storage"
+        );
+        // SAFETY: aligned storage outside the kernel (checked).
+        unsafe { core::ptr::write_volatile(addr as *mut u64, value) }
+    }
+
+    /// Zeroes bytes.
+    pub fn zero(addr: u64, len: u64) {
+        assert!(valid(addr, len), "physical write outside storage");
+        // SAFETY: as for `copy`.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, len as usize) };
+    }
+}
+
+/// Replaces the valid page-table entry at `pte_phys` (mapping `vaddr`)
+/// with `new`: IPTE first, as the architecture requires, then the store.
+/// Returns false if the entry is not in storage the server owns.
+pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
+    if !phys::valid(pte_phys, 8) || pte_phys % 8 != 0 {
+        return false;
+    }
+    let table_origin = pte_phys & !0x7ff;
+    ipte(table_origin, vaddr);
+    phys::write_u64(pte_phys, new);
+    true
+}

@@ -1,0 +1,107 @@
+//! Raw system calls (see `zpager_ipc::abi` for the conventions).
+
+use core::arch::asm;
+use zpager_ipc::abi::{syscall, Error};
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() {
+    // SAFETY: YIELD reads and writes no registers or memory of ours.
+    unsafe { asm!("svc {n}", n = const syscall::YIELD) };
+}
+
+/// Ends the program with `status`.
+pub fn exit(status: u64) -> ! {
+    // SAFETY: EXIT does not return.
+    unsafe { asm!("svc {n}", n = const syscall::EXIT, in("r2") status, options(noreturn)) };
+}
+
+/// Does nothing in the kernel and comes back.
+pub fn null() {
+    // SAFETY: NULL only sets r2.
+    unsafe { asm!("svc {n}", n = const syscall::NULL, out("r2") _) };
+}
+
+/// Prints the first `len` bytes of the message page.
+pub fn console_write(len: usize) -> Error {
+    let r: u64;
+    // SAFETY: the kernel reads the message page and sets r2.
+    unsafe { asm!("svc {n}", n = const syscall::CONSOLE_WRITE, inout("r2") len as u64 => r) };
+    if r == 0 {
+        Error::Ok
+    } else {
+        Error::BadArgument
+    }
+}
+
+/// Sends MR0-MR5 to `endpoint` and returns the reply's MR0-MR5.
+pub fn call(endpoint: u64, msg: [u64; 6]) -> [u64; 6] {
+    let mut m = msg;
+    // SAFETY: CALL reads r1-r7 and returns the reply in r2-r7; the message
+    // page may change, which the caller expects.
+    unsafe {
+        asm!(
+            "svc {n}",
+            n = const syscall::CALL,
+            in("r1") endpoint,
+            inout("r2") m[0],
+            inout("r3") m[1],
+            inout("r4") m[2],
+            inout("r5") m[3],
+            inout("r6") m[4],
+            inout("r7") m[5],
+        );
+    }
+    m
+}
+
+/// Makes system call `N` with up to five arguments; returns r2 (an
+/// [`Error`] code) and r3. For the memory server's privileged calls.
+pub fn raw<const N: u8>(args: [u64; 5]) -> (u64, u64) {
+    let (r2, r3): (u64, u64);
+    // SAFETY: these system calls read r2-r6 and the message page, and set
+    // r2 and r3.
+    unsafe {
+        asm!(
+            "svc {n}",
+            n = const N,
+            inout("r2") args[0] => r2,
+            inout("r3") args[1] => r3,
+            in("r4") args[2],
+            in("r5") args[3],
+            in("r6") args[4],
+        );
+    }
+    (r2, r3)
+}
+
+/// Replies to `badge` (unless it is `NO_REPLY`) with MR0-MR5 and waits for
+/// the next message: returns the sender's badge and its MR0-MR5. Memory
+/// server only.
+pub fn reply_recv(badge: u64, reply: [u64; 6]) -> (u64, [u64; 6]) {
+    let mut m = reply;
+    let mut b = badge;
+    // SAFETY: as for `call`.
+    unsafe {
+        asm!(
+            "svc {n}",
+            n = const syscall::REPLY_RECV,
+            inout("r1") b,
+            inout("r2") m[0],
+            inout("r3") m[1],
+            inout("r4") m[2],
+            inout("r5") m[3],
+            inout("r6") m[4],
+            inout("r7") m[5],
+        );
+    }
+    (b, m)
+}
+
+/// The TOD clock (STCKF). Under `-icount shift=0`, 4096 units are one
+/// microsecond and one microsecond is 1000 guest instructions.
+pub fn tod() -> u64 {
+    let mut t = 0u64;
+    // SAFETY: STCKF stores one doubleword, here into `t`.
+    unsafe { asm!("stckf 0({0})", in(reg_addr) &mut t, options(nostack)) };
+    t
+}

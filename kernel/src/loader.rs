@@ -1,0 +1,210 @@
+//! Builds the memory server's address space and starts it.
+//!
+//! This is the one time the kernel writes page tables: the server's own.
+//! Its text is mapped straight from the boot archive, its data copied, and
+//! all storage above the kernel appears at [`layout::DIRECT_MAP`] so the
+//! server can reach every frame it owns. The frames for all this come from
+//! the top of storage; the rest is handed to the server as free.
+
+use crate::arch::phys;
+use crate::thread::{Kernel, SERVER};
+use zpager_ipc::abi::{layout, utcb};
+use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
+use zpager_ipc::elf::Program;
+use zpager_ipc::manifest::MEMSERVER_ENTRY;
+use zpager_ipc::protocol::{ServerBootInfo, MAX_FREE_RANGES};
+
+const PAGE: u64 = 4096;
+const PTE_INVALID: u64 = 0x400;
+const PTE_PROTECT: u64 = 0x200;
+const STE_INVALID: u64 = 0x20;
+/// 2048 segment-table entries (16 KiB, table length 3) cover 2 GiB.
+const SEGMENT_TABLE_FRAMES: u64 = 4;
+
+/// Hands out frames from the top of storage down.
+struct TopDown {
+    next: u64,
+    floor: u64,
+    /// Second half of the last frame split into two page tables.
+    spare_half: Option<u64>,
+}
+
+impl TopDown {
+    fn frames(&mut self, count: u64) -> Result<u64, &'static str> {
+        let bytes = count * PAGE;
+        if self.next < self.floor + bytes {
+            return Err("not enough memory for the memory server");
+        }
+        self.next -= bytes;
+        phys::zero(self.next, bytes);
+        Ok(self.next)
+    }
+
+    /// A 2 KiB page table with every entry invalid.
+    fn page_table(&mut self) -> Result<u64, &'static str> {
+        let table = match self.spare_half.take() {
+            Some(half) => half,
+            None => {
+                let frame = self.frames(1)?;
+                self.spare_half = Some(frame + 2048);
+                frame
+            }
+        };
+        for i in 0..256 {
+            phys::write_u64(table + i * 8, PTE_INVALID);
+        }
+        Ok(table)
+    }
+}
+
+struct Builder {
+    frames: TopDown,
+    segment_table: u64,
+}
+
+impl Builder {
+    fn map(&mut self, vaddr: u64, paddr: u64, writable: bool) -> Result<(), &'static str> {
+        let ste_addr = self.segment_table + (vaddr >> 20) * 8;
+        let mut ste = phys::read_u64(ste_addr);
+        if ste & STE_INVALID != 0 {
+            ste = self.frames.page_table()?;
+            phys::write_u64(ste_addr, ste);
+        }
+        let pte_addr = (ste & !0x7ff) + ((vaddr >> 12) & 0xff) * 8;
+        phys::write_u64(pte_addr, paddr | if writable { 0 } else { PTE_PROTECT });
+        Ok(())
+    }
+}
+
+/// What the boot summary reports about the server's start.
+pub struct Started {
+    pub frames_used: u64,
+    pub free_frames: u64,
+}
+
+/// Loads the memory server from the archive, builds its space, and makes
+/// it thread 0. `low` is the first byte above the kernel.
+pub fn start_memory_server(
+    kernel: &mut Kernel,
+    archive: &Archive<'_>,
+    memory: u64,
+    low: u64,
+) -> Result<Started, &'static str> {
+    let entry = archive
+        .find(MEMSERVER_ENTRY)
+        .filter(|e| e.kind == EntryKind::Program)
+        .ok_or("the boot archive holds no memserver program")?;
+    let program =
+        Program::parse(entry.data).map_err(|_| "memserver is not a valid s390x ELF executable")?;
+    let image = LOAD_ADDRESS + entry.offset as u64;
+    let archive_end = (LOAD_ADDRESS + archive.len() as u64).div_ceil(PAGE) * PAGE;
+    let memory = memory.min(layout::DIRECT_MAP_SIZE);
+    let mut b = Builder {
+        frames: TopDown {
+            next: memory,
+            floor: archive_end,
+            spare_half: None,
+        },
+        segment_table: 0,
+    };
+    b.segment_table = b.frames.frames(SEGMENT_TABLE_FRAMES)?;
+    for i in 0..SEGMENT_TABLE_FRAMES * PAGE / 8 {
+        phys::write_u64(b.segment_table + i * 8, STE_INVALID);
+    }
+
+    for seg in program.segments() {
+        let first = seg.vaddr & !(PAGE - 1);
+        let end = (seg.vaddr + seg.mem_size).div_ceil(PAGE) * PAGE;
+        if first < layout::IMAGE_BASE || end > layout::HEAP_BASE {
+            return Err("memserver segments lie outside the image area");
+        }
+        let pages = (end - first) / PAGE;
+        if seg.writable {
+            let frames = b.frames.frames(pages)?;
+            phys::copy(
+                image + seg.offset,
+                frames + (seg.vaddr - first),
+                seg.file_size,
+            );
+            for i in 0..pages {
+                b.map(first + i * PAGE, frames + i * PAGE, true)?;
+            }
+        } else {
+            if seg.file_size != seg.mem_size {
+                return Err("memserver has a read-only segment longer than its file bytes");
+            }
+            let base = (image + seg.offset) & !(PAGE - 1);
+            for i in 0..pages {
+                b.map(first + i * PAGE, base + i * PAGE, false)?;
+            }
+        }
+    }
+
+    let stack_pages = layout::STACK_SIZE / PAGE;
+    let stack = b.frames.frames(stack_pages)?;
+    for i in 0..stack_pages {
+        b.map(
+            layout::STACK_TOP - layout::STACK_SIZE + i * PAGE,
+            stack + i * PAGE,
+            true,
+        )?;
+    }
+    let utcb_frame = b.frames.frames(1)?;
+    b.map(layout::UTCB, utcb_frame, true)?;
+
+    // The direct map: every frame above the kernel; the archive read-only.
+    let mut p = low.div_ceil(PAGE) * PAGE;
+    while p < memory {
+        let in_archive = (LOAD_ADDRESS..archive_end).contains(&p);
+        b.map(layout::DIRECT_MAP + p, p, !in_archive)?;
+        p += PAGE;
+    }
+
+    let carved = b.frames.next;
+    let mut info = ServerBootInfo {
+        memory_bytes: memory,
+        archive: (LOAD_ADDRESS, archive.len() as u64),
+        ..Default::default()
+    };
+    let low_pfn = low.div_ceil(PAGE);
+    let ranges = [
+        (low_pfn, LOAD_ADDRESS / PAGE),
+        (archive_end / PAGE, carved / PAGE),
+    ];
+    for (start, end) in ranges
+        .into_iter()
+        .filter(|r| r.1 > r.0)
+        .take(MAX_FREE_RANGES)
+    {
+        info.free[info.free_count as usize] = (start, end);
+        info.free_count += 1;
+    }
+    let free_frames = ranges.iter().map(|r| r.1.saturating_sub(r.0)).sum();
+
+    let mut page = [0u8; utcb::SIZE];
+    utcb::write_startup(&mut page, MEMSERVER_ENTRY, "").map_err(|_| "startup block")?;
+    let encoded = postcard::to_slice(&info, &mut page[utcb::BOOT_INFO + 2..])
+        .map_err(|_| "boot information does not fit the message page")?
+        .len();
+    page[utcb::BOOT_INFO..utcb::BOOT_INFO + 2].copy_from_slice(&(encoded as u16).to_be_bytes());
+    phys::write(utcb_frame, &page);
+
+    // Table length 3: the 16 KiB segment table.
+    kernel.set_server_space(b.segment_table | 3);
+    let t = kernel
+        .create_thread(
+            0,
+            program.entry,
+            layout::STACK_TOP,
+            utcb_frame,
+            MEMSERVER_ENTRY.as_bytes(),
+        )
+        .map_err(|_| "cannot create the memory server thread")?;
+    if t != SERVER {
+        return Err("the memory server must be thread 0");
+    }
+    Ok(Started {
+        frames_used: (memory - carved) / PAGE,
+        free_frames,
+    })
+}

@@ -1,0 +1,64 @@
+//! The s390x platform: physical memory through the server's direct map,
+//! valid-entry replacement through the kernel.
+
+use zpager_ipc::abi::{layout, syscall};
+use zpager_memserver::{Platform, PAGE_SIZE};
+
+/// Physical address `p` is at `DIRECT_MAP + p` in the server's space; the
+/// kernel maps every frame above itself there before the server starts.
+pub struct DirectMap;
+
+fn at(phys: u64) -> *mut u8 {
+    (layout::DIRECT_MAP + phys) as *mut u8
+}
+
+impl Platform for DirectMap {
+    fn read_u64(&self, phys: u64) -> u64 {
+        // SAFETY: the direct map covers all storage the server is given;
+        // callers pass aligned addresses of frames the server owns.
+        unsafe { core::ptr::read_volatile(at(phys) as *const u64) }
+    }
+
+    fn write_u64(&mut self, phys: u64, value: u64) {
+        // SAFETY: as for read_u64.
+        unsafe { core::ptr::write_volatile(at(phys) as *mut u64, value) }
+    }
+
+    fn zero_frame(&mut self, pfn: u64) {
+        // SAFETY: a whole frame the server owns, through the direct map.
+        unsafe { core::ptr::write_bytes(at(pfn * PAGE_SIZE), 0, PAGE_SIZE as usize) }
+    }
+
+    fn copy_to_frame(&mut self, from: u64, to: u64, len: u64) {
+        let len = len.min(PAGE_SIZE) as usize;
+        // SAFETY: `from` is archive or server-owned storage, `to` a frame
+        // the server just allocated; they do not overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(at(from), at(to * PAGE_SIZE), len);
+            core::ptr::write_bytes(at(to * PAGE_SIZE).add(len), 0, PAGE_SIZE as usize - len);
+        }
+    }
+
+    fn phys_bytes(&self, phys: u64, len: u64) -> &[u8] {
+        // SAFETY: the range lies in the boot archive (checked against its
+        // length by the caller), which nothing writes.
+        unsafe { core::slice::from_raw_parts(at(phys), len as usize) }
+    }
+
+    fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64) {
+        zpager_rt::sys::raw::<{ syscall::PTE_REPLACE }>([pte_phys, vaddr, new, 0, 0]);
+    }
+}
+
+/// Copies bytes into physical memory (a client's message page).
+pub fn write_phys(phys: u64, bytes: &[u8]) {
+    // SAFETY: the caller passes a frame it owns, large enough.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at(phys), bytes.len()) }
+}
+
+/// The boot archive, read-only for the whole run.
+pub fn archive(phys: u64, len: u64) -> &'static [u8] {
+    // SAFETY: the kernel reported this range as the archive and mapped it
+    // read-only in the direct map; nothing writes it.
+    unsafe { core::slice::from_raw_parts(at(phys), len as usize) }
+}
