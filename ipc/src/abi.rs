@@ -144,10 +144,10 @@ impl KillReason {
 
     pub fn describe(self) -> &'static str {
         match self {
-            KillReason::Unmapped => "no mapping may exist at",
-            KillReason::WriteToReadOnly => "write to read-only memory at",
-            KillReason::OutOfMemory => "out of memory serving a fault at",
-            KillReason::Spurious => "unresolvable fault at",
+            KillReason::Unmapped => "no mapping may exist in page",
+            KillReason::WriteToReadOnly => "write to read-only memory in page",
+            KillReason::OutOfMemory => "out of memory serving a fault in page",
+            KillReason::Spurious => "unresolvable fault in page",
         }
     }
 }

@@ -66,8 +66,11 @@ pub struct Stats {
     pub pfn_faults: u64,
     /// Pages mapped by fault-around besides the faulting one.
     pub fault_around: u64,
-    /// This space: frames it holds privately.
+    /// This space: frames it holds privately (tables, message page,
+    /// anonymous frames).
     pub space_frames: u64,
+    /// This space: anonymous frames it maps (each has a record).
+    pub space_anon_frames: u64,
     /// Whole server: frames allocated (page tables and anonymous memory).
     pub frames_in_use: u64,
     /// Whole server: frames that carry a per-frame record (anonymous only).

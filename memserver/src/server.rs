@@ -232,40 +232,27 @@ impl<P: Platform> Server<P> {
 
     /// A zeroed anonymous frame with its record.
     fn new_anon(&mut self, id: usize, page: u64) -> Result<u64, KillReason> {
-        let pfn = self
-            .frames
-            .alloc(&self.platform)
-            .ok_or(KillReason::OutOfMemory)?;
-        self.platform.zero_frame(pfn);
-        self.records.create(
-            &self.frames,
-            &mut self.platform,
-            pfn,
-            id as u16,
-            (page / PAGE_SIZE) as u32,
-        );
-        if let Some(space) = self.space(id) {
-            space.frames += 1;
-        }
-        Ok(pfn)
+        self.new_copy(id, page, 0, 0)
     }
 
-    /// An anonymous frame holding a copy of `len` bytes at `from`, zero after.
+    /// An anonymous frame holding a copy of `len` bytes at `from` (none
+    /// when `len` is 0), zero after, with its record.
     fn new_copy(&mut self, id: usize, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
         let pfn = self
             .frames
             .alloc(&self.platform)
             .ok_or(KillReason::OutOfMemory)?;
-        self.platform.copy_to_frame(from, pfn, len);
-        self.records.create(
-            &self.frames,
-            &mut self.platform,
-            pfn,
-            id as u16,
-            (page / PAGE_SIZE) as u32,
-        );
+        if len == 0 {
+            self.platform.zero_frame(pfn);
+        } else {
+            self.platform.copy_to_frame(from, pfn, len);
+        }
+        let index = (page / PAGE_SIZE) as u32;
+        self.records
+            .create(&self.frames, &mut self.platform, pfn, id as u16, index);
         if let Some(space) = self.space(id) {
             space.frames += 1;
+            space.anon_frames += 1;
         }
         Ok(pfn)
     }
@@ -470,6 +457,7 @@ impl<P: Platform> Server<P> {
             self.frames.release(&mut self.platform, pfn);
             if let Some(space) = self.space(id) {
                 space.frames -= 1;
+                space.anon_frames -= 1;
             }
         }
     }
@@ -608,11 +596,13 @@ impl<P: Platform> Server<P> {
 
     /// Counters for space `id` and the whole server.
     pub fn stats(&self, id: usize) -> Stats {
-        let (c, frames) = self
+        let (c, frames, anon) = self
             .spaces
             .get(id)
             .and_then(|s| s.as_ref())
-            .map_or((Default::default(), 0), |s| (s.counters, s.frames));
+            .map_or((Default::default(), 0, 0), |s| {
+                (s.counters, s.frames, s.anon_frames)
+            });
         Stats {
             zero_faults: c.zero_faults,
             anon_faults: c.anon_faults,
@@ -621,6 +611,7 @@ impl<P: Platform> Server<P> {
             pfn_faults: c.pfn_faults,
             fault_around: c.fault_around,
             space_frames: frames,
+            space_anon_frames: anon,
             frames_in_use: self.frames.in_use(),
             frames_with_records: self.records.in_use(),
             frames_free: self.frames.free(),

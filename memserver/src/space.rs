@@ -86,6 +86,8 @@ pub struct Space {
     pub counters: Counters,
     /// Frames held privately: page tables, anonymous frames, message page.
     pub frames: u64,
+    /// Of those, anonymous frames.
+    pub anon_frames: u64,
     /// Next address for run-time anonymous mappings.
     pub next_heap: u64,
 }
@@ -105,6 +107,7 @@ impl Space {
             regions: Vec::new(),
             counters: Counters::default(),
             frames: 1,
+            anon_frames: 0,
             next_heap: layout::HEAP_BASE,
         }
     }
