@@ -7,7 +7,7 @@
 //! ([`mem`]). A program supplies `fn main() -> u64` and names it with
 //! [`entry!`]; its return value is the exit status.
 //!
-//! ```ignore
+//! ```text
 //! #![no_std]
 //! #![no_main]
 //! zpager_rt::entry!(main);

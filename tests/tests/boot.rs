@@ -31,7 +31,8 @@ fn boots_cleanly_with(memory: &str, mib: u64) {
         "kernel and archive frames: {line}"
     );
     assert_contains(&run, "timer: 3 ticks of 10000 us in ");
-    assert_contains(&run, "boot: ok");
+    assert_contains(&run, "boot: memory server loaded");
+    assert_contains(&run, "memserver: verdict: PASS");
 }
 
 #[test]
@@ -92,7 +93,7 @@ fn hanging_guest_is_a_timeout_not_a_pass() {
 }
 
 fn good_image() -> Vec<u8> {
-    xtask::archive::pack(&BootConfig::default()).unwrap()
+    zpager_tests::pack(BootConfig::default(), None)
 }
 
 #[test]
@@ -170,5 +171,17 @@ fn truncated_archive_file_is_caught_by_the_loaded_size() {
     assert_contains(
         &run,
         "boot archive: rejected: declared length 8192 does not fit the 8092 readable bytes",
+    );
+}
+
+#[test]
+fn archive_without_a_memory_server_is_refused() {
+    let run = Scenario::new("archive-no-memserver")
+        .archive(ArchiveSpec::Raw(good_image()))
+        .run();
+    assert_exit(&run, ExitStatus::BadBootArchive);
+    assert_contains(
+        &run,
+        "boot: cannot start the memory server: the boot archive holds no memserver program",
     );
 }
