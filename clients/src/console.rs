@@ -40,6 +40,6 @@ pub fn print(args: fmt::Arguments<'_>) {
 /// Prints `name: text` and a newline, in one console write when it fits.
 pub fn print_line(args: fmt::Arguments<'_>) {
     let mut w = PageWriter { len: 0 };
-    let _ = write!(w, "{}: {}\n", crate::name(), args);
+    let _ = writeln!(w, "{}: {}", crate::name(), args);
     w.flush();
 }

@@ -55,6 +55,12 @@ pub mod syscall {
     pub const PTE_REPLACE: u8 = 19;
     /// Stop the machine: r2 = exit status.
     pub const SHUTDOWN: u8 = 20;
+
+    /// Whether only the memory server may make call `n`; anyone else gets
+    /// [`super::Error::NotPermitted`].
+    pub fn server_only(n: u8) -> bool {
+        n == REPLY_RECV || (FIRST_PRIVILEGED..=SHUTDOWN).contains(&n)
+    }
 }
 
 /// Badge meaning "no caller to reply to" for [`syscall::REPLY_RECV`].
@@ -209,17 +215,18 @@ pub mod utcb {
     /// Offset of the server's boot information.
     pub const BOOT_INFO: usize = 2048;
 
-    /// Writes the startup block; fails if name or args are too long.
-    pub fn write_startup(page: &mut [u8], name: &str, args: &str) -> Result<usize, ()> {
+    /// Writes the startup block and returns its length; `None` if name or
+    /// args are too long.
+    pub fn write_startup(page: &mut [u8], name: &str, args: &str) -> Option<usize> {
         if name.len() > MAX_NAME || args.len() > MAX_ARGS || page.len() < 4 + MAX_NAME + MAX_ARGS {
-            return Err(());
+            return None;
         }
         let (n, a) = (name.len(), args.len());
         page[..2].copy_from_slice(&(n as u16).to_be_bytes());
         page[2..2 + n].copy_from_slice(name.as_bytes());
         page[2 + n..4 + n].copy_from_slice(&(a as u16).to_be_bytes());
         page[4 + n..4 + n + a].copy_from_slice(args.as_bytes());
-        Ok(4 + n + a)
+        Some(4 + n + a)
     }
 
     /// Reads the startup block: (name, args). Malformed parts read as empty.
@@ -249,7 +256,7 @@ pub mod utcb {
             let mut page = [0u8; SIZE];
             write_startup(&mut page, "anon", "pages=512").unwrap();
             assert_eq!(read_startup(&page), ("anon", "pages=512"));
-            assert!(write_startup(&mut page, &"x".repeat(33), "").is_err());
+            assert!(write_startup(&mut page, &"x".repeat(33), "").is_none());
             assert_eq!(read_startup(&[0xff; 8]), ("", ""));
         }
     }

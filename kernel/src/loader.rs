@@ -182,7 +182,7 @@ pub fn start_memory_server(
     let free_frames = ranges.iter().map(|r| r.1.saturating_sub(r.0)).sum();
 
     let mut page = [0u8; utcb::SIZE];
-    utcb::write_startup(&mut page, MEMSERVER_ENTRY, "").map_err(|_| "startup block")?;
+    utcb::write_startup(&mut page, MEMSERVER_ENTRY, "").ok_or("startup block")?;
     let encoded = postcard::to_slice(&info, &mut page[utcb::BOOT_INFO + 2..])
         .map_err(|_| "boot information does not fit the message page")?
         .len();

@@ -214,7 +214,7 @@ impl Kernel {
         if space >= MAX_SPACES
             || self.spaces[space] == 0
             || !phys::valid(utcb, abi::utcb::SIZE as u64)
-            || utcb % 4096 != 0
+            || !utcb.is_multiple_of(4096)
             || name.len() > NAME_LEN
         {
             return Err(Error::BadArgument);

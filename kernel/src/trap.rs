@@ -168,13 +168,9 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             f.gprs[3] = r;
         }
     };
-    if number >= syscall::FIRST_PRIVILEGED && number <= syscall::SHUTDOWN
-        || number == syscall::REPLY_RECV
-    {
-        if t != SERVER {
-            set(k, Error::NotPermitted, None);
-            return;
-        }
+    if syscall::server_only(number) && t != SERVER {
+        set(k, Error::NotPermitted, None);
+        return;
     }
     match number {
         syscall::YIELD => k.preempt(),

@@ -267,8 +267,7 @@ fn start_client(
         }
     };
     let mut block = [0u8; 4 + utcb::MAX_NAME + utcb::MAX_ARGS];
-    let n =
-        utcb::write_startup(&mut block, name, args).map_err(|_| "name or arguments too long")?;
+    let n = utcb::write_startup(&mut block, name, args).ok_or("name or arguments too long")?;
     platform::write_phys(loaded.utcb_pfn * PAGE_SIZE, &block[..n]);
     let (err, _) = sys::raw::<{ syscall::SPACE_CREATE }>([asce, id as u64, 0, 0, 0]);
     if err != 0 {

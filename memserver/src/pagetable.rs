@@ -75,7 +75,7 @@ pub fn sw_phys(table_pfn: u64, vaddr: u64) -> u64 {
 
 /// A hardware entry mapping frame `pfn`.
 pub fn pte(pfn: u64, writable: bool) -> u64 {
-    pfn * PAGE_SIZE | if writable { 0 } else { PTE_PROTECT }
+    (pfn * PAGE_SIZE) | if writable { 0 } else { PTE_PROTECT }
 }
 
 /// The frame a valid hardware entry maps.
@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(ste_phys(3, 0x0030_0000), 3 * 4096 + 3 * 8);
         assert_eq!(pte_phys(5, 0x0030_2000), 5 * 4096 + 2 * 8);
         assert_eq!(sw_phys(5, 0x0030_2fff), 5 * 4096 + 2048 + 2 * 8);
-        assert_eq!(pte(7, false), 7 * 4096 | PTE_PROTECT);
+        assert_eq!(pte(7, false), (7 * 4096) | PTE_PROTECT);
         assert_eq!(pte_pfn(pte(7, true)), 7);
         assert_eq!(asce(9), 9 * 4096);
     }

@@ -493,7 +493,11 @@ impl<P: Platform> Server<P> {
     /// Finds the changeable region wholly holding `addr..addr+len`.
     fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<(usize, u64), MemError> {
         let end = addr.checked_add(len).ok_or(MemError::BadRange)?;
-        if len == 0 || addr % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || end > layout::SPACE_END {
+        if len == 0
+            || !addr.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+            || end > layout::SPACE_END
+        {
             return Err(MemError::BadRange);
         }
         let space = self.spaces[id].as_ref().ok_or(MemError::BadRange)?;

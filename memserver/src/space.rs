@@ -122,8 +122,8 @@ impl Space {
         let limit = SEGMENT_ENTRIES * crate::pagetable::SEGMENT_SIZE;
         if region.start >= region.end
             || region.end > limit
-            || region.start % crate::PAGE_SIZE != 0
-            || region.end % crate::PAGE_SIZE != 0
+            || !region.start.is_multiple_of(crate::PAGE_SIZE)
+            || !region.end.is_multiple_of(crate::PAGE_SIZE)
         {
             return Err(RegionError::OutOfRange);
         }

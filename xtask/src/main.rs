@@ -26,6 +26,8 @@ enum Cmd {
     Test(TestArgs),
     /// Attach gdb-multiarch to a guest started with `cargo xtask run --gdb`.
     Gdb(BuildArgs),
+    /// Fault and IPC microbenchmarks in QEMU with -icount shift=0.
+    Bench(BenchArgs),
     /// cargo fmt --check and clippy -D warnings for host and s390x crates.
     Lint,
 }
@@ -74,6 +76,15 @@ struct RunArgs {
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true)]
     qemu_args: Vec<String>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Scenarios to run (default: all).
+    scenarios: Vec<String>,
+    /// Guest memory.
+    #[arg(short, long, default_value = "256M", value_parser = parse_memory)]
+    memory: String,
 }
 
 #[derive(Args)]
@@ -126,6 +137,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Cmd::Run(args) => run(args),
         Cmd::Test(args) => test(args),
         Cmd::Gdb(args) => gdb(args),
+        Cmd::Bench(args) => bench(args),
         Cmd::Lint => {
             lint()?;
             Ok(ExitCode::SUCCESS)
@@ -178,6 +190,78 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     ))
 }
 
+/// Guest instructions per operation Linux s390x spends on the same
+/// scenario in the same QEMU (measured for the issue that set the target).
+const LINUX_PEER: &[(&str, f64)] = &[("anon_write_fault", 2168.0), ("zero_read_fault", 793.0)];
+
+fn bench(args: BenchArgs) -> Result<ExitCode> {
+    qemu::ensure_installed()?;
+    let images = guest::build(Profile::Release)?;
+    let spec = std::iter::once("bench".to_string())
+        .chain(args.scenarios.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let image = archive::pack(&archive::Contents {
+        config: BootConfig::default(),
+        manifest: Some(archive::manifest_line(&spec) + "\n"),
+        images: Some(&images),
+    })?;
+    let archive_path = guest::target_dir().join("bench-archive.bin");
+    std::fs::write(&archive_path, image)?;
+    let mut boot = qemu::Boot::new(images.kernel.clone());
+    boot.initrd = Some(archive_path);
+    boot.memory = args.memory;
+    boot.icount = true;
+    let run = boot.run(Some(Duration::from_secs(600)), false)?;
+    let mut rows = Vec::new();
+    for line in run.transcript.lines() {
+        let Some(rest) = line.strip_prefix("bench: BENCH ") else {
+            continue;
+        };
+        println!("BENCH {rest}");
+        let mut words = rest.split_whitespace();
+        let name = words.next().unwrap_or("").to_string();
+        let field = |key: &str| {
+            rest.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        rows.push((
+            name,
+            field("insns_per_op="),
+            field("ops="),
+            field("faults="),
+        ));
+    }
+    if rows.is_empty() || !run.passed() {
+        eprint!("{}", run.transcript);
+        bail!("the benchmark run failed: {}", run.describe());
+    }
+    println!();
+    println!(
+        "{:<18} {:>12} {:>7} {:>7} {:>12} {:>8}",
+        "scenario", "insns/op", "ops", "faults", "Linux s390x", "ratio"
+    );
+    for (name, insns, ops, faults) in &rows {
+        let peer = LINUX_PEER.iter().find(|(n, _)| n == name).map(|p| p.1);
+        let fmt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+        println!(
+            "{:<18} {:>12} {:>7} {:>7} {:>12} {:>8}",
+            name,
+            fmt(*insns, 1),
+            fmt(*ops, 0),
+            fmt(*faults, 0),
+            fmt(peer, 0),
+            match (insns, peer) {
+                (Some(i), Some(p)) => format!("{:.2}x", i / p),
+                _ => "-".into(),
+            }
+        );
+    }
+    println!("\ninsns/op: guest instructions per operation (STCKF deltas under -icount shift=0, release build);\nratio: zpager / Linux, lower is better.");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn gdb(args: BuildArgs) -> Result<ExitCode> {
     let kernel = guest::build(args.profile())?.kernel;
     let status = Command::new("gdb-multiarch")
@@ -214,30 +298,20 @@ fn checked(mut cmd: Command, what: &str) -> Result<()> {
 fn lint() -> Result<()> {
     let mut fmt = guest::cargo();
     fmt.args(["fmt", "--all", "--check"]);
-    checked(fmt, "cargo fmt --all --check")?;
+    let fmt = checked(fmt, "cargo fmt --all --check");
     let mut host = guest::cargo();
-    host.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    checked(host, "cargo clippy (host) -D warnings")?;
+    host.args(["clippy", "--workspace", "--all-targets"])
+        .args(["--", "-D", "warnings"]);
+    let host = checked(host, "cargo clippy (host) -D warnings");
     let mut s390x = guest::cargo();
     s390x
-        .args([
-            "clippy",
-            "--package",
-            "zpager-kernel",
-            "--target",
-            guest::TARGET,
-        ])
+        .args(["clippy", "--target", guest::TARGET])
+        .args(guest::GUEST_PACKAGES)
         .arg("--target-dir")
         .arg(guest::target_dir())
         .args(["--", "-D", "warnings"]);
-    checked(s390x, "cargo clippy (s390x) -D warnings")
+    let s390x = checked(s390x, "cargo clippy (s390x) -D warnings");
+    fmt.and(host).and(s390x)
 }
 
 /// Totals from cargo's `test result:` lines.

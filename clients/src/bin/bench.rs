@@ -43,44 +43,61 @@ fn touch_read(base: u64) -> u8 {
     sum
 }
 
-/// Runs one scenario; returns (TOD units, operations).
-fn run(name: &str) -> Option<(u64, u64)> {
+/// Faults served so far in this space.
+fn faults() -> u64 {
+    let s = mem::stats().expect("stats");
+    s.zero_faults + s.anon_faults + s.cow_faults + s.pfn_faults
+}
+
+/// A timed run: TOD units, operations, faults taken inside the timing.
+struct Timed {
+    tod: u64,
+    ops: u64,
+    faults: u64,
+}
+
+/// Times `body`, which performs `ops` operations.
+fn timed(ops: u64, body: impl FnOnce()) -> Timed {
+    let f0 = faults();
+    let t0 = sys::tod();
+    body();
+    let tod = sys::tod() - t0;
+    Timed {
+        tod,
+        ops,
+        faults: faults() - f0,
+    }
+}
+
+/// Runs one scenario.
+fn run(name: &str) -> Option<Timed> {
     let t = match name {
         "anon_write_fault" => {
             let base = fresh();
-            let t0 = sys::tod();
-            touch_write(base);
-            (sys::tod() - t0, PAGES)
+            timed(PAGES, || touch_write(base))
         }
         "zero_read_fault" => {
             let base = fresh();
-            let t0 = sys::tod();
-            let sum = touch_read(base);
-            let dt = sys::tod() - t0;
+            let mut sum = 1;
+            let t = timed(PAGES, || sum = touch_read(base));
             assert_eq!(sum, 0, "fresh memory must read as zero");
-            (dt, PAGES)
+            t
         }
         "write_after_zero" => {
             let base = fresh();
             touch_read(base);
-            let t0 = sys::tod();
-            touch_write(base);
-            (sys::tod() - t0, PAGES)
+            timed(PAGES, || touch_write(base))
         }
-        "null_syscall" => {
-            let t0 = sys::tod();
+        "null_syscall" => timed(CALLS, || {
             for _ in 0..CALLS {
                 sys::null();
             }
-            (sys::tod() - t0, CALLS)
-        }
-        "ipc_roundtrip" => {
-            let t0 = sys::tod();
+        }),
+        "ipc_roundtrip" => timed(CALLS, || {
             for _ in 0..CALLS {
                 mem::ping();
             }
-            (sys::tod() - t0, CALLS)
-        }
+        }),
         _ => return None,
     };
     Some(t)
@@ -96,16 +113,8 @@ fn main() -> u64 {
         &mut names
     };
     for name in chosen {
-        let before = mem::stats().expect("stats");
         match run(name) {
-            Some((tod, ops)) => {
-                let after = mem::stats().expect("stats");
-                let faults =
-                    (after.zero_faults + after.anon_faults + after.cow_faults + after.pfn_faults)
-                        - (before.zero_faults
-                            + before.anon_faults
-                            + before.cow_faults
-                            + before.pfn_faults);
+            Some(Timed { tod, ops, faults }) => {
                 // 4096 TOD units per microsecond, 1000 instructions per
                 // microsecond under -icount shift=0.
                 let insns_x10 = tod * 10_000 / 4096 / ops;

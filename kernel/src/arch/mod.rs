@@ -359,7 +359,7 @@ pub mod phys {
     /// Reads a doubleword.
     pub fn read_u64(addr: u64) -> u64 {
         assert!(
-            valid(addr, 8) && addr % 8 == 0,
+            valid(addr, 8) && addr.is_multiple_of(8),
             "physical read outside storage"
         );
         // SAFETY: aligned storage outside the kernel (checked).
@@ -369,7 +369,7 @@ pub mod phys {
     /// Writes a doubleword.
     pub fn write_u64(addr: u64, value: u64) {
         assert!(
-            valid(addr, 8) && addr % 8 == 0,
+            valid(addr, 8) && addr.is_multiple_of(8),
             "physical write outside storage"
         );
         // SAFETY: aligned storage outside the kernel (checked).
@@ -388,7 +388,7 @@ pub mod phys {
 /// with `new`: IPTE first, as the architecture requires, then the store.
 /// Returns false if the entry is not in storage the server owns.
 pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
-    if !phys::valid(pte_phys, 8) || pte_phys % 8 != 0 {
+    if !phys::valid(pte_phys, 8) || !pte_phys.is_multiple_of(8) {
         return false;
     }
     let table_origin = pte_phys & !0x7ff;
