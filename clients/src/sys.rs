@@ -97,6 +97,11 @@ pub fn reply_recv(badge: u64, reply: [u64; 6]) -> (u64, [u64; 6]) {
     (b, m)
 }
 
+/// The message page, for building raw messages (see [`call`]).
+pub fn message_page() -> &'static mut [u8; zpager_ipc::abi::utcb::SIZE] {
+    crate::arch::utcb_page()
+}
+
 /// The TOD clock (STCKF). Under `-icount shift=0`, 4096 units are one
 /// microsecond and one microsecond is 1000 guest instructions.
 pub fn tod() -> u64 {

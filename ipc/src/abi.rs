@@ -58,6 +58,7 @@ pub mod syscall {
 
     /// Whether only the memory server may make call `n`; anyone else gets
     /// [`super::Error::NotPermitted`].
+    #[inline]
     pub fn server_only(n: u8) -> bool {
         n == REPLY_RECV || (FIRST_PRIVILEGED..=SHUTDOWN).contains(&n)
     }
@@ -105,6 +106,7 @@ pub enum Access {
 
 impl Access {
     /// The access for a code in a fault message.
+    #[inline]
     pub fn from_code(code: u64) -> Access {
         match code {
             1 => Access::Write,

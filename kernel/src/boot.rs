@@ -63,7 +63,7 @@ extern "C" fn kmain() -> ! {
 fn start_threads(archive: &Archive<'static>, memory: u64) -> ! {
     let low = core::ptr::addr_of!(__kernel_end) as u64;
     arch::phys::set_bounds(low, memory);
-    let mut kernel = trap::KERNEL.lock();
+    let mut kernel = trap::KERNEL.get();
     match loader::start_memory_server(&mut kernel, archive, memory, low) {
         Ok(started) => println!(
             "boot: memory server loaded ({} frames for its space and direct map); it owns {} free frames",

@@ -12,13 +12,12 @@ use crate::exit::stop;
 use crate::thread::{Kernel, ThreadId, SERVER};
 use crate::{console, fatal_println, println, timer};
 use core::sync::atomic::{AtomicBool, Ordering};
-use spin::Mutex;
 use zpager_ipc::abi::{self, syscall, Error};
 use zpager_ipc::exit::ExitStatus;
 use zpager_kernel::interruption::{instruction_length, program_check_name};
 
 /// All threads and spaces.
-pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
+pub static KERNEL: arch::KernelCell<Kernel> = arch::KernelCell::new(Kernel::new());
 
 /// Set while a supervisor program check is being reported, so a second one
 /// during the report stops at once instead of recursing.
@@ -65,7 +64,7 @@ pub fn handle_kernel(frame: &mut TrapFrame, class: Class) -> *mut TrapFrame {
 /// Handles an interruption from problem state (the current thread's frame
 /// already holds its state); returns the frame of the thread to run next.
 pub fn handle_user(class: Class) -> *mut TrapFrame {
-    let mut k = KERNEL.lock();
+    let mut k = KERNEL.get();
     let t = k.current();
     match class {
         Class::External => {

@@ -11,7 +11,7 @@ use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access, NO_REPL
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
-use zpager_ipc::protocol::{Request, Response, ServerBootInfo};
+use zpager_ipc::protocol::{ServerBootInfo, MAX_MESSAGE};
 use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::{println, sys};
 
@@ -159,13 +159,13 @@ fn main() -> u64 {
                     .iter()
                     .find(|c| c.badge == badge)
                     .map_or(0, |c| c.space);
+                // The request is copied out so the answer can be written
+                // over it in the same page.
                 let page = utcb_page();
-                let len = (msg[1] as usize).min(page.len());
-                let response = match postcard::from_bytes::<Request>(&page[..len]) {
-                    Ok(req) if space != 0 => server.request(space, req),
-                    _ => Response::Error(zpager_ipc::protocol::MemError::Malformed),
-                };
-                let n = postcard::to_slice(&response, &mut page[..]).map_or(0, |s| s.len());
+                let len = (msg[1] as usize).min(MAX_MESSAGE);
+                let mut input = [0u8; MAX_MESSAGE];
+                input[..len].copy_from_slice(&page[..len]);
+                let n = server.request_bytes(space, &input[..len], &mut page[..]);
                 reply = [0, n as u64, 0, 0, 0, 0];
             }
             label::PING => {}

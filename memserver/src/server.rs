@@ -516,6 +516,18 @@ impl<P: Platform> Server<P> {
         Ok((index, end))
     }
 
+    /// Serves a request that arrived as postcard bytes; writes the
+    /// postcard response into `out` and returns its length. Malformed
+    /// input gets a [`MemError::Malformed`] answer, never a panic.
+    pub fn request_bytes(&mut self, id: usize, input: &[u8], out: &mut [u8]) -> usize {
+        let response = match postcard::from_bytes::<Request>(input) {
+            Ok(request) => self.request(id, request),
+            Err(_) => Response::Error(MemError::Malformed),
+        };
+        // Every response encodes in a few dozen bytes.
+        postcard::to_slice(&response, out).map_or(0, |s| s.len())
+    }
+
     /// Serves a client request from space `id`.
     pub fn request(&mut self, id: usize, request: Request) -> Response {
         if self.spaces.get(id).is_none_or(|s| s.is_none()) {

@@ -390,6 +390,24 @@ impl ModelSpace {
 }
 
 proptest! {
+    #[test]
+    fn any_request_bytes_get_an_answer(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let mut s = server();
+        s.create_space(1).unwrap();
+        let mut out = [0u8; 256];
+        let n = s.request_bytes(1, &bytes, &mut out);
+        let response: Response = postcard::from_bytes(&out[..n]).unwrap();
+        if postcard::from_bytes::<Request>(&bytes).is_err() {
+            prop_assert_eq!(response, Response::Error(MemError::Malformed));
+        }
+        // Requests for a space that does not exist are refused too.
+        let n = s.request_bytes(7, &bytes, &mut out);
+        let response: Response = postcard::from_bytes(&out[..n]).unwrap();
+        prop_assert!(matches!(response, Response::Error(_)));
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]

@@ -121,6 +121,22 @@ fn bad_syscall_argument_is_killed() {
 }
 
 #[test]
+fn malformed_and_forged_messages_are_refused() {
+    let run = run_clients("client-bad_message", &["bad_message", "hello"]);
+    assert_contains(
+        &run,
+        "bad_message: garbled request answered with Error(Malformed)",
+    );
+    assert_contains(&run, "bad_message: server-only call answered with error 2");
+    assert_contains(
+        &run,
+        "kill bad_message: bad system call argument: call with a label only the kernel may send",
+    );
+    assert!(summary(&run, "bad_message").contains("was killed (expected killed)"));
+    assert_contains(&run, "hello: verdict: PASS");
+}
+
+#[test]
 fn the_demo_set_passes() {
     let run = run_clients("client-demo", xtask::archive::DEMO);
     for client in xtask::archive::DEMO {

@@ -18,6 +18,7 @@ pub const DEMO: &[&str] = &[
     "bad_text_store",
     "bad_privileged",
     "bad_syscall",
+    "bad_message",
 ];
 
 /// A manifest line for `spec` ("name" or "name args..."): clients whose
@@ -95,10 +96,25 @@ pub fn pack(contents: &Contents<'_>) -> Result<Vec<u8>> {
     builder.build().map_err(|e| anyhow!("{e}"))
 }
 
+/// Reads a program for the archive: checked with the guest's ELF reader
+/// and cut after its last loadable byte, which drops debug information
+/// and section headers the guest never reads (the unstripped file stays
+/// in `target/guest` for gdb).
 fn program(path: &std::path::Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Program::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(bytes)
+    let program = Program::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let end = program
+        .segments()
+        .map(|s| s.offset + s.file_size)
+        .max()
+        .unwrap_or(0)
+        .max(64) as usize;
+    let mut kept = bytes[..end].to_vec();
+    // No section headers any more: e_shoff, e_shnum and e_shstrndx.
+    kept[40..48].fill(0);
+    kept[60..64].fill(0);
+    Program::parse(&kept).map_err(|e| anyhow!("{} after stripping: {e}", path.display()))?;
+    Ok(kept)
 }
 
 #[cfg(test)]

@@ -1,0 +1,39 @@
+//! Sends the memory server malformed and forbidden messages. A garbled
+//! request must get an error reply and a server-only call an error; a
+//! forged kernel message must get this client killed.
+#![no_std]
+#![no_main]
+
+use zpager_ipc::abi::{label, syscall, Error, MEMSERVER_ENDPOINT};
+use zpager_ipc::protocol::{MemError, Response};
+use zpager_rt::{mem, println, sys};
+
+zpager_rt::entry!(main);
+
+fn garbled_request() -> Response {
+    // Not a postcard Request: an enum tag far out of range.
+    let page = zpager_rt::sys::message_page();
+    page[..4].copy_from_slice(&[0xff, 0xff, 0xff, 0x0f]);
+    let reply = sys::call(MEMSERVER_ENDPOINT, [label::REQUEST, 4, 0, 0, 0, 0]);
+    let page = zpager_rt::sys::message_page();
+    postcard::from_bytes(&page[..reply[1] as usize]).unwrap_or(Response::Done)
+}
+
+fn main() -> u64 {
+    let garbled = garbled_request();
+    println!("garbled request answered with {garbled:?}");
+    let (err, _) = sys::raw::<{ syscall::SPACE_CREATE }>([0, 5, 0, 0, 0]);
+    println!("server-only call answered with error {err}");
+    let still_served = mem::stats().is_ok();
+    let ok = garbled == Response::Error(MemError::Malformed)
+        && err == Error::NotPermitted as u64
+        && still_served;
+    if !ok {
+        println!("verdict: FAIL");
+        return 1;
+    }
+    println!("forging a fault message (only the kernel may send one)");
+    sys::call(MEMSERVER_ENDPOINT, [label::FAULT, 0x1000, 0, 0, 0, 0]);
+    println!("survived a forged message; verdict: FAIL");
+    1
+}
