@@ -11,7 +11,7 @@ use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access, NO_REPL
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
-use zpager_ipc::protocol::{ServerBootInfo, MAX_MESSAGE};
+use zpager_ipc::protocol::{ServerBootInfo, Stats, MAX_MESSAGE};
 use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::{println, sys};
 
@@ -32,6 +32,9 @@ struct Client {
     badge: u64,
     space: usize,
     outcome: Outcome,
+    /// Counters when it ended.
+    stats: Stats,
+    as_expected: bool,
 }
 
 fn boot_info() -> Option<ServerBootInfo> {
@@ -111,6 +114,8 @@ fn main() -> u64 {
                     badge,
                     space: id,
                     outcome: Outcome::Running,
+                    stats: Stats::default(),
+                    as_expected: false,
                 });
             }
             Err(why) => {
@@ -187,6 +192,8 @@ fn main() -> u64 {
                     _ => false,
                 };
                 failed |= !as_expected;
+                c.stats = stats;
+                c.as_expected = as_expected;
                 let how = match c.outcome {
                     Outcome::Exited(s) => StatusText::Exited(s),
                     _ => StatusText::Killed,
@@ -216,6 +223,7 @@ fn main() -> u64 {
                         server.frames_with_records(),
                         if leak { "LEAK" } else { "no leak" }
                     );
+                    print_table(&clients);
                     let ok = !failed && !leak;
                     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
                     shutdown(if ok {
@@ -227,6 +235,35 @@ fn main() -> u64 {
             }
             _ => {}
         }
+    }
+}
+
+/// The closing per-client table.
+fn print_table(clients: &[Client]) {
+    println!("summary:");
+    println!(
+        "  {:<16} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
+        "client", "status", "zero", "anon", "z->a", "cow", "pfn", "frames"
+    );
+    for c in clients {
+        let mut status: heapless::String<16> = heapless::String::new();
+        let _ = match c.outcome {
+            Outcome::Exited(s) => core::fmt::write(&mut status, format_args!("exit {s}")),
+            _ => core::fmt::write(&mut status, format_args!("killed")),
+        };
+        let s = &c.stats;
+        println!(
+            "  {:<16} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
+            c.name,
+            status,
+            s.zero_faults,
+            s.anon_faults,
+            s.zero_replaced,
+            s.cow_faults,
+            s.pfn_faults,
+            s.space_frames,
+            if c.as_expected { "ok" } else { "UNEXPECTED" }
+        );
     }
 }
 
