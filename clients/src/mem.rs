@@ -28,6 +28,81 @@ pub fn map_anon(len: u64, writable: bool) -> Result<u64, MemError> {
     }
 }
 
+/// A run-time mapping with bounds-checked access, so client code needs no
+/// `unsafe` to use its memory. Accesses are volatile: each one really
+/// touches the page (and may fault into the memory server).
+pub struct Mapping {
+    addr: u64,
+    len: u64,
+}
+
+impl Mapping {
+    /// Maps `len` bytes (rounded up to pages) of demand-zero memory.
+    pub fn anon(len: u64, writable: bool) -> Result<Mapping, MemError> {
+        let addr = map_anon(len, writable)?;
+        Ok(Mapping {
+            addr,
+            len: len.div_ceil(4096) * 4096,
+        })
+    }
+
+    /// Start address.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never: the server refuses length 0).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn at<T>(&self, offset: u64) -> *mut T {
+        let size = core::mem::size_of::<T>() as u64;
+        assert!(
+            offset.checked_add(size).is_some_and(|end| end <= self.len)
+                && offset.is_multiple_of(size),
+            "offset {offset:#x} outside the mapping or misaligned"
+        );
+        (self.addr + offset) as *mut T
+    }
+
+    /// Reads the byte at `offset`.
+    pub fn read_u8(&self, offset: u64) -> u8 {
+        // SAFETY: inside this mapping (checked), which only this value
+        // refers to; the memory server backs it on first touch.
+        unsafe { self.at::<u8>(offset).read_volatile() }
+    }
+
+    /// Writes the byte at `offset` (a read-only mapping gets the client
+    /// killed, as any store to read-only memory does).
+    pub fn write_u8(&self, offset: u64, value: u8) {
+        // SAFETY: as for read_u8.
+        unsafe { self.at::<u8>(offset).write_volatile(value) }
+    }
+
+    /// Reads the aligned doubleword at `offset`.
+    pub fn read_u64(&self, offset: u64) -> u64 {
+        // SAFETY: as for read_u8.
+        unsafe { self.at::<u64>(offset).read_volatile() }
+    }
+
+    /// Writes the aligned doubleword at `offset`.
+    pub fn write_u64(&self, offset: u64, value: u64) {
+        // SAFETY: as for read_u8.
+        unsafe { self.at::<u64>(offset).write_volatile(value) }
+    }
+
+    /// Unmaps it.
+    pub fn unmap(self) -> Result<(), MemError> {
+        unmap(self.addr, self.len)
+    }
+}
+
 /// Removes `addr..addr+len` (page-aligned) from the space.
 pub fn unmap(addr: u64, len: u64) -> Result<(), MemError> {
     done(request(&Request::Unmap { addr, len }))

@@ -3,7 +3,8 @@
 #![no_std]
 #![no_main]
 
-use zpager_rt::{mem, println};
+use zpager_rt::mem::{self, Mapping};
+use zpager_rt::println;
 
 zpager_rt::entry!(main);
 
@@ -24,28 +25,27 @@ fn pattern(page: u64, word: u64) -> u64 {
 fn main() -> u64 {
     let pages = arg("pages", 256);
     let before = mem::stats().expect("stats");
-    let base = match mem::map_anon(pages * PAGE, true) {
-        Ok(a) => a,
+    let heap = match Mapping::anon(pages * PAGE, true) {
+        Ok(m) => m,
         Err(e) => {
             println!("map_anon of {pages} pages failed: {e:?}; verdict: FAIL");
             return 1;
         }
     };
-    println!("mapped {pages} pages at {base:#x}; writing a pattern");
+    println!(
+        "mapped {pages} pages at {:#x}; writing a pattern",
+        heap.addr()
+    );
     let words = [0u64, 1, 255, 511];
     for p in 0..pages {
         for &w in &words {
-            let addr = (base + p * PAGE + w * 8) as *mut u64;
-            // SAFETY: inside the mapping just made.
-            unsafe { addr.write_volatile(pattern(p, w)) };
+            heap.write_u64(p * PAGE + w * 8, pattern(p, w));
         }
     }
     let mut bad = 0;
     for p in 0..pages {
         for &w in &words {
-            let addr = (base + p * PAGE + w * 8) as *const u64;
-            // SAFETY: as above.
-            if unsafe { addr.read_volatile() } != pattern(p, w) {
+            if heap.read_u64(p * PAGE + w * 8) != pattern(p, w) {
                 bad += 1;
             }
         }
@@ -53,7 +53,7 @@ fn main() -> u64 {
     let during = mem::stats().expect("stats");
     let faults = during.anon_faults - before.anon_faults;
     let records = during.space_anon_frames - before.space_anon_frames;
-    mem::unmap(base, pages * PAGE).expect("unmap");
+    heap.unmap().expect("unmap");
     let after = mem::stats().expect("stats");
     let returned = during.space_anon_frames - after.space_anon_frames;
     println!(

@@ -3,7 +3,8 @@
 #![no_std]
 #![no_main]
 
-use zpager_rt::{mem, println};
+use zpager_rt::mem::{self, Mapping};
+use zpager_rt::println;
 
 zpager_rt::entry!(main);
 
@@ -11,13 +12,12 @@ const PAGE: u64 = 4096;
 const PAGES: u64 = 128;
 
 fn main() -> u64 {
-    let base = mem::map_anon(PAGES * PAGE, true).expect("map_anon");
+    let heap = Mapping::anon(PAGES * PAGE, true).expect("map_anon");
     let before = mem::stats().expect("stats");
     let mut nonzero = 0;
     for p in 0..PAGES {
         for off in [0, 8, 2048, 4088] {
-            // SAFETY: inside the mapping.
-            if unsafe { ((base + p * PAGE + off) as *const u64).read_volatile() } != 0 {
+            if heap.read_u64(p * PAGE + off) != 0 {
                 nonzero += 1;
             }
         }
@@ -27,19 +27,11 @@ fn main() -> u64 {
     let new_records = read.space_anon_frames - before.space_anon_frames;
     println!("read {PAGES} fresh pages: {nonzero} nonzero words, {zero_faults} zero-page faults, {new_records} new records");
     for p in 0..PAGES {
-        // SAFETY: inside the mapping.
-        unsafe { ((base + p * PAGE + 16) as *mut u64).write_volatile(p + 1) };
+        heap.write_u64(p * PAGE + 16, p + 1);
     }
     let mut wrong = 0;
     for p in 0..PAGES {
-        // SAFETY: inside the mapping.
-        let (v, z) = unsafe {
-            (
-                ((base + p * PAGE + 16) as *const u64).read_volatile(),
-                ((base + p * PAGE + 24) as *const u64).read_volatile(),
-            )
-        };
-        if v != p + 1 || z != 0 {
+        if heap.read_u64(p * PAGE + 16) != p + 1 || heap.read_u64(p * PAGE + 24) != 0 {
             wrong += 1;
         }
     }
