@@ -202,67 +202,6 @@ impl<P: Platform> Server<P> {
         Ok(Loaded { entry, utcb_pfn })
     }
 
-    /// The page table for `page`, created if missing.
-    fn table_for(&mut self, id: usize, page: u64) -> Result<u64, KillReason> {
-        let seg_pfn = self.spaces[id]
-            .as_ref()
-            .ok_or(KillReason::Spurious)?
-            .seg_pfn;
-        let ste_phys = pt::ste_phys(seg_pfn, page);
-        let ste = self.platform.read_u64(ste_phys);
-        if ste & pt::STE_INVALID == 0 {
-            return Ok(ste / PAGE_SIZE);
-        }
-        let table = self
-            .frames
-            .alloc(&self.platform)
-            .ok_or(KillReason::OutOfMemory)?;
-        self.platform.zero_frame(table);
-        for i in 0..256 {
-            self.platform
-                .write_u64(table * PAGE_SIZE + i * 8, pt::PTE_INVALID);
-        }
-        // Invalid to valid: no purge needed.
-        self.platform.write_u64(ste_phys, table * PAGE_SIZE);
-        if let Some(space) = self.space(id) {
-            space.frames += 1;
-        }
-        Ok(table)
-    }
-
-    /// A zeroed anonymous frame with its record.
-    fn new_anon(&mut self, id: usize, page: u64) -> Result<u64, KillReason> {
-        self.new_copy(id, page, 0, 0)
-    }
-
-    /// An anonymous frame holding a copy of `len` bytes at `from` (none
-    /// when `len` is 0), zero after, with its record.
-    fn new_copy(&mut self, id: usize, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
-        let pfn = self
-            .frames
-            .alloc(&self.platform)
-            .ok_or(KillReason::OutOfMemory)?;
-        if len == 0 {
-            self.platform.zero_frame(pfn);
-        } else {
-            self.platform.copy_to_frame(from, pfn, len);
-        }
-        let index = (page / PAGE_SIZE) as u32;
-        self.records
-            .create(&self.frames, &mut self.platform, pfn, id as u16, index);
-        if let Some(space) = self.space(id) {
-            space.frames += 1;
-            space.anon_frames += 1;
-        }
-        Ok(pfn)
-    }
-
-    fn set(&mut self, table: u64, page: u64, pte: u64, kind: Kind) {
-        self.platform
-            .write_u64(pt::sw_phys(table, page), kind as u64);
-        self.platform.write_u64(pt::pte_phys(table, page), pte);
-    }
-
     /// Resolves a fault of space `id` at `addr`.
     pub fn fault(
         &mut self,
@@ -270,170 +209,20 @@ impl<P: Platform> Server<P> {
         addr: u64,
         access: Access,
     ) -> Result<FaultOutcome, KillReason> {
-        let page = addr & !(PAGE_SIZE - 1);
+        let zero_pfn = self.zero_pfn;
         let space = self
             .spaces
-            .get(id)
-            .and_then(|s| s.as_ref())
+            .get_mut(id)
+            .and_then(Option::as_mut)
             .ok_or(KillReason::Spurious)?;
-        let region = *space.find(page).ok_or(KillReason::Unmapped)?;
-        let write = access == Access::Write;
-        if write && !region.writable {
-            return Err(KillReason::WriteToReadOnly);
+        Fault {
+            platform: &mut self.platform,
+            frames: &mut self.frames,
+            records: &mut self.records,
+            space,
+            id,
         }
-        let table = self.table_for(id, page)?;
-        let pte = self.platform.read_u64(pt::pte_phys(table, page));
-        if pte & pt::PTE_INVALID == 0 {
-            return self.upgrade(id, table, page, pte, write);
-        }
-        let counters_kind = match region.backing {
-            Backing::Anon => self.map_anon(id, table, page, write)?,
-            Backing::Pfn { first_pfn } => {
-                let pages = self.map_pfn_around(id, table, page, &region, first_pfn);
-                return Ok(FaultOutcome {
-                    kind: Kind::Pfn,
-                    pages,
-                    replace: None,
-                });
-            }
-            Backing::FileCow {
-                first_pfn,
-                file_end,
-            } => {
-                let from = (first_pfn + (page - region.start) / PAGE_SIZE) * PAGE_SIZE;
-                if page + PAGE_SIZE <= file_end {
-                    if write {
-                        let pfn = self.new_copy(id, page, from, PAGE_SIZE)?;
-                        self.set(table, page, pt::pte(pfn, true), Kind::Anon);
-                        self.count(id, |c| c.cow_faults += 1);
-                        Kind::Anon
-                    } else {
-                        self.set(table, page, pt::pte(from / PAGE_SIZE, false), Kind::Cow);
-                        self.count(id, |c| c.pfn_faults += 1);
-                        Kind::Cow
-                    }
-                } else if page < file_end {
-                    // The page where the file ends: copy now, zero the tail.
-                    let pfn = self.new_copy(id, page, from, file_end - page)?;
-                    self.set(table, page, pt::pte(pfn, region.writable), Kind::Anon);
-                    self.count(id, |c| c.cow_faults += 1);
-                    Kind::Anon
-                } else {
-                    self.map_anon(id, table, page, write)?
-                }
-            }
-            Backing::Owned { pfn } => {
-                self.set(table, page, pt::pte(pfn, region.writable), Kind::Pfn);
-                self.count(id, |c| c.pfn_faults += 1);
-                Kind::Pfn
-            }
-        };
-        Ok(FaultOutcome {
-            kind: counters_kind,
-            pages: 1,
-            replace: None,
-        })
-    }
-
-    fn count(&mut self, id: usize, f: impl FnOnce(&mut crate::space::Counters)) {
-        if let Some(space) = self.space(id) {
-            f(&mut space.counters);
-        }
-    }
-
-    fn map_anon(
-        &mut self,
-        id: usize,
-        table: u64,
-        page: u64,
-        write: bool,
-    ) -> Result<Kind, KillReason> {
-        if write {
-            let pfn = self.new_anon(id, page)?;
-            self.set(table, page, pt::pte(pfn, true), Kind::Anon);
-            self.count(id, |c| c.anon_faults += 1);
-            Ok(Kind::Anon)
-        } else {
-            self.set(table, page, pt::pte(self.zero_pfn, false), Kind::Zero);
-            self.count(id, |c| c.zero_faults += 1);
-            Ok(Kind::Zero)
-        }
-    }
-
-    /// Maps the faulting pfn page and its invalid neighbours in the same
-    /// page table and region.
-    fn map_pfn_around(
-        &mut self,
-        id: usize,
-        table: u64,
-        page: u64,
-        region: &Region,
-        first_pfn: u64,
-    ) -> u64 {
-        let half = PFN_FAULT_AROUND / 2 * PAGE_SIZE;
-        let segment = page & !(pt::SEGMENT_SIZE - 1);
-        let lo = page.saturating_sub(half).max(region.start).max(segment);
-        let hi = (page + half)
-            .min(region.end)
-            .min(segment + pt::SEGMENT_SIZE);
-        let mut mapped = 0;
-        let mut p = lo;
-        while p < hi {
-            if self.platform.read_u64(pt::pte_phys(table, p)) & pt::PTE_INVALID != 0 {
-                let pfn = first_pfn + (p - region.start) / PAGE_SIZE;
-                self.set(table, p, pt::pte(pfn, false), Kind::Pfn);
-                mapped += 1;
-            }
-            p += PAGE_SIZE;
-        }
-        self.count(id, |c| {
-            c.pfn_faults += 1;
-            c.fault_around += mapped - 1;
-        });
-        mapped
-    }
-
-    /// A fault on a valid entry: a write to the zero page or to a shared
-    /// archive frame gets a private copy.
-    fn upgrade(
-        &mut self,
-        id: usize,
-        table: u64,
-        page: u64,
-        pte: u64,
-        write: bool,
-    ) -> Result<FaultOutcome, KillReason> {
-        let kind = Kind::from_entry(self.platform.read_u64(pt::sw_phys(table, page)));
-        if !write {
-            return Err(KillReason::Spurious);
-        }
-        let pfn = match kind {
-            Kind::Zero => {
-                let pfn = self.new_anon(id, page)?;
-                self.count(id, |c| {
-                    c.anon_faults += 1;
-                    c.zero_replaced += 1;
-                });
-                pfn
-            }
-            Kind::Cow => {
-                let pfn = self.new_copy(id, page, pt::pte_pfn(pte) * PAGE_SIZE, PAGE_SIZE)?;
-                self.count(id, |c| c.cow_faults += 1);
-                pfn
-            }
-            _ => return Err(KillReason::Spurious),
-        };
-        self.platform
-            .write_u64(pt::sw_phys(table, page), Kind::Anon as u64);
-        Ok(FaultOutcome {
-            kind: Kind::Anon,
-            pages: 1,
-            replace: Some(Replace {
-                pte_phys: pt::pte_phys(table, page),
-                vaddr: page,
-                new: pt::pte(pfn, true),
-            }),
-        })
+        .resolve(addr & !(PAGE_SIZE - 1), access == Access::Write, zero_pfn)
     }
 
     /// Drops the mapping of one page (if any) through the kernel.
@@ -673,5 +462,198 @@ impl<P: Platform> Server<P> {
             .get(id)
             .and_then(|s| s.as_ref())
             .map(|s| s.seg_pfn)
+    }
+}
+
+/// The parts of the server one fault touches, borrowed apart so the space
+/// is looked up once per fault.
+struct Fault<'a, P: Platform> {
+    platform: &'a mut P,
+    frames: &'a mut FrameAllocator,
+    records: &'a mut Records,
+    space: &'a mut Space,
+    id: usize,
+}
+
+impl<P: Platform> Fault<'_, P> {
+    fn resolve(
+        &mut self,
+        page: u64,
+        write: bool,
+        zero_pfn: u64,
+    ) -> Result<FaultOutcome, KillReason> {
+        let region = *self.space.find(page).ok_or(KillReason::Unmapped)?;
+        if write && !region.writable {
+            return Err(KillReason::WriteToReadOnly);
+        }
+        let table = self.table(page)?;
+        let pte = self.platform.read_u64(pt::pte_phys(table, page));
+        if pte & pt::PTE_INVALID == 0 {
+            return self.upgrade(table, page, pte, write);
+        }
+        let one = |kind| {
+            Ok(FaultOutcome {
+                kind,
+                pages: 1,
+                replace: None,
+            })
+        };
+        let anon = |f: &mut Self| {
+            if write {
+                let pfn = f.new_frame(page, 0, 0)?;
+                f.set(table, page, pt::pte(pfn, true), Kind::Anon);
+                f.space.counters.anon_faults += 1;
+                one(Kind::Anon)
+            } else {
+                f.set(table, page, pt::pte(zero_pfn, false), Kind::Zero);
+                f.space.counters.zero_faults += 1;
+                one(Kind::Zero)
+            }
+        };
+        match region.backing {
+            Backing::Anon => anon(self),
+            Backing::Pfn { first_pfn } => Ok(FaultOutcome {
+                kind: Kind::Pfn,
+                pages: self.map_pfn_around(table, page, &region, first_pfn),
+                replace: None,
+            }),
+            Backing::FileCow {
+                first_pfn,
+                file_end,
+            } => {
+                let from = (first_pfn + (page - region.start) / PAGE_SIZE) * PAGE_SIZE;
+                if page + PAGE_SIZE <= file_end && !write {
+                    self.set(table, page, pt::pte(from / PAGE_SIZE, false), Kind::Cow);
+                    self.space.counters.pfn_faults += 1;
+                    one(Kind::Cow)
+                } else if page < file_end {
+                    // A write, or the page where the file ends (copied now,
+                    // its tail zeroed).
+                    let len = (file_end - page).min(PAGE_SIZE);
+                    let pfn = self.new_frame(page, from, len)?;
+                    self.set(table, page, pt::pte(pfn, region.writable), Kind::Anon);
+                    self.space.counters.cow_faults += 1;
+                    one(Kind::Anon)
+                } else {
+                    anon(self)
+                }
+            }
+            Backing::Owned { pfn } => {
+                self.set(table, page, pt::pte(pfn, region.writable), Kind::Pfn);
+                self.space.counters.pfn_faults += 1;
+                one(Kind::Pfn)
+            }
+        }
+    }
+
+    /// The page table for `page`, created if missing.
+    fn table(&mut self, page: u64) -> Result<u64, KillReason> {
+        let ste_phys = pt::ste_phys(self.space.seg_pfn, page);
+        let ste = self.platform.read_u64(ste_phys);
+        if ste & pt::STE_INVALID == 0 {
+            return Ok(ste / PAGE_SIZE);
+        }
+        let table = self
+            .frames
+            .alloc(&*self.platform)
+            .ok_or(KillReason::OutOfMemory)?;
+        self.platform.zero_frame(table);
+        for i in 0..256 {
+            self.platform
+                .write_u64(table * PAGE_SIZE + i * 8, pt::PTE_INVALID);
+        }
+        // Invalid to valid: no purge needed.
+        self.platform.write_u64(ste_phys, table * PAGE_SIZE);
+        self.space.frames += 1;
+        Ok(table)
+    }
+
+    /// An anonymous frame with its record, holding a copy of `len` bytes
+    /// at `from` and zeros after (all zeros when `len` is 0).
+    fn new_frame(&mut self, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
+        let pfn = self
+            .frames
+            .alloc(&*self.platform)
+            .ok_or(KillReason::OutOfMemory)?;
+        if len == 0 {
+            self.platform.zero_frame(pfn);
+        } else {
+            self.platform.copy_to_frame(from, pfn, len);
+        }
+        let index = (page / PAGE_SIZE) as u32;
+        self.records
+            .create(self.frames, self.platform, pfn, self.id as u16, index);
+        self.space.frames += 1;
+        self.space.anon_frames += 1;
+        Ok(pfn)
+    }
+
+    fn set(&mut self, table: u64, page: u64, pte: u64, kind: Kind) {
+        self.platform
+            .write_u64(pt::sw_phys(table, page), kind as u64);
+        self.platform.write_u64(pt::pte_phys(table, page), pte);
+    }
+
+    /// Maps the faulting pfn page and its invalid neighbours in the same
+    /// page table and region.
+    fn map_pfn_around(&mut self, table: u64, page: u64, region: &Region, first_pfn: u64) -> u64 {
+        let half = PFN_FAULT_AROUND / 2 * PAGE_SIZE;
+        let segment = page & !(pt::SEGMENT_SIZE - 1);
+        let lo = page.saturating_sub(half).max(region.start).max(segment);
+        let hi = (page + half)
+            .min(region.end)
+            .min(segment + pt::SEGMENT_SIZE);
+        let mut mapped = 0;
+        let mut p = lo;
+        while p < hi {
+            if self.platform.read_u64(pt::pte_phys(table, p)) & pt::PTE_INVALID != 0 {
+                let pfn = first_pfn + (p - region.start) / PAGE_SIZE;
+                self.set(table, p, pt::pte(pfn, false), Kind::Pfn);
+                mapped += 1;
+            }
+            p += PAGE_SIZE;
+        }
+        self.space.counters.pfn_faults += 1;
+        self.space.counters.fault_around += mapped - 1;
+        mapped
+    }
+
+    /// A fault on a valid entry: a write to the zero page or to a shared
+    /// archive frame gets a private copy, which the kernel installs.
+    fn upgrade(
+        &mut self,
+        table: u64,
+        page: u64,
+        pte: u64,
+        write: bool,
+    ) -> Result<FaultOutcome, KillReason> {
+        if !write {
+            return Err(KillReason::Spurious);
+        }
+        let sw_phys = pt::sw_phys(table, page);
+        let pfn = match Kind::from_entry(self.platform.read_u64(sw_phys)) {
+            Kind::Zero => {
+                let pfn = self.new_frame(page, 0, 0)?;
+                self.space.counters.anon_faults += 1;
+                self.space.counters.zero_replaced += 1;
+                pfn
+            }
+            Kind::Cow => {
+                let pfn = self.new_frame(page, pt::pte_pfn(pte) * PAGE_SIZE, PAGE_SIZE)?;
+                self.space.counters.cow_faults += 1;
+                pfn
+            }
+            _ => return Err(KillReason::Spurious),
+        };
+        self.platform.write_u64(sw_phys, Kind::Anon as u64);
+        Ok(FaultOutcome {
+            kind: Kind::Anon,
+            pages: 1,
+            replace: Some(Replace {
+                pte_phys: pt::pte_phys(table, page),
+                vaddr: page,
+                new: pt::pte(pfn, true),
+            }),
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! Address spaces and their regions.
 
 use crate::pagetable::SEGMENT_ENTRIES;
+use core::cell::Cell;
 use heapless::Vec;
 use zpager_ipc::abi::layout;
 
@@ -90,6 +91,8 @@ pub struct Space {
     pub anon_frames: u64,
     /// Next address for run-time anonymous mappings.
     pub next_heap: u64,
+    /// Index of the region the last lookup found: faults come in runs.
+    hint: Cell<usize>,
 }
 
 /// Why a region could not be added.
@@ -109,12 +112,21 @@ impl Space {
             frames: 1,
             anon_frames: 0,
             next_heap: layout::HEAP_BASE,
+            hint: Cell::new(0),
         }
     }
 
     /// The region holding `addr`.
+    #[inline]
     pub fn find(&self, addr: u64) -> Option<&Region> {
-        self.regions.iter().find(|r| r.contains(addr))
+        if let Some(r) = self.regions.get(self.hint.get()) {
+            if r.contains(addr) {
+                return Some(r);
+            }
+        }
+        let i = self.regions.iter().position(|r| r.contains(addr))?;
+        self.hint.set(i);
+        self.regions.get(i)
     }
 
     /// Adds a region, keeping the list sorted.

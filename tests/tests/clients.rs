@@ -121,6 +121,23 @@ fn bad_syscall_argument_is_killed() {
 }
 
 #[test]
+fn floating_point_state_survives_faults_ipc_and_preemption() {
+    // Two copies with different values, preempting each other, plus a
+    // client that keeps the memory server busy.
+    let run = run_clients(
+        "client-fpregs",
+        &["fpregs seed=1", "fpregs seed=2", "anon pages=512"],
+    );
+    let kept = "fpregs: 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept";
+    assert_eq!(
+        run.transcript.matches(kept).count(),
+        2,
+        "{}",
+        run.transcript
+    );
+}
+
+#[test]
 fn malformed_and_forged_messages_are_refused() {
     let run = run_clients("client-bad_message", &["bad_message", "hello"]);
     assert_contains(
