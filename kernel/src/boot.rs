@@ -74,7 +74,7 @@ fn start_threads(archive: &Archive<'static>, memory: u64) -> ! {
             stop(ExitStatus::BadBootArchive);
         }
     }
-    let frame = kernel.schedule();
+    let frame = kernel.schedule(None);
     drop(kernel);
     arch::entry::enter(frame)
 }

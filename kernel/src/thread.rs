@@ -68,6 +68,10 @@ pub struct Thread {
     name_len: usize,
     next: Option<ThreadId>,
     fault: FaultInfo,
+    /// Whether its FP registers must be kept. The memory server never
+    /// uses them, so switching to it and back costs no FP loads and
+    /// stores (debug builds check that it leaves them alone).
+    uses_fp: bool,
 }
 
 impl Thread {
@@ -86,6 +90,7 @@ impl Thread {
             pc: 0,
             access: 0,
         },
+        uses_fp: false,
     };
 
     pub fn name(&self) -> &str {
@@ -109,6 +114,8 @@ pub struct Kernel {
     /// Senders waiting for the server.
     server_queue: Queue,
     loaded_asce: u64,
+    /// The thread whose FP registers are in the CPU now.
+    fp_owner: Option<ThreadId>,
 }
 
 /// The memory server is always thread 0, in space 0.
@@ -129,6 +136,7 @@ impl Kernel {
                 tail: None,
             },
             loaded_asce: 0,
+            fp_owner: None,
         }
     }
 
@@ -232,12 +240,13 @@ impl Kernel {
         th.name[..name.len()].copy_from_slice(name);
         th.name_len = name.len();
         th.fault = FaultInfo::default();
+        th.uses_fp = space != 0;
         self.make_ready(t);
         Ok(t)
     }
 
-    /// Picks the thread to run and prepares the CPU for it.
-    pub fn schedule(&mut self) -> *mut TrapFrame {
+    /// Picks the thread to run after `prev` and prepares the CPU for it.
+    pub fn schedule(&mut self, prev: Option<ThreadId>) -> *mut TrapFrame {
         if self.threads[self.current].state != State::Running {
             match self.pop(|k| &mut k.ready) {
                 Some(t) => {
@@ -253,6 +262,9 @@ impl Kernel {
             }
         }
         let t = self.current;
+        if prev != Some(t) {
+            self.switch_fp(prev, t);
+        }
         let asce = self.spaces[self.threads[t].space];
         if asce != self.loaded_asce {
             arch::load_primary_asce(asce);
@@ -261,6 +273,39 @@ impl Kernel {
         let frame = &mut self.threads[t].frame as *mut TrapFrame;
         arch::set_current_frame(frame);
         frame
+    }
+
+    /// Hands the FP registers to `next` if it uses them.
+    fn switch_fp(&mut self, prev: Option<ThreadId>, next: ThreadId) {
+        // Debug builds check that the memory server left the owner's FP
+        // registers alone, against the copy saved when it was entered.
+        if cfg!(debug_assertions) && prev == Some(SERVER) {
+            if let Some(owner) = self.fp_owner {
+                if !arch::fp_matches(&self.threads[owner].frame) {
+                    fatal_println!(
+                        "kernel: the memory server changed the FP registers of {}",
+                        self.threads[owner].name()
+                    );
+                    stop(ExitStatus::TestFailed);
+                }
+            }
+        }
+        if !self.threads[next].uses_fp {
+            if cfg!(debug_assertions) {
+                if let Some(owner) = self.fp_owner {
+                    arch::save_fp(&mut self.threads[owner].frame);
+                }
+            }
+            return;
+        }
+        if self.fp_owner == Some(next) {
+            return;
+        }
+        if let Some(owner) = self.fp_owner {
+            arch::save_fp(&mut self.threads[owner].frame);
+        }
+        arch::load_fp(&self.threads[next].frame);
+        self.fp_owner = Some(next);
     }
 
     /// Timer tick in problem state: rotate if someone else is ready.
@@ -443,6 +488,9 @@ impl Kernel {
             },
             Pending::End => {
                 self.threads[t].state = State::Free;
+                if self.fp_owner == Some(t) {
+                    self.fp_owner = None;
+                }
                 Ok(None)
             }
         }

@@ -66,6 +66,7 @@ pub fn handle_kernel(frame: &mut TrapFrame, class: Class) -> *mut TrapFrame {
 pub fn handle_user(class: Class) -> *mut TrapFrame {
     let mut k = KERNEL.get();
     let t = k.current();
+    let prev = Some(t);
     match class {
         Class::External => {
             if external() {
@@ -86,7 +87,7 @@ pub fn handle_user(class: Class) -> *mut TrapFrame {
             stop(ExitStatus::UnexpectedInterrupt);
         }
     }
-    k.schedule()
+    k.schedule(prev)
 }
 
 /// Handles an external interruption; returns true for a timer tick.

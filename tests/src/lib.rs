@@ -17,13 +17,23 @@ pub use zpager_ipc::exit::ExitStatus;
 /// under a second, but CI machines can be slow and busy.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The guest images, built once.
-pub fn images() -> &'static Images {
-    static IMAGES: OnceLock<Images> = OnceLock::new();
-    IMAGES.get_or_init(|| {
+/// The guest images of `profile`, built once per test binary.
+pub fn images_for(profile: Profile) -> &'static Images {
+    static DEBUG: OnceLock<Images> = OnceLock::new();
+    static RELEASE: OnceLock<Images> = OnceLock::new();
+    let cell = match profile {
+        Profile::Debug => &DEBUG,
+        Profile::Release => &RELEASE,
+    };
+    cell.get_or_init(|| {
         qemu::ensure_installed().expect("QEMU is needed for the integration suite");
-        guest::build(Profile::Debug).expect("building the guest")
+        guest::build(profile).expect("building the guest")
     })
+}
+
+/// The debug guest images (with the kernel's debug-build checks).
+pub fn images() -> &'static Images {
+    images_for(Profile::Debug)
 }
 
 /// What the boot archive of a scenario holds.
@@ -47,6 +57,7 @@ pub struct Scenario {
     memory: String,
     archive: ArchiveSpec,
     timeout: Duration,
+    profile: Profile,
 }
 
 impl Scenario {
@@ -57,7 +68,14 @@ impl Scenario {
             memory: "128M".into(),
             archive: ArchiveSpec::Clients(BootConfig::default(), vec!["hello".into()]),
             timeout: DEFAULT_TIMEOUT,
+            profile: Profile::Debug,
         }
+    }
+
+    /// Uses the optimised build (as `cargo xtask bench` does).
+    pub fn release(mut self) -> Self {
+        self.profile = Profile::Release;
+        self
     }
 
     /// Guest memory in QEMU's `-m` syntax.
@@ -97,14 +115,14 @@ impl Scenario {
     /// also written to `target/guest/transcripts/<name>.log` for reading
     /// after a failure.
     pub fn run(&self) -> Run {
-        let images = images();
+        let images = images_for(self.profile);
         let mut boot = qemu::Boot::new(images.kernel.clone());
         boot.memory = self.memory.clone();
         let dir = guest::target_dir().join("transcripts");
         std::fs::create_dir_all(&dir).expect("creating the transcript directory");
         let bytes = match &self.archive {
-            ArchiveSpec::Clients(config, specs) => Some(pack(*config, Some(specs))),
-            ArchiveSpec::Config(config) => Some(pack(*config, None)),
+            ArchiveSpec::Clients(config, specs) => Some(pack_with(images, *config, Some(specs))),
+            ArchiveSpec::Config(config) => Some(pack_with(images, *config, None)),
             ArchiveSpec::Raw(bytes) => Some(bytes.clone()),
             ArchiveSpec::Missing => None,
         };
@@ -157,6 +175,10 @@ pub fn assert_exit(run: &Run, status: ExitStatus) {
 
 /// Packs an archive for `config`, with the memory server and `clients` if given.
 pub fn pack(config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
+    pack_with(images(), config, clients)
+}
+
+fn pack_with(images: &Images, config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
     let manifest = clients.map(|specs| {
         specs
             .iter()
@@ -166,7 +188,7 @@ pub fn pack(config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
     xtask::archive::pack(&xtask::archive::Contents {
         config,
         manifest,
-        images: Some(images()),
+        images: Some(images),
     })
     .expect("packing the boot archive")
 }

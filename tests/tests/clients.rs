@@ -8,7 +8,10 @@ use zpager_tests::{assert_contains, assert_exit, ExitStatus, Scenario};
 /// Runs `clients` and checks the common ending: every client ended as
 /// expected, no frame leaked, the run passed.
 fn run_clients(name: &str, clients: &[&str]) -> Run {
-    let run = Scenario::new(name).clients(clients).run();
+    check_ending(Scenario::new(name).clients(clients).run(), clients)
+}
+
+fn check_ending(run: Run, clients: &[&str]) -> Run {
     assert_exit(&run, ExitStatus::Success);
     assert_contains(
         &run,
@@ -123,12 +126,22 @@ fn bad_syscall_argument_is_killed() {
 #[test]
 fn floating_point_state_survives_faults_ipc_and_preemption() {
     // Two copies with different values, preempting each other, plus a
-    // client that keeps the memory server busy.
-    let run = run_clients(
-        "client-fpregs",
-        &["fpregs seed=1", "fpregs seed=2", "anon pages=512"],
-    );
+    // client that keeps the memory server busy. Debug builds also check
+    // that the memory server never touches the FP registers.
+    let clients = ["fpregs seed=1", "fpregs seed=2", "anon pages=512"];
     let kept = "fpregs: 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept";
+    let run = run_clients("client-fpregs", &clients);
+    assert_eq!(
+        run.transcript.matches(kept).count(),
+        2,
+        "{}",
+        run.transcript
+    );
+    // The optimised kernel switches them in inlined code: check it too.
+    let scenario = Scenario::new("client-fpregs-release")
+        .clients(&clients)
+        .release();
+    let run = check_ending(scenario.run(), &clients);
     assert_eq!(
         run.transcript.matches(kept).count(),
         2,

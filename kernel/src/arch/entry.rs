@@ -11,10 +11,15 @@
 //! * from supervisor state: a frame pushed below the interrupted r15, or on
 //!   the emergency stack for program checks, machine checks and restarts.
 //!
-//! The frame receives the GPRs, the old PSW, f0-f15 and the FPC. The Rust
-//! handler `zpager_trap(frame, class)` returns the frame to resume (the
-//! same one, or another thread's after a switch), and the exit path
-//! restores everything from it and loads its PSW.
+//! The frame receives the GPRs and the old PSW. The Rust handler
+//! `zpager_trap(frame, class)` returns the frame to resume (the same one,
+//! or another thread's after a switch), and the exit path restores the
+//! GPRs from it and loads its PSW.
+//!
+//! The floating-point registers and the FPC are not touched here: the
+//! kernel never uses them, so they stay live across traps and the
+//! scheduler switches them only when another floating-point user runs
+//! (see `thread.rs`). The frame has room for them.
 
 use super::Psw;
 use core::arch::global_asm;
@@ -140,23 +145,6 @@ trap_common:
     lghi    %r4, 0x200
     mvc     0(128,%r1), 0(%r4)
     mvc     128(16,%r1), 0(%r3)
-    std     %f0, 144(%r1)
-    std     %f1, 152(%r1)
-    std     %f2, 160(%r1)
-    std     %f3, 168(%r1)
-    std     %f4, 176(%r1)
-    std     %f5, 184(%r1)
-    std     %f6, 192(%r1)
-    std     %f7, 200(%r1)
-    std     %f8, 208(%r1)
-    std     %f9, 216(%r1)
-    std     %f10, 224(%r1)
-    std     %f11, 232(%r1)
-    std     %f12, 240(%r1)
-    std     %f13, 248(%r1)
-    std     %f14, 256(%r1)
-    std     %f15, 264(%r1)
-    stfpc   272(%r1)
     lgr     %r15, %r5
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
@@ -166,23 +154,6 @@ trap_common:
     .globl trap_return
 trap_return:
     # r2 = frame to resume
-    ld      %f0, 144(%r2)
-    ld      %f1, 152(%r2)
-    ld      %f2, 160(%r2)
-    ld      %f3, 168(%r2)
-    ld      %f4, 176(%r2)
-    ld      %f5, 184(%r2)
-    ld      %f6, 192(%r2)
-    ld      %f7, 200(%r2)
-    ld      %f8, 208(%r2)
-    ld      %f9, 216(%r2)
-    ld      %f10, 224(%r2)
-    ld      %f11, 232(%r2)
-    ld      %f12, 240(%r2)
-    ld      %f13, 248(%r2)
-    ld      %f14, 256(%r2)
-    ld      %f15, 264(%r2)
-    lfpc    272(%r2)
     lghi    %r1, 0x280
     mvc     0(16,%r1), 128(%r2)
     lmg     %r0, %r15, 0(%r2)

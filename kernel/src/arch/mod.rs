@@ -346,6 +346,54 @@ pub fn load_primary_asce(asce: u64) {
     unsafe { asm!("lctlg %c1, %c1, 0({0})", in(reg_addr) &asce, options(nostack)) };
 }
 
+/// Stores f0-f15 and the FPC into `frame`.
+pub fn save_fp(frame: &mut entry::TrapFrame) {
+    // SAFETY: stores sixteen doublewords and a word into the frame's FP
+    // area; reads registers only.
+    unsafe {
+        asm!(
+            "std %f0, 0({r})", "std %f1, 8({r})", "std %f2, 16({r})", "std %f3, 24({r})",
+            "std %f4, 32({r})", "std %f5, 40({r})", "std %f6, 48({r})", "std %f7, 56({r})",
+            "std %f8, 64({r})", "std %f9, 72({r})", "std %f10, 80({r})", "std %f11, 88({r})",
+            "std %f12, 96({r})", "std %f13, 104({r})", "std %f14, 112({r})", "std %f15, 120({r})",
+            "stfpc 0({c})",
+            r = in(reg_addr) frame.fprs.as_mut_ptr(),
+            c = in(reg_addr) &mut frame.fpc,
+            options(nostack),
+        );
+    }
+}
+
+/// Loads f0-f15 and the FPC from `frame`, for the thread about to run.
+///
+/// The registers are deliberately not declared as clobbered: the kernel
+/// keeps nothing in them, and a declaration would make the compiler save
+/// the callee-saved f8-f15 around the caller and put the previous
+/// thread's values back on return.
+pub fn load_fp(frame: &entry::TrapFrame) {
+    // SAFETY: the kernel itself never uses FP registers, so replacing them
+    // only affects the thread that owns them from now on.
+    unsafe {
+        asm!(
+            "ld %f0, 0({r})", "ld %f1, 8({r})", "ld %f2, 16({r})", "ld %f3, 24({r})",
+            "ld %f4, 32({r})", "ld %f5, 40({r})", "ld %f6, 48({r})", "ld %f7, 56({r})",
+            "ld %f8, 64({r})", "ld %f9, 72({r})", "ld %f10, 80({r})", "ld %f11, 88({r})",
+            "ld %f12, 96({r})", "ld %f13, 104({r})", "ld %f14, 112({r})", "ld %f15, 120({r})",
+            "lfpc 0({c})",
+            r = in(reg_addr) frame.fprs.as_ptr(),
+            c = in(reg_addr) &frame.fpc,
+            options(nostack),
+        );
+    }
+}
+
+/// Whether the FP registers and FPC still hold what `frame` saved.
+pub fn fp_matches(frame: &entry::TrapFrame) -> bool {
+    let mut now = entry::TrapFrame::EMPTY;
+    save_fp(&mut now);
+    now.fprs == frame.fprs && now.fpc == frame.fpc
+}
+
 /// Records the frame the entry code saves the running thread into.
 pub fn set_current_frame(frame: *mut entry::TrapFrame) {
     write_lowcore_u64(lowcore::CURRENT_FRAME, frame as u64);
