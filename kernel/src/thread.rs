@@ -63,6 +63,8 @@ pub struct Thread {
     pending: Pending,
     outbox: [u64; 6],
     space: usize,
+    /// The space's ASCE, copied at creation (a space outlives its threads).
+    asce: u64,
     utcb: u64,
     name: [u8; NAME_LEN],
     name_len: usize,
@@ -81,6 +83,7 @@ impl Thread {
         pending: Pending::End,
         outbox: [0; 6],
         space: 0,
+        asce: 0,
         utcb: 0,
         name: [0; NAME_LEN],
         name_len: 0,
@@ -236,6 +239,7 @@ impl Kernel {
         th.frame.psw.addr = pc;
         th.frame.gprs[15] = sp;
         th.space = space;
+        th.asce = self.spaces[space];
         th.utcb = utcb;
         th.name[..name.len()].copy_from_slice(name);
         th.name_len = name.len();
@@ -246,6 +250,7 @@ impl Kernel {
     }
 
     /// Picks the thread to run after `prev` and prepares the CPU for it.
+    #[inline(always)]
     pub fn schedule(&mut self, prev: Option<ThreadId>) -> *mut TrapFrame {
         if self.threads[self.current].state != State::Running {
             match self.pop(|k| &mut k.ready) {
@@ -265,7 +270,7 @@ impl Kernel {
         if prev != Some(t) {
             self.switch_fp(prev, t);
         }
-        let asce = self.spaces[self.threads[t].space];
+        let asce = self.threads[t].asce;
         if asce != self.loaded_asce {
             arch::load_primary_asce(asce);
             self.loaded_asce = asce;
@@ -276,6 +281,7 @@ impl Kernel {
     }
 
     /// Hands the FP registers to `next` if it uses them.
+    #[inline(always)]
     fn switch_fp(&mut self, prev: Option<ThreadId>, next: ThreadId) {
         // Debug builds check that the memory server left the owner's FP
         // registers alone, against the copy saved when it was entered.
@@ -324,11 +330,13 @@ impl Kernel {
         &mut self.threads[t]
     }
 
-    /// Queues `t`'s outbox for the server, or delivers it at once when the
-    /// server is waiting (and switches to the server).
-    fn send_to_server(&mut self, t: ThreadId) {
+    /// Delivers `msg` from `t` to the server at once when it is waiting
+    /// (and switches to it), or queues it in `t`'s outbox.
+    #[inline(always)]
+    fn send_to_server(&mut self, t: ThreadId, msg: [u64; 6], pending: Pending) {
+        self.threads[t].pending = pending;
         if self.threads[SERVER].state == State::Receiving {
-            self.deliver(t);
+            self.deliver(t, &msg);
             if self.threads[self.current].state == State::Running && self.current != SERVER {
                 let c = self.current;
                 self.make_ready(c);
@@ -336,21 +344,22 @@ impl Kernel {
             self.current = SERVER;
             self.threads[SERVER].state = State::Running;
         } else {
+            self.threads[t].outbox = msg;
             self.threads[t].state = State::Sending;
             self.push(|k| &mut k.server_queue, t);
         }
     }
 
     /// Hands `t`'s message to the (receiving) server.
-    fn deliver(&mut self, t: ThreadId) {
-        let msg = self.threads[t].outbox;
+    #[inline(always)]
+    fn deliver(&mut self, t: ThreadId, msg: &[u64; 6]) {
         if self.threads[t].pending == (Pending::Call { bytes: true }) {
             let (from, to) = (self.threads[t].utcb, self.threads[SERVER].utcb);
             phys::copy(from, to, msg[1]);
         }
         let server = &mut self.threads[SERVER].frame;
         server.gprs[1] = t as u64;
-        server.gprs[2..8].copy_from_slice(&msg);
+        server.gprs[2..8].copy_from_slice(msg);
         self.threads[t].state = State::AwaitingReply;
     }
 
@@ -368,32 +377,24 @@ impl Kernel {
             label::PING => false,
             _ => return Err("call with a label only the kernel may send"),
         };
-        let th = &mut self.threads[t];
-        th.outbox = msg;
-        th.pending = Pending::Call { bytes };
-        self.send_to_server(t);
+        self.send_to_server(t, msg, Pending::Call { bytes });
         Ok(())
     }
 
     /// A page fault in problem state becomes a message to the server.
     pub fn fault(&mut self, t: ThreadId, addr: u64, access: u64, code: u16) {
-        let space = self.threads[t].space;
         let th = &mut self.threads[t];
-        th.fault = FaultInfo {
-            addr,
-            pc: th.frame.psw.addr,
-            access,
-        };
-        th.outbox = [
+        let pc = th.frame.psw.addr;
+        th.fault = FaultInfo { addr, pc, access };
+        let msg = [
             label::FAULT | access << 16,
             addr,
-            th.frame.psw.addr,
-            space as u64,
+            pc,
+            th.space as u64,
             u64::from(code),
             0,
         ];
-        th.pending = Pending::Fault;
-        self.send_to_server(t);
+        self.send_to_server(t, msg, Pending::Fault);
     }
 
     /// Ends thread `t`: the server hears of it and frees its memory; the
@@ -404,10 +405,8 @@ impl Kernel {
             stop(ExitStatus::TestFailed);
         }
         let space = self.threads[t].space as u64;
-        let th = &mut self.threads[t];
-        th.outbox = [label::THREAD_END, status, killed as u64, space, 0, 0];
-        th.pending = Pending::End;
-        self.send_to_server(t);
+        let msg = [label::THREAD_END, status, killed as u64, space, 0, 0];
+        self.send_to_server(t, msg, Pending::End);
     }
 
     /// Kills `t` with a one-line reason.
@@ -429,7 +428,8 @@ impl Kernel {
             resumed = self.reply(badge)?;
         }
         if let Some(next) = self.pop(|k| &mut k.server_queue) {
-            self.deliver(next);
+            let msg = self.threads[next].outbox;
+            self.deliver(next, &msg);
             if let Some(r) = resumed {
                 self.make_ready(r);
             }

@@ -36,6 +36,7 @@ pub struct Region {
 }
 
 impl Region {
+    #[inline]
     pub fn contains(&self, addr: u64) -> bool {
         (self.start..self.end).contains(&addr)
     }
