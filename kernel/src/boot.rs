@@ -33,7 +33,7 @@ extern "C" fn kmain() -> ! {
     };
     let archive = load_archive(memory);
     let config = read_config(&archive);
-    print_memory_map(memory, &archive);
+    let mut map = memory_map(memory, &archive);
 
     timer::start();
     match timer::self_check(SELF_CHECK_TICKS) {
@@ -56,15 +56,15 @@ extern "C" fn kmain() -> ! {
     if config.selftest != SelfTest::None {
         run_selftest(config.selftest, memory);
     }
-    start_threads(&archive, memory)
+    start_threads(&archive, &mut map)
 }
 
 /// Hands the machine to the memory server, which starts the clients.
-fn start_threads(archive: &Archive<'static>, memory: u64) -> ! {
+fn start_threads(archive: &Archive<'static>, map: &mut PhysMap) -> ! {
     let low = core::ptr::addr_of!(__kernel_end) as u64;
-    arch::phys::set_bounds(low, memory);
+    arch::phys::set_bounds(low, map.memory_bytes());
     let mut kernel = trap::KERNEL.get();
-    match loader::start_memory_server(&mut kernel, archive, memory, low) {
+    match loader::start_memory_server(&mut kernel, archive, map, low) {
         Ok(started) => println!(
             "boot: memory server loaded ({} frames for its space and direct map); it owns {} free frames",
             started.frames_used, started.free_frames
@@ -125,7 +125,9 @@ fn read_config(archive: &Archive<'_>) -> BootConfig {
     }
 }
 
-fn print_memory_map(memory: u64, archive: &Archive<'_>) {
+/// The physical memory map with the kernel and the archive reserved,
+/// printed as one summary line.
+fn memory_map(memory: u64, archive: &Archive<'_>) -> PhysMap {
     let kstart = core::ptr::addr_of!(__kernel_start) as u64;
     let kend = core::ptr::addr_of!(__kernel_end) as u64;
     let archive_start = bootarchive::LOAD_ADDRESS;
@@ -153,6 +155,7 @@ fn print_memory_map(memory: u64, archive: &Archive<'_>) {
         map.reserved_frames(),
         map.free_frames()
     );
+    map
 }
 
 fn run_selftest(test: SelfTest, memory: u64) -> ! {

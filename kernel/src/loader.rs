@@ -13,6 +13,7 @@ use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
 use zpager_ipc::elf::Program;
 use zpager_ipc::manifest::MEMSERVER_ENTRY;
 use zpager_ipc::protocol::{ServerBootInfo, MAX_FREE_RANGES};
+use zpager_kernel::memmap::PhysMap;
 
 const PAGE: u64 = 4096;
 const PTE_INVALID: u64 = 0x400;
@@ -83,11 +84,13 @@ pub struct Started {
 }
 
 /// Loads the memory server from the archive, builds its space, and makes
-/// it thread 0. `low` is the first byte above the kernel.
+/// it thread 0. `low` is the first byte above the kernel; `map` gains the
+/// frames the server's space takes, and what stays free in it is handed
+/// to the server.
 pub fn start_memory_server(
     kernel: &mut Kernel,
     archive: &Archive<'_>,
-    memory: u64,
+    map: &mut PhysMap,
     low: u64,
 ) -> Result<Started, &'static str> {
     let entry = archive
@@ -98,7 +101,11 @@ pub fn start_memory_server(
         Program::parse(entry.data).map_err(|_| "memserver is not a valid s390x ELF executable")?;
     let image = LOAD_ADDRESS + entry.offset as u64;
     let archive_end = (LOAD_ADDRESS + archive.len() as u64).div_ceil(PAGE) * PAGE;
-    let memory = memory.min(layout::DIRECT_MAP_SIZE);
+    let memory = map.memory_bytes().min(layout::DIRECT_MAP_SIZE);
+    if memory < map.memory_bytes() {
+        map.reserve(memory, map.memory_bytes(), "beyond the direct map")
+            .map_err(|_| "cannot reserve storage beyond the direct map")?;
+    }
     let mut b = Builder {
         frames: TopDown {
             next: memory,
@@ -161,25 +168,18 @@ pub fn start_memory_server(
     }
 
     let carved = b.frames.next;
+    map.reserve(carved, memory, "memory server")
+        .map_err(|_| "cannot reserve the memory server's frames")?;
     let mut info = ServerBootInfo {
         memory_bytes: memory,
         archive: (LOAD_ADDRESS, archive.len() as u64),
         ..Default::default()
     };
-    let low_pfn = low.div_ceil(PAGE);
-    let ranges = [
-        (low_pfn, LOAD_ADDRESS / PAGE),
-        (archive_end / PAGE, carved / PAGE),
-    ];
-    for (start, end) in ranges
-        .into_iter()
-        .filter(|r| r.1 > r.0)
-        .take(MAX_FREE_RANGES)
-    {
-        info.free[info.free_count as usize] = (start, end);
+    for range in map.free_ranges().take(MAX_FREE_RANGES) {
+        info.free[info.free_count as usize] = (range.start, range.end);
         info.free_count += 1;
     }
-    let free_frames = ranges.iter().map(|r| r.1.saturating_sub(r.0)).sum();
+    let free_frames = map.free_frames();
 
     let mut page = [0u8; utcb::SIZE];
     utcb::write_startup(&mut page, MEMSERVER_ENTRY, "").ok_or("startup block")?;
