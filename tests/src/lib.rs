@@ -58,6 +58,7 @@ pub struct Scenario {
     archive: ArchiveSpec,
     timeout: Duration,
     profile: Profile,
+    icount: bool,
 }
 
 impl Scenario {
@@ -69,7 +70,15 @@ impl Scenario {
             archive: ArchiveSpec::Clients(BootConfig::default(), vec!["hello".into()]),
             timeout: DEFAULT_TIMEOUT,
             profile: Profile::Debug,
+            icount: false,
         }
+    }
+
+    /// Runs with `-icount shift=0`: guest time follows guest instructions,
+    /// so time-based behaviour does not depend on how busy the host is.
+    pub fn icount(mut self) -> Self {
+        self.icount = true;
+        self
     }
 
     /// Uses the optimised build (as `cargo xtask bench` does).
@@ -118,6 +127,7 @@ impl Scenario {
         let images = images_for(self.profile);
         let mut boot = qemu::Boot::new(images.kernel.clone());
         boot.memory = self.memory.clone();
+        boot.icount = self.icount;
         let dir = guest::target_dir().join("transcripts");
         std::fs::create_dir_all(&dir).expect("creating the transcript directory");
         let bytes = match &self.archive {

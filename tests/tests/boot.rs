@@ -79,7 +79,7 @@ fn supervisor_program_check_is_reported_with_state() {
 fn hanging_guest_is_a_timeout_not_a_pass() {
     let run = Scenario::new("selftest-hang")
         .selftest(SelfTest::Hang)
-        .timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
         .run();
     assert!(
         matches!(run.outcome, Outcome::TimedOut { .. }),

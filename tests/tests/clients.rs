@@ -72,8 +72,17 @@ fn zero_pages_read_as_zero_and_cost_no_frames() {
 #[test]
 fn a_spinning_client_is_preempted() {
     // spin starts first and never makes a system call while it loops; hello
-    // can only finish before it if the timer takes the CPU away.
-    let run = run_clients("client-spin", &["spin ms=400", "hello"]);
+    // can only finish before it if the timer takes the CPU away. Under
+    // -icount the 100 ms are 100 million guest instructions however slow
+    // the host is, while hello needs well under one 10 ms slice.
+    let clients = ["spin ms=100", "hello"];
+    let run = check_ending(
+        Scenario::new("client-spin")
+            .clients(&clients)
+            .icount()
+            .run(),
+        &clients,
+    );
     assert!(
         position(&run, "memserver: client hello exited 0")
             < position(&run, "memserver: client spin exited 0"),
