@@ -102,6 +102,52 @@ pub fn message_page() -> &'static mut [u8; zpager_ipc::abi::utcb::SIZE] {
     crate::arch::utcb_page()
 }
 
+/// Waits for the next message: returns the sender's badge and its
+/// MR0-MR5. Memory server only.
+pub fn recv() -> (u64, [u64; 6]) {
+    let mut m = [0u64; 6];
+    let b: u64;
+    // SAFETY: RECV sets r1-r7 to the received message.
+    unsafe {
+        asm!(
+            "svc {n}",
+            n = const syscall::RECV,
+            out("r1") b,
+            out("r2") m[0],
+            out("r3") m[1],
+            out("r4") m[2],
+            out("r5") m[3],
+            out("r6") m[4],
+            out("r7") m[5],
+        );
+    }
+    (b, m)
+}
+
+/// Replies to `badge` with MR0-MR5 without waiting. Memory server only.
+pub fn reply(badge: u64, msg: [u64; 6]) -> Error {
+    let r: u64;
+    // SAFETY: REPLY reads r1-r7 and sets r2.
+    unsafe {
+        asm!(
+            "svc {n}",
+            n = const syscall::REPLY,
+            in("r1") badge,
+            inout("r2") msg[0] => r,
+            in("r3") msg[1],
+            in("r4") msg[2],
+            in("r5") msg[3],
+            in("r6") msg[4],
+            in("r7") msg[5],
+        );
+    }
+    if r == 0 {
+        Error::Ok
+    } else {
+        Error::BadArgument
+    }
+}
+
 /// The TOD clock (STCKF). Under `-icount shift=0`, 4096 units are one
 /// microsecond and one microsecond is 1000 guest instructions.
 pub fn tod() -> u64 {

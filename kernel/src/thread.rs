@@ -195,13 +195,10 @@ impl Kernel {
         if id == 0 || id >= MAX_SPACES || self.spaces[id] == 0 {
             return Error::BadArgument;
         }
-        // A thread that ended and awaits the server's acknowledgement will
-        // never run again, so it does not hold the space.
-        let ended = |t: &Thread| t.state == State::AwaitingReply && t.pending == Pending::End;
         if self
             .threads
             .iter()
-            .any(|t| t.state != State::Free && t.space == id && !ended(t))
+            .any(|t| t.state != State::Free && t.space == id)
         {
             return Error::Busy;
         }
@@ -364,6 +361,7 @@ impl Kernel {
     }
 
     /// A client's call to the server endpoint.
+    #[inline(always)]
     pub fn call(&mut self, t: ThreadId) -> Result<(), &'static str> {
         let f = &self.threads[t].frame;
         if f.gprs[1] != abi::MEMSERVER_ENDPOINT {
@@ -382,6 +380,7 @@ impl Kernel {
     }
 
     /// A page fault in problem state becomes a message to the server.
+    #[inline(always)]
     pub fn fault(&mut self, t: ThreadId, addr: u64, access: u64, code: u16) {
         let th = &mut self.threads[t];
         let pc = th.frame.psw.addr;
@@ -421,19 +420,39 @@ impl Kernel {
 
     /// The server's reply_recv: apply the reply (if any), then take the
     /// next queued message or wait.
+    #[inline(always)]
     pub fn reply_recv(&mut self) -> Result<(), &'static str> {
         let badge = self.threads[SERVER].frame.gprs[1];
         let mut resumed = None;
         if badge != abi::NO_REPLY {
             resumed = self.reply(badge)?;
         }
+        self.receive(resumed);
+        Ok(())
+    }
+
+    /// The server's reply without waiting: the client becomes ready and
+    /// the server runs on.
+    pub fn reply_only(&mut self) -> Result<(), &'static str> {
+        let badge = self.threads[SERVER].frame.gprs[1];
+        if let Some(r) = self.reply(badge)? {
+            self.make_ready(r);
+        }
+        self.threads[SERVER].frame.gprs[2] = Error::Ok as u64;
+        Ok(())
+    }
+
+    /// The server takes the next queued message or waits for one; when it
+    /// waits and `resumed` is set, that client runs next.
+    #[inline(always)]
+    pub fn receive(&mut self, resumed: Option<ThreadId>) {
         if let Some(next) = self.pop(|k| &mut k.server_queue) {
             let msg = self.threads[next].outbox;
             self.deliver(next, &msg);
             if let Some(r) = resumed {
                 self.make_ready(r);
             }
-            return Ok(());
+            return;
         }
         self.threads[SERVER].state = State::Receiving;
         if let Some(r) = resumed {
@@ -441,10 +460,10 @@ impl Kernel {
             self.current = r;
             self.threads[r].state = State::Running;
         }
-        Ok(())
     }
 
     /// Applies a reply to `badge`; returns the thread to resume, if any.
+    #[inline(always)]
     fn reply(&mut self, badge: u64) -> Result<Option<ThreadId>, &'static str> {
         let t = badge as usize;
         if t >= MAX_THREADS || t == SERVER || self.threads[t].state != State::AwaitingReply {

@@ -190,10 +190,10 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         }
         syscall::REPLY_RECV => {
             if let Err(why) = k.reply_recv() {
-                fatal_println!("kernel: memory server error: {why}");
-                stop(ExitStatus::TestFailed);
+                server_error(why);
             }
         }
+        syscall::REPLY | syscall::RECV => rare_server_call(k, number),
         syscall::SPACE_CREATE => match k.create_space(regs[2], regs[3]) {
             Ok(()) => set(k, Error::Ok, None),
             Err(e) => set(k, e, None),
@@ -233,6 +233,23 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         }
         n => k.kill(t, format_args!("no such system call {n}")),
     }
+}
+
+/// REPLY and RECV, kept out of line so the hot REPLY_RECV path stays small.
+#[inline(never)]
+fn rare_server_call(k: &mut Kernel, number: u8) {
+    if number == syscall::RECV {
+        k.receive(None);
+    } else if let Err(why) = k.reply_only() {
+        server_error(why);
+    }
+}
+
+/// The memory server broke the protocol: nothing can be trusted any more.
+#[cold]
+fn server_error(why: &str) -> ! {
+    fatal_println!("kernel: memory server error: {why}");
+    stop(ExitStatus::TestFailed);
 }
 
 fn supervisor_program_check(frame: &TrapFrame) -> ! {

@@ -7,7 +7,7 @@ mod platform;
 
 use heapless::Vec;
 use platform::DirectMap;
-use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access, NO_REPLY};
+use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access};
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
@@ -133,109 +133,128 @@ fn main() -> u64 {
         });
     }
 
-    let mut reply_to = NO_REPLY;
-    let mut reply = [0u64; 6];
+    let (mut badge, mut msg) = sys::recv();
     loop {
-        let (badge, msg) = sys::reply_recv(reply_to, reply);
-        reply_to = badge;
-        reply = [0; 6];
-        match msg[0] & 0xffff {
-            label::FAULT => {
-                let access = Access::from_code((msg[0] >> 16) & 0xff);
-                match server.fault(msg[3] as usize, msg[1], access) {
-                    Ok(done) => {
-                        let r = done
-                            .replace
-                            .map_or([0; 3], |r| [r.pte_phys, r.vaddr, r.new]);
-                        reply = [
-                            fault_reply::RESUME,
-                            r[0],
-                            r[1],
-                            r[2],
-                            done.kind as u64,
-                            done.pages,
-                        ];
-                    }
-                    Err(why) => reply = [fault_reply::KILL, why as u64, 0, 0, 0, 0],
-                }
-            }
+        let reply = match msg[0] & 0xffff {
+            label::FAULT => serve_fault(&mut server, &msg),
             label::REQUEST => {
                 let space = clients
                     .iter()
                     .find(|c| c.badge == badge)
                     .map_or(0, |c| c.space);
-                // The request is copied out so the answer can be written
-                // over it in the same page.
-                let page = utcb_page();
-                let len = (msg[1] as usize).min(MAX_MESSAGE);
-                let mut input = [0u8; MAX_MESSAGE];
-                input[..len].copy_from_slice(&page[..len]);
-                let n = server.request_bytes(space, &input[..len], &mut page[..]);
-                reply = [0, n as u64, 0, 0, 0, 0];
+                serve_request(&mut server, space, &msg)
             }
-            label::PING => {}
             label::THREAD_END => {
-                let Some(c) = clients.iter_mut().find(|c| c.badge == badge) else {
-                    continue;
-                };
-                c.outcome = if msg[2] != 0 {
-                    Outcome::Killed
-                } else {
-                    Outcome::Exited(msg[1])
-                };
-                let stats = server.stats(c.space);
-                sys::raw::<{ syscall::SPACE_DESTROY }>([c.space as u64, 0, 0, 0, 0]);
-                server.destroy_space(c.space);
-                let as_expected = match (c.expect, c.outcome) {
-                    (Expect::Killed, Outcome::Killed) => true,
-                    (Expect::Exit(want), Outcome::Exited(got)) => want == got,
-                    _ => false,
-                };
-                failed |= !as_expected;
-                c.stats = stats;
-                c.as_expected = as_expected;
-                let how = match c.outcome {
-                    Outcome::Exited(s) => StatusText::Exited(s),
-                    _ => StatusText::Killed,
-                };
-                println!(
-                    "client {} {} (expected {}): faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around); held {} frames; {}",
-                    c.name,
-                    how,
-                    c.expect,
-                    stats.zero_faults,
-                    stats.anon_faults,
-                    stats.zero_replaced,
-                    stats.cow_faults,
-                    stats.pfn_faults,
-                    stats.fault_around,
-                    stats.space_frames,
-                    if as_expected { "ok" } else { "UNEXPECTED" }
-                );
-                if clients.iter().all(|c| c.outcome != Outcome::Running) {
-                    let end = server.frames_in_use();
-                    let leak = end != baseline || server.frames_with_records() != 0;
-                    println!(
-                        "all {} clients done; frames in use {} (before clients {}), records {}: {}",
-                        clients.len(),
-                        end,
-                        baseline,
-                        server.frames_with_records(),
-                        if leak { "LEAK" } else { "no leak" }
-                    );
-                    print_table(&clients);
-                    let ok = !failed && !leak;
-                    println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
-                    shutdown(if ok {
-                        ExitStatus::Success
-                    } else {
-                        ExitStatus::TestFailed
-                    });
+                // Release the ended thread first, so no thread is left in
+                // its space when the space is destroyed.
+                sys::reply(badge, [0; 6]);
+                if let Some(c) = clients.iter_mut().find(|c| c.badge == badge) {
+                    failed |= !client_ended(&mut server, c, &msg);
                 }
+                if clients.iter().all(|c| c.outcome != Outcome::Running) {
+                    finish(&server, &clients, baseline, failed);
+                }
+                (badge, msg) = sys::recv();
+                continue;
             }
-            _ => {}
-        }
+            // PING, and anything else: an empty answer.
+            _ => [0; 6],
+        };
+        (badge, msg) = sys::reply_recv(badge, reply);
     }
+}
+
+/// Resolves a fault; the reply tells the kernel what to do.
+#[inline(always)]
+fn serve_fault(server: &mut Server<DirectMap>, msg: &[u64; 6]) -> [u64; 6] {
+    let access = Access::from_code((msg[0] >> 16) & 0xff);
+    match server.fault(msg[3] as usize, msg[1], access) {
+        Ok(done) => {
+            let r = done
+                .replace
+                .map_or([0; 3], |r| [r.pte_phys, r.vaddr, r.new]);
+            [
+                fault_reply::RESUME,
+                r[0],
+                r[1],
+                r[2],
+                done.kind as u64,
+                done.pages,
+            ]
+        }
+        Err(why) => [fault_reply::KILL, why as u64, 0, 0, 0, 0],
+    }
+}
+
+/// Serves a postcard request from the message page, answering in place.
+fn serve_request(server: &mut Server<DirectMap>, space: usize, msg: &[u64; 6]) -> [u64; 6] {
+    // The request is copied out so the answer can be written over it.
+    let page = utcb_page();
+    let len = (msg[1] as usize).min(MAX_MESSAGE);
+    let mut input = [0u8; MAX_MESSAGE];
+    input[..len].copy_from_slice(&page[..len]);
+    let n = server.request_bytes(space, &input[..len], &mut page[..]);
+    [0, n as u64, 0, 0, 0, 0]
+}
+
+/// Frees an ended client's space and prints its summary; returns whether
+/// it ended as the manifest expected.
+fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, msg: &[u64; 6]) -> bool {
+    c.outcome = if msg[2] != 0 {
+        Outcome::Killed
+    } else {
+        Outcome::Exited(msg[1])
+    };
+    let stats = server.stats(c.space);
+    sys::raw::<{ syscall::SPACE_DESTROY }>([c.space as u64, 0, 0, 0, 0]);
+    server.destroy_space(c.space);
+    c.as_expected = match (c.expect, c.outcome) {
+        (Expect::Killed, Outcome::Killed) => true,
+        (Expect::Exit(want), Outcome::Exited(got)) => want == got,
+        _ => false,
+    };
+    c.stats = stats;
+    let how = match c.outcome {
+        Outcome::Exited(s) => StatusText::Exited(s),
+        _ => StatusText::Killed,
+    };
+    println!(
+        "client {} {} (expected {}): faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around); held {} frames; {}",
+        c.name,
+        how,
+        c.expect,
+        stats.zero_faults,
+        stats.anon_faults,
+        stats.zero_replaced,
+        stats.cow_faults,
+        stats.pfn_faults,
+        stats.fault_around,
+        stats.space_frames,
+        if c.as_expected { "ok" } else { "UNEXPECTED" }
+    );
+    c.as_expected
+}
+
+/// All clients are done: check for leaks, print the summary, stop.
+fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: u64, failed: bool) -> ! {
+    let end = server.frames_in_use();
+    let leak = end != baseline || server.frames_with_records() != 0;
+    println!(
+        "all {} clients done; frames in use {} (before clients {}), records {}: {}",
+        clients.len(),
+        end,
+        baseline,
+        server.frames_with_records(),
+        if leak { "LEAK" } else { "no leak" }
+    );
+    print_table(clients);
+    let ok = !failed && !leak;
+    println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
+    shutdown(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::TestFailed
+    })
 }
 
 /// The closing per-client table.

@@ -476,6 +476,7 @@ struct Fault<'a, P: Platform> {
 }
 
 impl<P: Platform> Fault<'_, P> {
+    #[inline(always)]
     fn resolve(
         &mut self,
         page: u64,
@@ -547,6 +548,7 @@ impl<P: Platform> Fault<'_, P> {
     }
 
     /// The page table for `page`, created if missing.
+    #[inline(always)]
     fn table(&mut self, page: u64) -> Result<u64, KillReason> {
         let ste_phys = pt::ste_phys(self.space.seg_pfn, page);
         let ste = self.platform.read_u64(ste_phys);
