@@ -199,3 +199,33 @@ fn a_client_that_fails_its_check_fails_the_run() {
     assert!(summary(&run, "bench").contains("exited 1 (expected exit:0)"));
     assert_contains(&run, "memserver: verdict: FAIL");
 }
+
+#[test]
+fn bench_reports_every_scenario_with_its_fault_count() {
+    // Debug build and no -icount: only the format and the fault counts are
+    // checked here; `cargo xtask bench` measures.
+    let run = run_clients("client-bench", &["bench"]);
+    for (scenario, faults) in [
+        ("anon_write_fault", 2048),
+        ("zero_read_fault", 2048),
+        ("write_after_zero", 2048),
+        ("null_syscall", 0),
+        ("ipc_roundtrip", 0),
+    ] {
+        let prefix = format!("bench: BENCH {scenario} insns_per_op=");
+        let line = run
+            .transcript
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no line for {scenario}:\n{}", run.transcript));
+        let mut fields = line[prefix.len()..].split_whitespace();
+        let insns: f64 = fields.next().unwrap().parse().unwrap();
+        assert!(insns > 0.0, "{line}");
+        assert_eq!(fields.next(), Some("ops=2048"), "{line}");
+        assert_eq!(
+            fields.next(),
+            Some(format!("faults={faults}").as_str()),
+            "{line}"
+        );
+    }
+}
