@@ -1,4 +1,6 @@
-//! Console output through the message page.
+//! Console output through the message page. The kernel starts every line
+//! a program writes with the program's name (`hello: ...`), so programs
+//! print plain text.
 
 use core::fmt::{self, Write};
 
@@ -37,9 +39,9 @@ pub fn print(args: fmt::Arguments<'_>) {
     w.flush();
 }
 
-/// Prints `name: text` and a newline, in one console write when it fits.
+/// Prints text and a newline, in one console write when it fits.
 pub fn print_line(args: fmt::Arguments<'_>) {
     let mut w = PageWriter { len: 0 };
-    let _ = writeln!(w, "{}: {}", crate::name(), args);
+    let _ = writeln!(w, "{args}");
     w.flush();
 }

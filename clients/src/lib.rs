@@ -49,7 +49,8 @@ macro_rules! print {
     ($($arg:tt)*) => ($crate::console::print(format_args!($($arg)*)));
 }
 
-/// Prints a line to the console, prefixed with the program's name.
+/// Prints a line to the console (the kernel prefixes it with the
+/// program's name).
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => ($crate::console::print_line(format_args!($($arg)*)));

@@ -1,7 +1,7 @@
 //! Raw system calls (see `zpager_ipc::abi` for the conventions).
 
 use core::arch::asm;
-use zpager_ipc::abi::{syscall, Error};
+use zpager_ipc::abi::syscall;
 
 /// Gives up the rest of the time slice.
 pub fn yield_now() {
@@ -21,16 +21,12 @@ pub fn null() {
     unsafe { asm!("svc {n}", n = const syscall::NULL, out("r2") _) };
 }
 
-/// Prints the first `len` bytes of the message page.
-pub fn console_write(len: usize) -> Error {
-    let r: u64;
+/// Prints the first `len` bytes of the message page; the kernel starts
+/// each line with the program's name. A `len` beyond the page gets the
+/// program killed.
+pub fn console_write(len: usize) {
     // SAFETY: the kernel reads the message page and sets r2.
-    unsafe { asm!("svc {n}", n = const syscall::CONSOLE_WRITE, inout("r2") len as u64 => r) };
-    if r == 0 {
-        Error::Ok
-    } else {
-        Error::BadArgument
-    }
+    unsafe { asm!("svc {n}", n = const syscall::CONSOLE_WRITE, inout("r2") len as u64 => _) };
 }
 
 /// Sends MR0-MR5 to `endpoint` and returns the reply's MR0-MR5.
@@ -124,27 +120,22 @@ pub fn recv() -> (u64, [u64; 6]) {
     (b, m)
 }
 
-/// Replies to `badge` with MR0-MR5 without waiting. Memory server only.
-pub fn reply(badge: u64, msg: [u64; 6]) -> Error {
-    let r: u64;
+/// Replies to `badge` with MR0-MR5 without waiting. Memory server only;
+/// a badge with no caller waiting stops the system.
+pub fn reply(badge: u64, msg: [u64; 6]) {
     // SAFETY: REPLY reads r1-r7 and sets r2.
     unsafe {
         asm!(
             "svc {n}",
             n = const syscall::REPLY,
             in("r1") badge,
-            inout("r2") msg[0] => r,
+            inout("r2") msg[0] => _,
             in("r3") msg[1],
             in("r4") msg[2],
             in("r5") msg[3],
             in("r6") msg[4],
             in("r7") msg[5],
         );
-    }
-    if r == 0 {
-        Error::Ok
-    } else {
-        Error::BadArgument
     }
 }
 

@@ -25,7 +25,9 @@ pub mod syscall {
     pub const YIELD: u8 = 0;
     /// End the calling thread; r2 = exit status.
     pub const EXIT: u8 = 1;
-    /// Print r2 bytes from the start of the message page.
+    /// Print r2 bytes from the start of the message page. The kernel
+    /// starts every line with the caller's name. More than a page kills
+    /// the caller.
     pub const CONSOLE_WRITE: u8 = 2;
     /// Send MR0-MR5 to endpoint r1 and wait for the reply. MR0 carries a
     /// label (low 16 bits); with [`super::label::REQUEST`], MR1 bytes of the
@@ -41,7 +43,8 @@ pub mod syscall {
     /// [`REPLY_RECV`]). Memory server only.
     pub const RECV: u8 = 6;
     /// Reply to the caller whose badge is in r1 with MR0-MR5 and carry on
-    /// running; r2 returns an [`super::Error`]. Memory server only.
+    /// running. A badge that names no waiting caller breaks the protocol
+    /// and stops the system. Memory server only.
     pub const REPLY: u8 = 7;
 
     /// First number of the memory-server-only requests.
@@ -151,6 +154,8 @@ pub enum KillReason {
     OutOfMemory = 3,
     /// The fault did not make sense (say, on a valid writable page).
     Spurious = 4,
+    /// Serving the fault would take the space over its frame limit.
+    FrameLimit = 5,
 }
 
 impl KillReason {
@@ -160,6 +165,7 @@ impl KillReason {
             KillReason::WriteToReadOnly,
             KillReason::OutOfMemory,
             KillReason::Spurious,
+            KillReason::FrameLimit,
         ]
         .into_iter()
         .find(|r| *r as u64 == code)
@@ -171,17 +177,22 @@ impl KillReason {
             KillReason::WriteToReadOnly => "write to read-only memory in page",
             KillReason::OutOfMemory => "out of memory serving a fault in page",
             KillReason::Spurious => "unresolvable fault in page",
+            KillReason::FrameLimit => "frame limit reached serving a fault in page",
         }
     }
 }
 
 /// Errors of plain system calls (r2).
+///
+/// Clients see only `Ok` and `NotPermitted`: an unknown call number or a
+/// bad argument to a client call (an oversized console write, a label
+/// only the kernel may send) gets the client killed instead, with the
+/// reason on the console. The other errors answer the memory server's
+/// own calls. Code 1 is unused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Error {
     Ok = 0,
-    /// Unknown system-call number.
-    NoSuchCall = 1,
     /// Only the memory server may make this call.
     NotPermitted = 2,
     /// An argument is out of range.

@@ -7,14 +7,25 @@
 //! client hello
 //! client anon pages=512
 //! client bad_priv expect=killed
+//! client anon frames=600 pages=512
 //! ```
 //!
-//! `expect=killed` or `expect=exit:N` says how the client should end
-//! (default `exit:0`); the run passes only if every client ends as
-//! expected. Everything after the name and options is the client's
-//! argument string.
+//! Options come right after the name, in any order:
+//! * `expect=killed` or `expect=exit:N` says how the client should end
+//!   (default `exit:0`); the run passes only if every client ends as
+//!   expected;
+//! * `frames=N` caps the frames the client may hold (page tables,
+//!   anonymous memory, its message page; at least 16). Clients without
+//!   one share what the explicit caps leave equally, so no client can
+//!   take frames another was promised.
+//!
+//! Everything after the name and options is the client's argument string.
 
 use core::fmt;
+
+/// The smallest `frames=` limit: enough for a program's tables, message
+/// page and a few pages of stack and data.
+pub const MIN_FRAME_LIMIT: u64 = 16;
 
 /// Name of the archive entry.
 pub const MANIFEST_ENTRY: &str = "manifest";
@@ -46,6 +57,9 @@ pub struct ClientSpec<'a> {
     pub name: &'a str,
     /// How it should end.
     pub expect: Expect,
+    /// Most frames it may hold (`frames=N`); `None` gives it an equal
+    /// share of what the explicit limits leave.
+    pub frame_limit: Option<u64>,
     /// The argument string (may be empty).
     pub args: &'a str,
 }
@@ -80,25 +94,39 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     };
     let rest = rest.trim_start();
     let (name, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
-    if name.is_empty() || name.len() > 32 {
+    if name.is_empty() || name.len() > crate::abi::utcb::MAX_NAME {
         return err("client name must be 1 to 32 bytes");
     }
     let mut expect = Expect::Exit(0);
+    let mut frame_limit = None;
     rest = rest.trim_start();
-    if let Some(opt) = rest.strip_prefix("expect=") {
-        let (value, after) = opt.split_once(' ').unwrap_or((opt, ""));
-        expect = match value {
-            "killed" => Expect::Killed,
-            v => match v.strip_prefix("exit:").and_then(|n| n.parse().ok()) {
-                Some(n) => Expect::Exit(n),
-                None => return err("expect must be `killed` or `exit:<n>`"),
-            },
-        };
+    loop {
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        if let Some(value) = word.strip_prefix("expect=") {
+            expect = match value {
+                "killed" => Expect::Killed,
+                v => match v.strip_prefix("exit:").and_then(|n| n.parse().ok()) {
+                    Some(n) => Expect::Exit(n),
+                    None => return err("expect must be `killed` or `exit:<n>`"),
+                },
+            };
+        } else if let Some(value) = word.strip_prefix("frames=") {
+            match value.parse() {
+                Ok(n) if n >= MIN_FRAME_LIMIT => frame_limit = Some(n),
+                _ => return err("frames must be a number of at least 16"),
+            }
+        } else {
+            break;
+        }
         rest = after.trim_start();
+    }
+    if rest.len() > crate::abi::utcb::MAX_ARGS {
+        return err("client arguments longer than 1024 bytes");
     }
     Some(Ok(ClientSpec {
         name,
         expect,
+        frame_limit,
         args: rest,
     }))
 }
@@ -136,6 +164,7 @@ mod tests {
             ClientSpec {
                 name: "hello",
                 expect: Expect::Exit(0),
+                frame_limit: None,
                 args: ""
             }
         );
@@ -144,6 +173,7 @@ mod tests {
             ClientSpec {
                 name: "anon",
                 expect: Expect::Exit(0),
+                frame_limit: None,
                 args: "pages=512 x"
             }
         );
@@ -152,6 +182,7 @@ mod tests {
             ClientSpec {
                 name: "bad_priv",
                 expect: Expect::Killed,
+                frame_limit: None,
                 args: ""
             }
         );
@@ -160,10 +191,64 @@ mod tests {
             ClientSpec {
                 name: "t",
                 expect: Expect::Exit(3),
+                frame_limit: None,
                 args: "a b"
             }
         );
         assert_eq!(validate(text), Ok(4));
+    }
+
+    #[test]
+    fn options_in_any_order() {
+        let text = "client hog frames=64 expect=killed pages=9\nclient a expect=exit:2 frames=16";
+        let mut it = clients(text);
+        assert_eq!(
+            it.next(),
+            Some(Ok(ClientSpec {
+                name: "hog",
+                expect: Expect::Killed,
+                frame_limit: Some(64),
+                args: "pages=9"
+            }))
+        );
+        assert_eq!(
+            it.next(),
+            Some(Ok(ClientSpec {
+                name: "a",
+                expect: Expect::Exit(2),
+                frame_limit: Some(16),
+                args: ""
+            }))
+        );
+        for bad in [
+            "client a frames=15",
+            "client a frames=x",
+            "client a frames=",
+        ] {
+            assert_eq!(
+                validate(bad),
+                Err(ManifestError {
+                    line: 1,
+                    what: "frames must be a number of at least 16"
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_arguments_that_do_not_fit_the_startup_block() {
+        const PREFIX: &[u8] = b"client anon ";
+        let mut line = [b'x'; PREFIX.len() + crate::abi::utcb::MAX_ARGS + 1];
+        line[..PREFIX.len()].copy_from_slice(PREFIX);
+        let text = |len| core::str::from_utf8(&line[..len]).unwrap();
+        assert_eq!(validate(text(line.len() - 1)), Ok(1));
+        assert_eq!(
+            validate(text(line.len())),
+            Err(ManifestError {
+                line: 1,
+                what: "client arguments longer than 1024 bytes"
+            })
+        );
     }
 
     #[test]

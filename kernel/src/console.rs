@@ -18,11 +18,21 @@ struct Sccb([u8; SCCB_SIZE]);
 /// `-serial stdio` puts the terminal in raw mode.
 const LINE_CAPACITY: usize = 1024;
 
+/// Who is writing the console's current line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Kernel,
+    Thread(usize),
+}
+
 pub struct Console {
     sccb: Sccb,
     line: [u8; LINE_CAPACITY],
     len: usize,
     ready: bool,
+    writer: Writer,
+    /// Whether the last byte written was not a newline.
+    mid_line: bool,
 }
 
 static CONSOLE: Mutex<Console> = Mutex::new(Console {
@@ -30,6 +40,8 @@ static CONSOLE: Mutex<Console> = Mutex::new(Console {
     line: [0; LINE_CAPACITY],
     len: 0,
     ready: false,
+    writer: Writer::Kernel,
+    mid_line: false,
 });
 
 /// Set while a request is outstanding; cleared by the service signal.
@@ -113,6 +125,15 @@ impl Console {
         self.len = 0;
     }
 
+    /// Gives the console to `writer`, ending another writer's unfinished
+    /// line first so every line has a single author.
+    fn begin(&mut self, writer: Writer) {
+        if self.mid_line && self.writer != writer {
+            let _ = fmt::Write::write_str(self, "\n");
+        }
+        self.writer = writer;
+    }
+
     fn push(&mut self, byte: u8) {
         if self.len == LINE_CAPACITY {
             self.flush();
@@ -129,6 +150,7 @@ impl fmt::Write for Console {
                 self.push(b'\r');
             }
             self.push(b);
+            self.mid_line = b != b'\n';
         }
         Ok(())
     }
@@ -148,7 +170,30 @@ pub fn storage_size() -> Result<u64, SclpError> {
 pub fn print_fmt(args: fmt::Arguments<'_>) {
     use fmt::Write;
     let mut console = CONSOLE.lock();
+    console.begin(Writer::Kernel);
     let _ = console.write_fmt(args);
+    console.flush();
+}
+
+/// Prints what thread `thread` (called `name`) asked to write, starting
+/// each of its lines with `name: `. The prefix comes from the kernel, so
+/// no program can write a line that looks like another's or the
+/// kernel's; text that is not UTF-8 is replaced.
+pub fn print_from_thread(thread: usize, name: &str, text: &[u8]) {
+    use fmt::Write;
+    let mut console = CONSOLE.lock();
+    console.begin(Writer::Thread(thread));
+    for piece in text.split_inclusive(|&b| b == b'\n') {
+        if !console.mid_line {
+            let _ = write!(console, "{name}: ");
+        }
+        for chunk in piece.utf8_chunks() {
+            let _ = console.write_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                let _ = console.write_str("\u{fffd}");
+            }
+        }
+    }
     console.flush();
 }
 

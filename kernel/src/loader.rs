@@ -7,6 +7,7 @@
 //! the top of storage; the rest is handed to the server as free.
 
 use crate::arch::phys;
+use crate::println;
 use crate::thread::{Kernel, SERVER};
 use zpager_ipc::abi::{layout, utcb};
 use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
@@ -175,11 +176,24 @@ pub fn start_memory_server(
         archive: (LOAD_ADDRESS, archive.len() as u64),
         ..Default::default()
     };
-    for range in map.free_ranges().take(MAX_FREE_RANGES) {
-        info.free[info.free_count as usize] = (range.start, range.end);
-        info.free_count += 1;
+    // The server takes the first MAX_FREE_RANGES ranges; a map split
+    // finer than that (not one QEMU produces) loses the rest, and says so.
+    let (mut free_frames, mut left_out) = (0, 0);
+    for range in map.free_ranges() {
+        let frames = range.end - range.start;
+        if (info.free_count as usize) < MAX_FREE_RANGES {
+            info.free[info.free_count as usize] = (range.start, range.end);
+            info.free_count += 1;
+            free_frames += frames;
+        } else {
+            left_out += frames;
+        }
     }
-    let free_frames = map.free_frames();
+    if left_out > 0 {
+        println!(
+            "boot: {left_out} free frames lie beyond the first {MAX_FREE_RANGES} free ranges and stay unused"
+        );
+    }
 
     let mut page = [0u8; utcb::SIZE];
     utcb::write_startup(&mut page, MEMSERVER_ENTRY, "").ok_or("startup block")?;

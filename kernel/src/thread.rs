@@ -14,7 +14,7 @@
 use crate::arch::entry::TrapFrame;
 use crate::arch::{self, phys, psw};
 use crate::exit::stop;
-use crate::{fatal_println, print, println};
+use crate::{fatal_println, println};
 use zpager_ipc::abi::{self, fault_reply, label, Error, KillReason};
 use zpager_ipc::exit::ExitStatus;
 
@@ -70,10 +70,10 @@ pub struct Thread {
     name_len: usize,
     next: Option<ThreadId>,
     fault: FaultInfo,
-    /// Whether its FP registers must be kept. The memory server never
-    /// uses them, so switching to it and back costs no FP loads and
-    /// stores (debug builds check that it leaves them alone).
-    uses_fp: bool,
+    /// Whether its FP and access registers must be kept. The memory
+    /// server never uses them, so switching to it and back costs no loads
+    /// and stores (debug builds check that it leaves them alone).
+    has_lazy_regs: bool,
 }
 
 impl Thread {
@@ -93,7 +93,7 @@ impl Thread {
             pc: 0,
             access: 0,
         },
-        uses_fp: false,
+        has_lazy_regs: false,
     };
 
     pub fn name(&self) -> &str {
@@ -117,8 +117,8 @@ pub struct Kernel {
     /// Senders waiting for the server.
     server_queue: Queue,
     loaded_asce: u64,
-    /// The thread whose FP registers are in the CPU now.
-    fp_owner: Option<ThreadId>,
+    /// The thread whose FP and access registers are in the CPU now.
+    lazy_owner: Option<ThreadId>,
 }
 
 /// The memory server is always thread 0, in space 0.
@@ -139,7 +139,7 @@ impl Kernel {
                 tail: None,
             },
             loaded_asce: 0,
-            fp_owner: None,
+            lazy_owner: None,
         }
     }
 
@@ -241,7 +241,7 @@ impl Kernel {
         th.name[..name.len()].copy_from_slice(name);
         th.name_len = name.len();
         th.fault = FaultInfo::default();
-        th.uses_fp = space != 0;
+        th.has_lazy_regs = space != 0;
         self.make_ready(t);
         Ok(t)
     }
@@ -265,7 +265,7 @@ impl Kernel {
         }
         let t = self.current;
         if prev != Some(t) {
-            self.switch_fp(prev, t);
+            self.switch_lazy_regs(prev, t);
         }
         let asce = self.threads[t].asce;
         if asce != self.loaded_asce {
@@ -277,38 +277,39 @@ impl Kernel {
         frame
     }
 
-    /// Hands the FP registers to `next` if it uses them.
+    /// Hands the FP and access registers to `next` if it has them.
     #[inline(always)]
-    fn switch_fp(&mut self, prev: Option<ThreadId>, next: ThreadId) {
+    fn switch_lazy_regs(&mut self, prev: Option<ThreadId>, next: ThreadId) {
         // Debug builds check that the memory server left the owner's FP
-        // registers alone, against the copy saved when it was entered.
+        // and access registers alone, against the copy saved when it was
+        // entered.
         if cfg!(debug_assertions) && prev == Some(SERVER) {
-            if let Some(owner) = self.fp_owner {
-                if !arch::fp_matches(&self.threads[owner].frame) {
+            if let Some(owner) = self.lazy_owner {
+                if !arch::lazy_regs_match(&self.threads[owner].frame) {
                     fatal_println!(
-                        "kernel: the memory server changed the FP registers of {}",
+                        "kernel: the memory server changed the FP or access registers of {}",
                         self.threads[owner].name()
                     );
                     stop(ExitStatus::TestFailed);
                 }
             }
         }
-        if !self.threads[next].uses_fp {
+        if !self.threads[next].has_lazy_regs {
             if cfg!(debug_assertions) {
-                if let Some(owner) = self.fp_owner {
-                    arch::save_fp(&mut self.threads[owner].frame);
+                if let Some(owner) = self.lazy_owner {
+                    arch::save_lazy_regs(&mut self.threads[owner].frame);
                 }
             }
             return;
         }
-        if self.fp_owner == Some(next) {
+        if self.lazy_owner == Some(next) {
             return;
         }
-        if let Some(owner) = self.fp_owner {
-            arch::save_fp(&mut self.threads[owner].frame);
+        if let Some(owner) = self.lazy_owner {
+            arch::save_lazy_regs(&mut self.threads[owner].frame);
         }
-        arch::load_fp(&self.threads[next].frame);
-        self.fp_owner = Some(next);
+        arch::load_lazy_regs_on_exit(&self.threads[next].frame);
+        self.lazy_owner = Some(next);
     }
 
     /// Timer tick in problem state: rotate if someone else is ready.
@@ -507,8 +508,8 @@ impl Kernel {
             },
             Pending::End => {
                 self.threads[t].state = State::Free;
-                if self.fp_owner == Some(t) {
-                    self.fp_owner = None;
+                if self.lazy_owner == Some(t) {
+                    self.lazy_owner = None;
                 }
                 Ok(None)
             }
@@ -521,7 +522,7 @@ impl Kernel {
             return Err("console write longer than the message page");
         }
         let text = phys::bytes(self.threads[t].utcb, len);
-        print!("{}", Utf8Lossy(text));
+        crate::console::print_from_thread(t, self.threads[t].name(), text);
         Ok(())
     }
 
@@ -532,20 +533,5 @@ impl Kernel {
     /// Physical address of `t`'s message page.
     pub fn utcb(&self, t: ThreadId) -> u64 {
         self.threads[t].utcb
-    }
-}
-
-/// Prints bytes as text, replacing what is not UTF-8.
-struct Utf8Lossy<'a>(&'a [u8]);
-
-impl core::fmt::Display for Utf8Lossy<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("\u{fffd}")?;
-            }
-        }
-        Ok(())
     }
 }

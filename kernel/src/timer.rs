@@ -79,8 +79,12 @@ pub fn self_check(want: u64) -> Result<SelfCheck, TimerFault> {
             elapsed_us: (end - start) / TOD_PER_US,
         });
     }
-    // Each tick needs a full period of CPU time; allow 1% for rounding.
-    if elapsed_us * 100 < got * TICK_US * 99 {
+    // Each tick needs a full period of CPU time, but QEMU without -icount
+    // advances the CPU timer and the TOD clock from the host's clock at
+    // different moments: under host load three ticks have been measured
+    // at 28.2 ms. Half the period still catches a misprogrammed unit
+    // (a factor of 1000 or 4096), which is what this check is for.
+    if elapsed_us * 2 < got * TICK_US {
         return Err(TimerFault::TooFast {
             ticks: got,
             elapsed_us,

@@ -125,14 +125,20 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
                     );
                     return;
                 }
-                let start = pc - ilc;
+                // Wrapping: a PSW at address 0 cannot follow a 4-byte
+                // instruction, but nothing a client does may trip an
+                // overflow check here.
+                let start = pc.wrapping_sub(ilc);
                 k.thread(t).frame.psw.addr = start;
                 start
             } else {
                 pc
             };
             let addr = teid & !0xfff;
-            let access = if teid & 0xc00 == 0x400 {
+            // DAT protection only ever refuses stores (instruction-fetch
+            // protection stays off), so a protection exception is a write
+            // whatever the TEID's optional fetch/store bits say.
+            let access = if code == 0x04 || teid & 0xc00 == 0x400 {
                 abi::Access::Write
             } else if addr == pc & !0xfff {
                 abi::Access::Execute

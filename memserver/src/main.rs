@@ -86,6 +86,7 @@ fn main() -> u64 {
         .find(MANIFEST_ENTRY)
         .and_then(|e| core::str::from_utf8(e.data).ok())
         .unwrap_or("");
+    let share = frame_share(text, server.stats(0).frames_free);
     let mut clients: Vec<Client, MAX_CLIENTS> = Vec::new();
     let mut failed = false;
     for spec in manifest::clients(text) {
@@ -104,6 +105,7 @@ fn main() -> u64 {
             id,
             spec.name,
             spec.args,
+            spec.frame_limit.unwrap_or(share),
         ) {
             Ok(badge) => {
                 let mut name = heapless::String::new();
@@ -206,8 +208,7 @@ fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, msg: &[u64; 6]) 
         Outcome::Exited(msg[1])
     };
     let stats = server.stats(c.space);
-    sys::raw::<{ syscall::SPACE_DESTROY }>([c.space as u64, 0, 0, 0, 0]);
-    server.destroy_space(c.space);
+    release_space(server, c.space);
     c.as_expected = match (c.expect, c.outcome) {
         (Expect::Killed, Outcome::Killed) => true,
         (Expect::Exit(want), Outcome::Exited(got)) => want == got,
@@ -300,6 +301,37 @@ impl core::fmt::Display for StatusText {
     }
 }
 
+/// The frame limit of clients without `frames=`: an equal share of what
+/// the explicit limits leave of the `pool`, so that together the limits
+/// never promise more frames than there are. Stops the system when the
+/// manifest is malformed or its explicit limits exceed the pool.
+fn frame_share(manifest_text: &str, pool: u64) -> u64 {
+    let (mut explicit, mut shared) = (0u64, 0u64);
+    for spec in manifest::clients(manifest_text) {
+        match spec {
+            Ok(spec) => match spec.frame_limit {
+                Some(n) => explicit = explicit.saturating_add(n),
+                None => shared += 1,
+            },
+            Err(e) => {
+                println!("{e}");
+                shutdown(ExitStatus::BadBootArchive);
+            }
+        }
+    }
+    if explicit > pool {
+        println!(
+            "the manifest's frame limits add up to {explicit} frames, more than the {pool} free"
+        );
+        shutdown(ExitStatus::BadBootArchive);
+    }
+    let share = (pool - explicit) / shared.max(1);
+    if shared > 0 {
+        println!("each client without frames= may hold {share} frames");
+    }
+    share
+}
+
 /// Builds a client's space from its program and starts its thread.
 fn start_client(
     server: &mut Server<DirectMap>,
@@ -308,12 +340,17 @@ fn start_client(
     id: usize,
     name: &str,
     args: &str,
+    frame_limit: u64,
 ) -> Result<u64, &'static str> {
     let entry = archive
         .find(name)
         .filter(|e| e.kind == EntryKind::Program)
         .ok_or("no such program in the boot archive")?;
+    // Everything that can fail without side effects comes first.
+    let mut block = [0u8; 4 + utcb::MAX_NAME + utcb::MAX_ARGS];
+    let n = utcb::write_startup(&mut block, name, args).ok_or("name or arguments too long")?;
     let asce = server.create_space(id).map_err(|_| "no space left")?;
+    server.set_frame_limit(id, frame_limit);
     let image = archive_phys + entry.offset as u64;
     let loaded = match server.load_program(id, image, entry.data.len() as u64) {
         Ok(l) => l,
@@ -322,8 +359,6 @@ fn start_client(
             return Err("not a loadable program");
         }
     };
-    let mut block = [0u8; 4 + utcb::MAX_NAME + utcb::MAX_ARGS];
-    let n = utcb::write_startup(&mut block, name, args).ok_or("name or arguments too long")?;
     platform::write_phys(loaded.utcb_pfn * PAGE_SIZE, &block[..n]);
     let (err, _) = sys::raw::<{ syscall::SPACE_CREATE }>([asce, id as u64, 0, 0, 0]);
     if err != 0 {
@@ -339,9 +374,24 @@ fn start_client(
         name.len() as u64,
     ]);
     if err != 0 {
-        sys::raw::<{ syscall::SPACE_DESTROY }>([id as u64, 0, 0, 0, 0]);
-        server.destroy_space(id);
+        release_space(server, id);
         return Err("the kernel refused the thread");
     }
     Ok(badge)
+}
+
+/// Has the kernel forget space `id`, then returns its frames to the pool.
+/// If the kernel refuses (it still runs a thread there, or never knew the
+/// space), the frames stay where they are: handing out frames the space's
+/// tables may still reach would be worse than the leak the final check
+/// reports.
+fn release_space(server: &mut Server<DirectMap>, id: usize) {
+    let (err, _) = sys::raw::<{ syscall::SPACE_DESTROY }>([id as u64, 0, 0, 0, 0]);
+    if err != 0 {
+        println!(
+            "space {id}: the kernel refused to destroy it (error {err}); its frames stay in use"
+        );
+        return;
+    }
+    server.destroy_space(id);
 }

@@ -123,6 +123,15 @@ impl<P: Platform> Server<P> {
         Ok(pt::asce(seg))
     }
 
+    /// Caps the frames space `id` may hold (page tables, anonymous frames,
+    /// its message page). Faults that would need more kill the client
+    /// with [`KillReason::FrameLimit`]; frames it already holds stay.
+    pub fn set_frame_limit(&mut self, id: usize, limit: u64) {
+        if let Some(space) = self.space(id) {
+            space.frame_limit = limit;
+        }
+    }
+
     /// Adds a region to a space.
     pub fn add_region(&mut self, id: usize, region: Region) -> Result<(), RegionError> {
         let space = self.space(id).ok_or(RegionError::OutOfRange)?;
@@ -555,6 +564,7 @@ impl<P: Platform> Fault<'_, P> {
         if ste & pt::STE_INVALID == 0 {
             return Ok(ste / PAGE_SIZE);
         }
+        self.charge()?;
         let table = self
             .frames
             .alloc(&*self.platform)
@@ -573,6 +583,7 @@ impl<P: Platform> Fault<'_, P> {
     /// An anonymous frame with its record, holding a copy of `len` bytes
     /// at `from` and zeros after (all zeros when `len` is 0).
     fn new_frame(&mut self, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
+        self.charge()?;
         let pfn = self
             .frames
             .alloc(&*self.platform)
@@ -588,6 +599,15 @@ impl<P: Platform> Fault<'_, P> {
         self.space.frames += 1;
         self.space.anon_frames += 1;
         Ok(pfn)
+    }
+
+    /// Checks that the space may take one more frame.
+    #[inline(always)]
+    fn charge(&self) -> Result<(), KillReason> {
+        if self.space.frames >= self.space.frame_limit {
+            return Err(KillReason::FrameLimit);
+        }
+        Ok(())
     }
 
     fn set(&mut self, table: u64, page: u64, pte: u64, kind: Kind) {

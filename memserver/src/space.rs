@@ -90,6 +90,8 @@ pub struct Space {
     pub frames: u64,
     /// Of those, anonymous frames.
     pub anon_frames: u64,
+    /// Most frames it may hold: a fault that would need more kills it.
+    pub frame_limit: u64,
     /// Next address for run-time anonymous mappings.
     pub next_heap: u64,
     /// Index of the region the last lookup found: faults come in runs.
@@ -112,6 +114,7 @@ impl Space {
             counters: Counters::default(),
             frames: 1,
             anon_frames: 0,
+            frame_limit: u64::MAX,
             next_heap: layout::HEAP_BASE,
             hint: Cell::new(0),
         }

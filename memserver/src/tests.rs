@@ -60,6 +60,42 @@ fn zero_page_then_write_replaces_it() {
 }
 
 #[test]
+fn a_space_at_its_frame_limit_cannot_take_frames_others_need() {
+    let mut s = server();
+    let hog = s.create_space(1).unwrap();
+    let other = s.create_space(2).unwrap();
+    // The segment table, one page table and six anonymous frames.
+    s.set_frame_limit(1, 8);
+    let base = map(&mut s, 1, 64, true);
+    for i in 0..6 {
+        assert_eq!(access(&mut s, 1, hog, base + i * PAGE_SIZE, Some(9)), Ok(9));
+    }
+    assert_eq!(s.stats(1).space_frames, 8);
+    let before = s.frames_in_use();
+    assert_eq!(
+        access(&mut s, 1, hog, base + 6 * PAGE_SIZE, Some(9)),
+        Err(KillReason::FrameLimit)
+    );
+    // Reads of untouched pages need no frame and still work; so do
+    // writes to pages it already holds.
+    assert_eq!(access(&mut s, 1, hog, base + 7 * PAGE_SIZE, None), Ok(0));
+    assert_eq!(access(&mut s, 1, hog, base + 5 * PAGE_SIZE, Some(3)), Ok(3));
+    assert_eq!(s.frames_in_use(), before, "the refused fault took nothing");
+    // A write that would replace the zero page is refused too.
+    assert_eq!(
+        access(&mut s, 1, hog, base + 7 * PAGE_SIZE, Some(1)),
+        Err(KillReason::FrameLimit)
+    );
+    // A space without a limit is unaffected.
+    let b = map(&mut s, 2, 16, true);
+    for i in 0..16 {
+        assert_eq!(access(&mut s, 2, other, b + i * PAGE_SIZE, Some(4)), Ok(4));
+    }
+    s.destroy_space(1);
+    s.destroy_space(2);
+}
+
+#[test]
 fn wild_and_read_only_accesses_are_refused() {
     let mut s = server();
     let asce = s.create_space(2).unwrap();

@@ -164,6 +164,19 @@ pub fn assert_contains(run: &Run, needle: &str) {
     );
 }
 
+/// Panics with the transcript unless some console line starts with
+/// `prefix`. Use it for lines only the kernel or the memory server may
+/// write: the kernel starts every client line with the client's name, so a
+/// client cannot fake one.
+pub fn assert_line(run: &Run, prefix: &str) {
+    assert!(
+        run.transcript.lines().any(|l| l.starts_with(prefix)),
+        "expected a line starting {prefix:?} ({}):\n{}",
+        run.describe(),
+        run.transcript
+    );
+}
+
 /// Panics with the transcript unless the guest exited with `status`
 /// (and QEMU's exit code agrees: 0 for success, 1 otherwise).
 pub fn assert_exit(run: &Run, status: ExitStatus) {

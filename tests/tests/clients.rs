@@ -3,7 +3,7 @@
 //! each ended and whether frames leaked.
 
 use xtask::qemu::Run;
-use zpager_tests::{assert_contains, assert_exit, ExitStatus, Scenario};
+use zpager_tests::{assert_contains, assert_exit, assert_line, ExitStatus, Scenario};
 
 /// Runs `clients` and checks the common ending: every client ended as
 /// expected, no frame leaked, the run passed.
@@ -13,12 +13,12 @@ fn run_clients(name: &str, clients: &[&str]) -> Run {
 
 fn check_ending(run: Run, clients: &[&str]) -> Run {
     assert_exit(&run, ExitStatus::Success);
-    assert_contains(
+    assert_line(
         &run,
         &format!("memserver: all {} clients done", clients.len()),
     );
     assert_contains(&run, "records 0: no leak");
-    assert_contains(&run, "memserver: verdict: PASS");
+    assert_line(&run, "memserver: verdict: PASS");
     run
 }
 
@@ -133,30 +133,78 @@ fn bad_syscall_argument_is_killed() {
 }
 
 #[test]
-fn floating_point_state_survives_faults_ipc_and_preemption() {
+fn fp_and_access_registers_survive_faults_ipc_and_preemption() {
     // Two copies with different values, preempting each other, plus a
-    // client that keeps the memory server busy. Debug builds also check
-    // that the memory server never touches the FP registers.
-    let clients = ["fpregs seed=1", "fpregs seed=2", "anon pages=512"];
-    let kept = "fpregs: 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept";
-    let run = run_clients("client-fpregs", &clients);
-    assert_eq!(
-        run.transcript.matches(kept).count(),
-        2,
-        "{}",
-        run.transcript
-    );
+    // client that keeps the memory server busy, and a third copy that
+    // starts while the others hold values in theirs and must still find
+    // its access registers zero. Debug builds also check that the memory server
+    // never touches these registers.
+    let clients = [
+        "userregs seed=1",
+        "userregs seed=2",
+        "anon pages=512",
+        "userregs seed=3",
+    ];
+    let kept = "userregs: 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept, 0 of 16 access registers changed";
+    let clean = "userregs: 0 of 16 access registers nonzero at start";
+    let run = run_clients("client-userregs", &clients);
+    for line in [kept, clean] {
+        assert_eq!(
+            run.transcript.matches(line).count(),
+            3,
+            "{}",
+            run.transcript
+        );
+    }
     // The optimised kernel switches them in inlined code: check it too.
-    let scenario = Scenario::new("client-fpregs-release")
+    let scenario = Scenario::new("client-userregs-release")
         .clients(&clients)
         .release();
     let run = check_ending(scenario.run(), &clients);
-    assert_eq!(
-        run.transcript.matches(kept).count(),
-        2,
+    for line in [kept, clean] {
+        assert_eq!(
+            run.transcript.matches(line).count(),
+            3,
+            "{}",
+            run.transcript
+        );
+    }
+}
+
+#[test]
+fn a_client_that_takes_every_frame_stops_at_its_limit() {
+    // The hog gets an equal third of the pool; the others still get every
+    // frame they need, and the pool is whole again afterwards.
+    let clients = ["bad_hog", "anon pages=1024", "zero"];
+    let run = run_clients("client-bad_hog", &clients);
+    let share = run
+        .transcript
+        .lines()
+        .find_map(|l| l.strip_prefix("memserver: each client without frames= may hold "))
+        .and_then(|rest| rest.strip_suffix(" frames"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no frame share line:\n{}", run.transcript));
+    assert_contains(
+        &run,
+        "kill bad_hog: frame limit reached serving a fault in page",
+    );
+    assert!(
+        summary(&run, "bad_hog").contains(&format!("held {share} frames")),
+        "the hog holds exactly its share:\n{}",
+        run.transcript
+    );
+    assert_contains(&run, "anon: verdict: PASS");
+    assert_contains(&run, "zero: verdict: PASS");
+
+    // An explicit limit, here smaller than the program needs to finish.
+    let clients = ["bad_hog frames=100", "hello"];
+    let run = run_clients("client-bad_hog-limit", &clients);
+    assert!(
+        summary(&run, "bad_hog").contains("held 100 frames"),
         "{}",
         run.transcript
     );
+    assert_contains(&run, "hello: verdict: PASS");
 }
 
 #[test]
@@ -172,6 +220,18 @@ fn malformed_and_forged_messages_are_refused() {
         "kill bad_message: bad system call argument: call with a label only the kernel may send",
     );
     assert!(summary(&run, "bad_message").contains("was killed (expected killed)"));
+    // Its attempt to pass off lines as the server's and the kernel's.
+    assert_line(&run, "bad_message: half a line, then");
+    assert_line(&run, "bad_message: memserver: verdict: FAIL");
+    assert_line(&run, "bad_message: ZPAGER EXIT status=3");
+    assert!(
+        !run.transcript
+            .lines()
+            .any(|l| l.starts_with("memserver: verdict: FAIL")
+                || l.starts_with("ZPAGER EXIT status=3")),
+        "a client forged a line:\n{}",
+        run.transcript
+    );
     assert_contains(&run, "hello: verdict: PASS");
 }
 

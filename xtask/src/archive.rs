@@ -19,6 +19,7 @@ pub const DEMO: &[&str] = &[
     "bad_privileged",
     "bad_syscall",
     "bad_message",
+    "bad_hog",
 ];
 
 /// A manifest line for `spec` ("name" or "name args..."): clients whose

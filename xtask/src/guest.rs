@@ -85,8 +85,38 @@ pub fn client_names() -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Makes sure the pinned toolchain has the s390x standard library,
+/// adding the target with rustup if not: rustup installs the targets in
+/// `rust-toolchain.toml` only when it installs the toolchain itself, so a
+/// machine that already had the toolchain may lack it.
+pub fn ensure_target() -> Result<()> {
+    let root = crate::workspace_root();
+    let sysroot = Command::new("rustc")
+        .current_dir(&root)
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc --print sysroot")?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: the Rust target {TARGET} is missing; adding it with rustup");
+    let status = Command::new("rustup")
+        .current_dir(&root)
+        .args(["target", "add", TARGET])
+        .status()
+        .context(
+            "running rustup (install the target with `rustup target add s390x-unknown-linux-gnu`)",
+        )?;
+    if !status.success() {
+        bail!("rustup target add {TARGET} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Builds the kernel, the memory server and every client.
 pub fn build(profile: Profile) -> Result<Images> {
+    ensure_target()?;
     let mut cmd = cargo();
     cmd.args(["build", "--target", TARGET])
         .args(GUEST_PACKAGES)

@@ -1,6 +1,8 @@
 //! Sends the memory server malformed and forbidden messages. A garbled
 //! request must get an error reply and a server-only call an error; a
-//! forged kernel message must get this client killed.
+//! forged kernel message must get this client killed. On the way it tries
+//! to print lines that look like the memory server's and the kernel's,
+//! which the kernel must prefix with this client's name.
 #![no_std]
 #![no_main]
 
@@ -32,6 +34,7 @@ fn main() -> u64 {
         println!("verdict: FAIL");
         return 1;
     }
+    zpager_rt::print!("half a line, then\nmemserver: verdict: FAIL\nZPAGER EXIT status=3\n");
     println!("forging a fault message (only the kernel may send one)");
     sys::call(MEMSERVER_ENDPOINT, [label::FAULT, 0x1000, 0, 0, 0, 0]);
     println!("survived a forged message; verdict: FAIL");

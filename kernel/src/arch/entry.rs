@@ -16,10 +16,13 @@
 //! or another thread's after a switch), and the exit path restores the
 //! GPRs from it and loads its PSW.
 //!
-//! The floating-point registers and the FPC are not touched here: the
-//! kernel never uses them, so they stay live across traps and the
-//! scheduler switches them only when another floating-point user runs
-//! (see `thread.rs`). The frame has room for them.
+//! The floating-point registers, the FPC and the access registers are not
+//! saved here: the kernel never uses them, so they stay live across traps
+//! and the scheduler switches them only when another client runs (see
+//! `thread.rs`). The frame has room for them. Saving is a plain store
+//! from Rust; loading is done by the exit path when the lowcore asks for
+//! it, after the last compiled instruction, because compiled code may
+//! assume the callee-saved f8-f15 keep their values.
 
 use super::Psw;
 use core::arch::global_asm;
@@ -44,6 +47,7 @@ impl TrapFrame {
         fprs: [0; 16],
         fpc: 0,
         _pad: 0,
+        ars: [0; 16],
     };
 }
 
@@ -70,17 +74,20 @@ pub struct TrapFrame {
     pub fprs: [u64; 16],
     pub fpc: u32,
     _pad: u32,
+    pub ars: [u32; 16],
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 280);
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 344);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, psw) == 128);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, fprs) == 144);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, fpc) == 272);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, ars) == 280);
 const _: () = assert!(super::lowcore::SAVE_GPRS == 0x200);
 const _: () = assert!(super::lowcore::RETURN_PSW == 0x280);
 const _: () = assert!(super::lowcore::CURRENT_FRAME == 0x290);
 const _: () = assert!(super::lowcore::KERNEL_STACK_TOP == 0x298);
 const _: () = assert!(super::lowcore::EMERGENCY_STACK_TOP == 0x2a0);
+const _: () = assert!(super::lowcore::LAZY_LOAD == 0x2a8);
 
 global_asm!(
     r#"
@@ -138,7 +145,7 @@ trap_common:
     cghi    %r2, 5
     je      3f
     lg      %r1, 0x2a0              # emergency stack
-3:  aghi    %r1, -280
+3:  aghi    %r1, -344
     nill    %r1, 0xfff8
     lgr     %r5, %r1                # handler stack right below the frame
 4:
@@ -154,10 +161,32 @@ trap_common:
     .globl trap_return
 trap_return:
     # r2 = frame to resume
-    lghi    %r1, 0x280
+    ltg     %r1, 0x2a8              # lazily switched registers to load?
+    jnz     6f
+5:  lghi    %r1, 0x280
     mvc     0(16,%r1), 128(%r2)
     lmg     %r0, %r15, 0(%r2)
     lpswe   0x280
+6:  ld      %f0, 144(%r1)
+    ld      %f1, 152(%r1)
+    ld      %f2, 160(%r1)
+    ld      %f3, 168(%r1)
+    ld      %f4, 176(%r1)
+    ld      %f5, 184(%r1)
+    ld      %f6, 192(%r1)
+    ld      %f7, 200(%r1)
+    ld      %f8, 208(%r1)
+    ld      %f9, 216(%r1)
+    ld      %f10, 224(%r1)
+    ld      %f11, 232(%r1)
+    ld      %f12, 240(%r1)
+    ld      %f13, 248(%r1)
+    ld      %f14, 256(%r1)
+    ld      %f15, 264(%r1)
+    lfpc    272(%r1)
+    lam     %a0, %a15, 280(%r1)
+    xc      0x2a8(8), 0x2a8         # base register 0: lowcore
+    j       5b
 
     .section .bss
     .balign 4096

@@ -107,6 +107,9 @@ pub mod lowcore {
     /// Top of the stack for program checks, machine checks and restarts in
     /// supervisor state, so a broken kernel stack still gets a report.
     pub const EMERGENCY_STACK_TOP: usize = 0x2a0;
+    /// Frame whose FPRs, FPC and access registers the exit path loads
+    /// (then clears), or 0.
+    pub const LAZY_LOAD: usize = 0x2a8;
 }
 
 /// Where a loader that treats the image as Linux leaves the initrd's start
@@ -237,6 +240,7 @@ pub fn init_cpu() {
     }
     write_lowcore_u64(lowcore::KERNEL_STACK_TOP, entry::kernel_stack_top());
     write_lowcore_u64(lowcore::EMERGENCY_STACK_TOP, entry::emergency_stack_top());
+    write_lowcore_u64(lowcore::LAZY_LOAD, 0);
 }
 
 /// Issues SERVICE CALL and returns its condition code (0 accepted,
@@ -346,10 +350,11 @@ pub fn load_primary_asce(asce: u64) {
     unsafe { asm!("lctlg %c1, %c1, 0({0})", in(reg_addr) &asce, options(nostack)) };
 }
 
-/// Stores f0-f15 and the FPC into `frame`.
-pub fn save_fp(frame: &mut entry::TrapFrame) {
-    // SAFETY: stores sixteen doublewords and a word into the frame's FP
-    // area; reads registers only.
+/// Stores the registers the scheduler switches lazily (f0-f15, the FPC
+/// and a0-a15) into `frame`.
+pub fn save_lazy_regs(frame: &mut entry::TrapFrame) {
+    // SAFETY: stores sixteen doublewords, a word and sixteen words into
+    // the frame; reads registers only.
     unsafe {
         asm!(
             "std %f0, 0({r})", "std %f1, 8({r})", "std %f2, 16({r})", "std %f3, 24({r})",
@@ -357,41 +362,28 @@ pub fn save_fp(frame: &mut entry::TrapFrame) {
             "std %f8, 64({r})", "std %f9, 72({r})", "std %f10, 80({r})", "std %f11, 88({r})",
             "std %f12, 96({r})", "std %f13, 104({r})", "std %f14, 112({r})", "std %f15, 120({r})",
             "stfpc 0({c})",
+            "stam %a0, %a15, 0({a})",
             r = in(reg_addr) frame.fprs.as_mut_ptr(),
             c = in(reg_addr) &mut frame.fpc,
+            a = in(reg_addr) frame.ars.as_mut_ptr(),
             options(nostack),
         );
     }
 }
 
-/// Loads f0-f15 and the FPC from `frame`, for the thread about to run.
-///
-/// The registers are deliberately not declared as clobbered: the kernel
-/// keeps nothing in them, and a declaration would make the compiler save
-/// the callee-saved f8-f15 around the caller and put the previous
-/// thread's values back on return.
-pub fn load_fp(frame: &entry::TrapFrame) {
-    // SAFETY: the kernel itself never uses FP registers, so replacing them
-    // only affects the thread that owns them from now on.
-    unsafe {
-        asm!(
-            "ld %f0, 0({r})", "ld %f1, 8({r})", "ld %f2, 16({r})", "ld %f3, 24({r})",
-            "ld %f4, 32({r})", "ld %f5, 40({r})", "ld %f6, 48({r})", "ld %f7, 56({r})",
-            "ld %f8, 64({r})", "ld %f9, 72({r})", "ld %f10, 80({r})", "ld %f11, 88({r})",
-            "ld %f12, 96({r})", "ld %f13, 104({r})", "ld %f14, 112({r})", "ld %f15, 120({r})",
-            "lfpc 0({c})",
-            r = in(reg_addr) frame.fprs.as_ptr(),
-            c = in(reg_addr) &frame.fpc,
-            options(nostack),
-        );
-    }
+/// Has the exit path load `frame`'s lazily switched registers before it
+/// resumes the thread. The load happens in the exit code, after the last
+/// Rust instruction, so no compiled code ever sees the registers change
+/// under it.
+pub fn load_lazy_regs_on_exit(frame: &entry::TrapFrame) {
+    write_lowcore_u64(lowcore::LAZY_LOAD, frame as *const entry::TrapFrame as u64);
 }
 
-/// Whether the FP registers and FPC still hold what `frame` saved.
-pub fn fp_matches(frame: &entry::TrapFrame) -> bool {
+/// Whether the lazily switched registers still hold what `frame` saved.
+pub fn lazy_regs_match(frame: &entry::TrapFrame) -> bool {
     let mut now = entry::TrapFrame::EMPTY;
-    save_fp(&mut now);
-    now.fprs == frame.fprs && now.fpc == frame.fpc
+    save_lazy_regs(&mut now);
+    now.fprs == frame.fprs && now.fpc == frame.fpc && now.ars == frame.ars
 }
 
 /// Records the frame the entry code saves the running thread into.

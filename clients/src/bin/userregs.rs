@@ -1,5 +1,8 @@
-//! Checks that the floating-point registers and the FPC survive page
-//! faults, system calls, IPC to the memory server, yields and preemption.
+//! Checks that the registers the kernel switches lazily (f0-f15, the FPC
+//! and the access registers a0-a15) survive page faults, system calls,
+//! IPC to the memory server, yields and preemption, and that a new
+//! client starts with access registers that are zero rather than some
+//! other client's.
 //! Args: `seed=N` (default 1) so two copies hold different values.
 #![no_std]
 #![no_main]
@@ -22,16 +25,24 @@ fn main() -> u64 {
     for (i, v) in values.iter_mut().enumerate() {
         *v = (seed << 56) | ((i as u64) << 48) | 0x0123_4567_89ab;
     }
+    let mut ar_values = [0u32; 16];
+    for (i, v) in ar_values.iter_mut().enumerate() {
+        *v = ((seed as u32) << 24) | ((i as u32) << 16) | 0xa5a5;
+    }
+    let mut ars_at_start = [0u32; 16];
+    let mut ars = ar_values;
     // Rounding mode 1, 2 or 3 (toward zero, up, down).
     let fpc_in = (seed % 3 + 1) as u32;
     let heap = Mapping::anon(ROUNDS * 4096, true).expect("map_anon");
     let mut regs = values;
     let fpc_out: u64;
-    // SAFETY: the block loads f0-f15 and the FPC from `regs`, then per
-    // round stores to a fresh page of our own mapping (a fault), makes a
-    // null system call, an empty IPC call to the memory server and a
-    // yield, and spins; then stores f0-f15 back into `regs`, reads the FPC
-    // and resets it to 0. Everything it changes is declared.
+    // SAFETY: the block saves a0-a15 into `ars_at_start`, loads f0-f15,
+    // the FPC and a0-a15 from `regs`, `fpc` and `ars`, then per round
+    // stores to a fresh page of our own mapping (a fault), makes a null
+    // system call, an empty IPC call to the memory server and a yield,
+    // and spins; then stores f0-f15 and a0-a15 back into `regs` and
+    // `ars`, reads the FPC, resets it to 0 and puts the access registers
+    // back as they were. Everything else it changes is declared.
     unsafe {
         asm!(
             "ld %f0, 0({regs})", "ld %f1, 8({regs})", "ld %f2, 16({regs})", "ld %f3, 24({regs})",
@@ -39,6 +50,8 @@ fn main() -> u64 {
             "ld %f8, 64({regs})", "ld %f9, 72({regs})", "ld %f10, 80({regs})", "ld %f11, 88({regs})",
             "ld %f12, 96({regs})", "ld %f13, 104({regs})", "ld %f14, 112({regs})", "ld %f15, 120({regs})",
             "sfpc {fpc}",
+            "stam %a0, %a15, 0({start})",
+            "lam %a0, %a15, 0({ars})",
             "2:",
             "mvi 0({page}), 1",
             "aghi {page}, 4096",
@@ -56,7 +69,11 @@ fn main() -> u64 {
             "std %f12, 96({regs})", "std %f13, 104({regs})", "std %f14, 112({regs})", "std %f15, 120({regs})",
             "efpc {fpc}",
             "sfpc {spin}",
+            "stam %a0, %a15, 0({ars})",
+            "lam %a0, %a15, 0({start})",
             regs = in(reg_addr) regs.as_mut_ptr(),
+            ars = in(reg_addr) ars.as_mut_ptr(),
+            start = in(reg_addr) ars_at_start.as_mut_ptr(),
             fpc = inout(reg) u64::from(fpc_in) => fpc_out,
             page = inout(reg_addr) heap.addr() => _,
             rounds = inout(reg) ROUNDS => _,
@@ -69,11 +86,14 @@ fn main() -> u64 {
     }
     let wrong = values.iter().zip(&regs).filter(|(a, b)| a != b).count();
     let fpc_ok = fpc_out as u32 == fpc_in;
+    let wrong_ars = ar_values.iter().zip(&ars).filter(|(a, b)| a != b).count();
+    let dirty_at_start = ars_at_start.iter().filter(|&&a| a != 0).count();
     println!(
-        "{ROUNDS} rounds of faults, system calls, IPC, yields and spinning: {wrong} of 16 FPRs changed, FPC {}",
+        "{ROUNDS} rounds of faults, system calls, IPC, yields and spinning: {wrong} of 16 FPRs changed, FPC {}, {wrong_ars} of 16 access registers changed",
         if fpc_ok { "kept" } else { "changed" }
     );
-    let ok = wrong == 0 && fpc_ok;
+    println!("{dirty_at_start} of 16 access registers nonzero at start");
+    let ok = wrong == 0 && fpc_ok && wrong_ars == 0 && dirty_at_start == 0;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
     u64::from(!ok)
 }
