@@ -59,11 +59,17 @@ pub mod syscall {
     /// at the start of the caller's message page. Returns r3 = badge.
     pub const THREAD_CREATE: u8 = 18;
     /// Replace a valid page-table entry: r2 = physical address of the
-    /// entry, r3 = virtual address it maps, r4 = the new entry. The kernel
+    /// entry, r3 = virtual address it maps (its page index must match the
+    /// entry's place in its table), r4 = the new entry. The kernel
     /// invalidates (IPTE) before storing.
     pub const PTE_REPLACE: u8 = 19;
     /// Stop the machine: r2 = exit status.
     pub const SHUTDOWN: u8 = 20;
+    /// Invalidate a valid segment-table entry, so the page table it points
+    /// to can be freed: r2 = physical address of the entry, r3 = a virtual
+    /// address in the segment it maps. The kernel uses IDTE, which also
+    /// clears every TLB entry formed through it.
+    pub const SEGMENT_INVALIDATE: u8 = 21;
 
     /// Whether only the memory server may make call `n`; anyone else gets
     /// [`super::Error::NotPermitted`].
@@ -77,7 +83,8 @@ pub mod syscall {
             | 1 << SPACE_DESTROY
             | 1 << THREAD_CREATE
             | 1 << PTE_REPLACE
-            | 1 << SHUTDOWN;
+            | 1 << SHUTDOWN
+            | 1 << SEGMENT_INVALIDATE;
         n < 32 && MASK >> n & 1 != 0
     }
 }

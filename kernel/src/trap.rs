@@ -229,6 +229,10 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             let ok = arch::replace_pte(regs[2], regs[3], regs[4]);
             set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
         }
+        syscall::SEGMENT_INVALIDATE => {
+            let ok = arch::invalidate_segment(regs[2], regs[3]);
+            set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
+        }
         syscall::SHUTDOWN => {
             println!(
                 "kernel: the memory server shut the system down (status {})",

@@ -36,6 +36,10 @@ pub trait Platform {
     /// Replaces a *valid* page-table entry: invalidate it and purge the
     /// TLB first (IPTE through the kernel), then store `new`.
     fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64);
+    /// Invalidates a *valid* segment-table entry (at `ste_phys`, mapping
+    /// the segment of `vaddr`) and purges the TLB entries formed through
+    /// it (IDTE through the kernel), so its page table can be freed.
+    fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64);
 }
 
 #[cfg(test)]

@@ -46,7 +46,23 @@ impl Platform for DirectMap {
     }
 
     fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64) {
-        zpager_rt::sys::raw::<{ syscall::PTE_REPLACE }>([pte_phys, vaddr, new, 0, 0]);
+        let (err, _) =
+            zpager_rt::sys::raw::<{ syscall::PTE_REPLACE }>([pte_phys, vaddr, new, 0, 0]);
+        // A refusal means the server computed a wrong entry address: going
+        // on would leave a frame mapped that the server thinks is free.
+        assert!(
+            err == 0,
+            "the kernel refused to replace the entry at {pte_phys:#x} for {vaddr:#x}"
+        );
+    }
+
+    fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
+        let (err, _) =
+            zpager_rt::sys::raw::<{ syscall::SEGMENT_INVALIDATE }>([ste_phys, vaddr, 0, 0, 0]);
+        assert!(
+            err == 0,
+            "the kernel refused to invalidate the segment entry at {ste_phys:#x} for {vaddr:#x}"
+        );
     }
 }
 

@@ -151,7 +151,13 @@ impl<P: Platform> Server<P> {
         let mut regions: heapless::Vec<Region, 8> = heapless::Vec::new();
         for seg in program.segments() {
             let start = seg.vaddr & !(PAGE_SIZE - 1);
-            let end = (seg.vaddr + seg.mem_size).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let end = seg
+                .vaddr
+                .checked_add(seg.mem_size)
+                .filter(|&e| e <= layout::HEAP_BASE)
+                .ok_or(LoadError::BadLayout)?
+                .div_ceil(PAGE_SIZE)
+                * PAGE_SIZE;
             if start < layout::IMAGE_BASE || end > layout::HEAP_BASE {
                 return Err(LoadError::BadLayout);
             }
@@ -250,6 +256,35 @@ impl<P: Platform> Server<P> {
         }
     }
 
+    /// Frees the page tables of `start..end` that no longer map anything,
+    /// so a space holds tables only for what it has mapped now.
+    fn free_empty_tables(&mut self, id: usize, start: u64, end: u64) {
+        let Some(seg_pfn) = self.spaces[id].as_ref().map(|s| s.seg_pfn) else {
+            return;
+        };
+        let mut segment = start & !(pt::SEGMENT_SIZE - 1);
+        while segment < end {
+            let ste_phys = pt::ste_phys(seg_pfn, segment);
+            let ste = self.platform.read_u64(ste_phys);
+            if ste & pt::STE_INVALID == 0 {
+                let table = ste / PAGE_SIZE;
+                let empty = (0..256).all(|i| {
+                    self.platform.read_u64(table * PAGE_SIZE + i * 8) & pt::PTE_INVALID != 0
+                });
+                if empty {
+                    // The hardware may hold the entry in its TLB: the kernel
+                    // invalidates it (IDTE) before the frame is reused.
+                    self.platform.invalidate_segment(ste_phys, segment);
+                    self.frames.release(&mut self.platform, table);
+                    if let Some(space) = self.space(id) {
+                        space.frames -= 1;
+                    }
+                }
+            }
+            segment += pt::SEGMENT_SIZE;
+        }
+    }
+
     fn drop_anon(&mut self, id: usize, pfn: u64) {
         if self.records.unmap(&self.frames, &mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
@@ -345,16 +380,12 @@ impl<P: Platform> Server<P> {
                     return Err(MemError::BadRange);
                 }
                 let space = self.space(id).ok_or(MemError::BadRange)?;
-                let start = space.next_heap;
-                let limit = layout::STACK_TOP - layout::STACK_SIZE - PAGE_SIZE;
-                let end = pages
-                    .checked_mul(PAGE_SIZE)
-                    .and_then(|n| n.checked_add(start))
-                    .filter(|&e| e <= limit)
+                let start = space
+                    .free_heap_range(pages)
                     .ok_or(MemError::NoAddressSpace)?;
                 let region = Region {
                     start,
-                    end,
+                    end: start + pages * PAGE_SIZE,
                     writable,
                     backing: Backing::Anon,
                     fixed: false,
@@ -363,8 +394,6 @@ impl<P: Platform> Server<P> {
                     RegionError::Full => MemError::TooManyRegions,
                     _ => MemError::NoAddressSpace,
                 })?;
-                // A guard page between mappings catches overruns.
-                space.next_heap = end + PAGE_SIZE;
                 Ok(Response::Mapped { addr: start })
             }
             Request::Unmap { addr, len } => {
@@ -376,6 +405,7 @@ impl<P: Platform> Server<P> {
                 self.for_each_mapped(id, addr, end, |s, table, page| {
                     s.unmap_page(id, table, page)
                 });
+                self.free_empty_tables(id, addr, end);
                 Ok(Response::Done)
             }
             Request::Protect {

@@ -12,6 +12,8 @@ pub struct SimMemory {
     pub bytes: Vec<u8>,
     /// Valid entries replaced (each would be an IPTE).
     pub replaced: usize,
+    /// Segment entries invalidated (each would be an IDTE).
+    pub segments_invalidated: usize,
 }
 
 impl SimMemory {
@@ -19,6 +21,7 @@ impl SimMemory {
         SimMemory {
             bytes: vec![0; (frames * PAGE_SIZE) as usize],
             replaced: 0,
+            segments_invalidated: 0,
         }
     }
 }
@@ -45,14 +48,43 @@ impl Platform for SimMemory {
     fn phys_bytes(&self, phys: u64, len: u64) -> &[u8] {
         &self.bytes[phys as usize..(phys + len) as usize]
     }
-    fn replace_pte(&mut self, pte_phys: u64, _vaddr: u64, new: u64) {
+    fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64) {
         assert_eq!(
             self.read_u64(pte_phys) & pt::PTE_INVALID,
             0,
             "replace_pte is only for valid entries"
         );
+        assert_eq!(
+            (pte_phys & 0x7ff) >> 3,
+            (vaddr >> 12) & 0xff,
+            "entry and address disagree (the kernel would refuse)"
+        );
         self.replaced += 1;
         self.write_u64(pte_phys, new);
+    }
+    fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
+        let ste = self.read_u64(ste_phys);
+        assert_eq!(
+            ste & pt::STE_INVALID,
+            0,
+            "invalidate_segment is only for valid entries"
+        );
+        assert_eq!(
+            ste_phys % PAGE_SIZE,
+            (vaddr >> 20) % pt::SEGMENT_ENTRIES * 8,
+            "entry and address disagree"
+        );
+        // The table must really be empty: no valid entry may be dropped.
+        let table = ste & !0x7ff;
+        for i in 0..256 {
+            assert_ne!(
+                self.read_u64(table + i * 8) & pt::PTE_INVALID,
+                0,
+                "freeing a table that still maps"
+            );
+        }
+        self.segments_invalidated += 1;
+        self.write_u64(ste_phys, ste | pt::STE_INVALID);
     }
 }
 

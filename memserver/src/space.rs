@@ -92,8 +92,6 @@ pub struct Space {
     pub anon_frames: u64,
     /// Most frames it may hold: a fault that would need more kills it.
     pub frame_limit: u64,
-    /// Next address for run-time anonymous mappings.
-    pub next_heap: u64,
     /// Index of the region the last lookup found: faults come in runs.
     hint: Cell<usize>,
 }
@@ -115,7 +113,6 @@ impl Space {
             frames: 1,
             anon_frames: 0,
             frame_limit: u64::MAX,
-            next_heap: layout::HEAP_BASE,
             hint: Cell::new(0),
         }
     }
@@ -131,6 +128,24 @@ impl Space {
         let i = self.regions.iter().position(|r| r.contains(addr))?;
         self.hint.set(i);
         self.regions.get(i)
+    }
+
+    /// The lowest address in the heap area where `pages` pages fit with a
+    /// free guard page between them and any other mapping above the heap
+    /// base, so an overrun of one mapping faults instead of running into
+    /// the next. Unmapped ranges are reused.
+    pub fn free_heap_range(&self, pages: u64) -> Option<u64> {
+        let len = pages.checked_mul(crate::PAGE_SIZE)?;
+        let limit = layout::STACK_TOP - layout::STACK_SIZE - crate::PAGE_SIZE;
+        let mut candidate = layout::HEAP_BASE;
+        for r in self.regions.iter().filter(|r| r.end > layout::HEAP_BASE) {
+            let end = candidate.checked_add(len)?;
+            if end.checked_add(crate::PAGE_SIZE)? <= r.start {
+                break;
+            }
+            candidate = candidate.max(r.end + crate::PAGE_SIZE);
+        }
+        Some(candidate).filter(|&c| c.checked_add(len).is_some_and(|e| e <= limit))
     }
 
     /// Adds a region, keeping the list sorted.

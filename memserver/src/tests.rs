@@ -1,11 +1,11 @@
 //! Server tests against simulated memory: unit cases and property tests
 //! checked against a plain model of every client's memory.
 
-use crate::pagetable::Kind;
+use crate::pagetable::{self as pt, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::space::{Backing, Region};
-use crate::PAGE_SIZE;
+use crate::{Platform, PAGE_SIZE};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::vec::Vec;
@@ -93,6 +93,86 @@ fn a_space_at_its_frame_limit_cannot_take_frames_others_need() {
     }
     s.destroy_space(1);
     s.destroy_space(2);
+}
+
+#[test]
+fn unmap_returns_page_tables_so_map_touch_unmap_runs_forever() {
+    let mut s = server();
+    let asce = s.create_space(1).unwrap();
+    // The segment table, one page table at a time and a few frames.
+    s.set_frame_limit(1, 16);
+    let baseline = s.frames_in_use();
+    let mut addrs = std::collections::BTreeSet::new();
+    for round in 0..1000 {
+        let a = map(&mut s, 1, 256, true);
+        addrs.insert(a);
+        for i in [0, 17, 255] {
+            assert_eq!(
+                access(&mut s, 1, asce, a + i * PAGE_SIZE, Some(5)),
+                Ok(5),
+                "round {round}"
+            );
+        }
+        assert_eq!(s.stats(1).space_frames, 1 + 1 + 3, "round {round}");
+        assert_eq!(
+            s.request(
+                1,
+                Request::Unmap {
+                    addr: a,
+                    len: 256 * PAGE_SIZE
+                }
+            ),
+            Response::Done
+        );
+        assert_eq!(
+            s.stats(1).space_frames,
+            1,
+            "round {round}: the table went back"
+        );
+        assert_eq!(s.frames_in_use(), baseline, "round {round}");
+    }
+    assert_eq!(addrs.len(), 1, "the same heap range is reused");
+    assert_eq!(s.platform.segments_invalidated, 1000);
+}
+
+#[test]
+fn a_table_still_mapping_something_is_kept() {
+    let mut s = server();
+    let asce = s.create_space(1).unwrap();
+    let a = map(&mut s, 1, 2, true);
+    let b = map(&mut s, 1, 2, true);
+    assert_eq!(a >> 20, b >> 20, "both in one segment");
+    assert_eq!(access(&mut s, 1, asce, a, Some(1)), Ok(1));
+    assert_eq!(access(&mut s, 1, asce, b, Some(2)), Ok(2));
+    let frames = s.stats(1).space_frames;
+    assert_eq!(
+        s.request(
+            1,
+            Request::Unmap {
+                addr: a,
+                len: 2 * PAGE_SIZE
+            }
+        ),
+        Response::Done
+    );
+    assert_eq!(s.stats(1).space_frames, frames - 1, "only a's frame went");
+    assert_eq!(s.platform.segments_invalidated, 0);
+    assert_eq!(access(&mut s, 1, asce, b, None), Ok(2));
+    // A new mapping fills the hole, with guard pages around it.
+    let c = map(&mut s, 1, 1, true);
+    assert_eq!(c, a);
+    assert_eq!(
+        s.request(
+            1,
+            Request::MapAnon {
+                len: 2 * PAGE_SIZE,
+                writable: true
+            }
+        ),
+        Response::Mapped {
+            addr: b + 3 * PAGE_SIZE
+        }
+    );
 }
 
 #[test]
@@ -530,6 +610,174 @@ proptest! {
         for i in 0..3 {
             s.destroy_space(i);
         }
+        prop_assert_eq!(s.frames_in_use(), baseline);
+        prop_assert_eq!(s.frames_with_records(), 0);
+    }
+}
+
+/// Walks a space's tables: (tables, valid anon entries), checking that
+/// zero-page and cow entries are write-protected.
+fn audit(s: &Server<SimMemory>, id: usize) -> (u64, u64) {
+    let seg = s.seg_pfn(id).unwrap();
+    let p = &s.platform;
+    let (mut tables, mut anon) = (0, 0);
+    for i in 0..pt::SEGMENT_ENTRIES {
+        let ste = p.read_u64(seg * PAGE_SIZE + i * 8);
+        if ste & pt::STE_INVALID != 0 {
+            continue;
+        }
+        tables += 1;
+        let t = ste / PAGE_SIZE;
+        for j in 0..256 {
+            let pte = p.read_u64(t * PAGE_SIZE + j * 8);
+            let sw = p.read_u64(t * PAGE_SIZE + pt::SOFTWARE_HALF + j * 8);
+            if pte & pt::PTE_INVALID != 0 {
+                assert_eq!(Kind::from_entry(sw), Kind::None, "invalid pte with kind");
+                continue;
+            }
+            match Kind::from_entry(sw) {
+                Kind::Anon => anon += 1,
+                Kind::Zero => {
+                    assert_eq!(pt::pte_pfn(pte), s.zero_pfn());
+                    assert!(pte & pt::PTE_PROTECT != 0, "writable zero page");
+                }
+                Kind::Cow => assert!(pte & pt::PTE_PROTECT != 0, "writable cow"),
+                _ => {}
+            }
+        }
+    }
+    (tables, anon)
+}
+
+fn op_big() -> impl Strategy<Value = Op> {
+    let s = 0usize..3;
+    prop_oneof![
+        2 => (s.clone(), 1u64..600, any::<bool>()).prop_map(|(space, pages, writable)| Op::Map { space, pages, writable }),
+        2 => (s.clone(), 0usize..30, 0u64..600, 1u64..300).prop_map(|(space, region, first, pages)| Op::Unmap { space, region, first, pages }),
+        2 => (s.clone(), 0usize..30, 0u64..600, 1u64..300, any::<bool>()).prop_map(|(space, region, first, pages, writable)| Op::Protect { space, region, first, pages, writable }),
+        4 => (s.clone(), 0usize..30, 0u64..600, 0u64..4096).prop_map(|(space, region, page, offset)| Op::Read { space, region, page, offset }),
+        6 => (s.clone(), 0usize..30, 0u64..600, 0u64..4096, any::<u8>()).prop_map(|(space, region, page, offset, value)| Op::Write { space, region, page, offset, value }),
+        1 => (s.clone(), 0x10_0000u64..0x10_6000, any::<bool>()).prop_map(|(space, addr, write)| Op::Wild { space, addr, write }),
+        1 => s.prop_map(|space| Op::Kill { space }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Bigger ranges, a program in every space and frame limits, with the
+    /// page tables audited against the space's counters after every step.
+    #[test]
+    fn programs_maps_protects_and_frame_limits_match_the_model(
+        limits in proptest::collection::vec(prop_oneof![16u64..64, Just(u64::MAX)], 3),
+        ops in proptest::collection::vec(op_big(), 1..150),
+    ) {
+        let mut s = Server::new(SimMemory::new(4096), &[(48, 4096)]).unwrap();
+        let len = put_elf(&mut s.platform);
+        let file = |off: u64| ((off - 0x1000) % 251) as u8 + 1;
+        let baseline = s.frames_in_use();
+        let mut asce = [0u64; 3];
+        let mut model: [ModelSpace; 3] = Default::default();
+        let start = |s: &mut Server<SimMemory>, i: usize| {
+            let a = s.create_space(i).unwrap();
+            s.set_frame_limit(i, limits[i]);
+            s.load_program(i, ARCHIVE, len).unwrap();
+            a
+        };
+        for (i, a) in asce.iter_mut().enumerate() { *a = start(&mut s, i); }
+        // image model: text 0x100000..0x102000 ro (file bytes), data 0x102000..0x105000 rw
+        let image_byte = |m: &ModelSpace, a: u64| -> u8 {
+            if let Some(v) = m.bytes.get(&a) { return *v; }
+            if (0x10_0000..0x10_2000).contains(&a) { return file(a - 0x10_0000 + 0x1000); }
+            if (0x10_2000..0x10_3800).contains(&a) { return file(a - 0x10_2000 + 0x3000); }
+            0
+        };
+        for op in ops {
+            let mut killed = None;
+            match op {
+                Op::Map { space, pages, writable } => {
+                    match s.request(space, Request::MapAnon { len: pages * PAGE_SIZE, writable }) {
+                        Response::Mapped { addr } => {
+                            model[space].regions.push((addr, addr + pages * PAGE_SIZE, writable));
+                            model[space].regions.sort();
+                        }
+                        Response::Error(MemError::TooManyRegions) | Response::Error(MemError::NoAddressSpace) => {}
+                        other => prop_assert!(false, "map: {:?}", other),
+                    }
+                }
+                Op::Unmap { space, region, first, pages } | Op::Protect { space, region, first, pages, .. } => {
+                    let m = &mut model[space];
+                    let Some(a) = m.pick(region, first, 0) else { continue };
+                    let b = a + pages * PAGE_SIZE;
+                    let protect = match op { Op::Protect { writable, .. } => Some(writable), _ => None };
+                    let req = match protect {
+                        Some(writable) => Request::Protect { addr: a, len: b - a, writable },
+                        None => Request::Unmap { addr: a, len: b - a },
+                    };
+                    let got = s.request(space, req);
+                    match (m.holding(a, b), got) {
+                        (Some(i), Response::Done) => {
+                            m.carve(i, a, b, protect);
+                            if protect.is_none() {
+                                let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
+                                for k in gone { m.bytes.remove(&k); }
+                            }
+                        }
+                        (_, Response::Error(MemError::TooManyRegions)) => {}
+                        (None, Response::Error(MemError::NotMapped)) => {}
+                        (h, got) => prop_assert!(false, "unmap/protect: model {:?}, server {:?}", h, got),
+                    }
+                }
+                Op::Read { space, region, page, offset } => {
+                    let Some(addr) = model[space].pick(region, page, offset) else { continue };
+                    let want = model[space].bytes.get(&addr).copied().unwrap_or(0);
+                    match access(&mut s, space, asce[space], addr, None) {
+                        Err(KillReason::FrameLimit) => killed = Some(space),
+                        got => prop_assert_eq!(got, Ok(want)),
+                    }
+                }
+                Op::Write { space, region, page, offset, value } => {
+                    let Some(addr) = model[space].pick(region, page, offset) else { continue };
+                    let writable = model[space].region_of(addr).unwrap().2;
+                    match access(&mut s, space, asce[space], addr, Some(value)) {
+                        Err(KillReason::FrameLimit) => killed = Some(space),
+                        got if writable => { prop_assert_eq!(got, Ok(value)); model[space].bytes.insert(addr, value); }
+                        got => prop_assert_eq!(got, Err(KillReason::WriteToReadOnly)),
+                    }
+                }
+                Op::Wild { space, addr, write } => {
+                    let want = image_byte(&model[space], addr);
+                    let ro = addr < 0x10_2000;
+                    match access(&mut s, space, asce[space], addr, write.then_some(7)) {
+                        Err(KillReason::FrameLimit) => killed = Some(space),
+                        got if addr >= 0x10_5000 => prop_assert_eq!(got, Err(KillReason::Unmapped)),
+                        got if write && ro => prop_assert_eq!(got, Err(KillReason::WriteToReadOnly)),
+                        got if write => { prop_assert_eq!(got, Ok(7)); model[space].bytes.insert(addr, 7); }
+                        got => prop_assert_eq!(got, Ok(want)),
+                    }
+                }
+                Op::Kill { space } => { s.destroy_space(space); asce[space] = start(&mut s, space); model[space] = ModelSpace::default(); }
+            }
+            if let Some(k) = killed {
+                prop_assert!(s.stats(k).space_frames >= limits[k], "killed below its limit");
+                s.destroy_space(k);
+                asce[k] = start(&mut s, k);
+                model[k] = ModelSpace::default();
+            }
+            let mut sum = 0;
+            for (i, &limit) in limits.iter().enumerate() {
+                let st = s.stats(i);
+                let (tables, anon) = audit(&s, i);
+                prop_assert_eq!(st.space_anon_frames, anon);
+                prop_assert_eq!(st.space_frames, 2 + tables + anon);
+                prop_assert!(st.space_frames <= limit);
+                sum += st.space_frames;
+            }
+            prop_assert_eq!(s.frames_in_use(), baseline + sum);
+            let anon_total: u64 = (0..3).map(|i| s.stats(i).space_anon_frames).sum();
+            prop_assert_eq!(s.frames_with_records(), anon_total);
+        }
+        for i in 0..3 { s.destroy_space(i); }
         prop_assert_eq!(s.frames_in_use(), baseline);
         prop_assert_eq!(s.frames_with_records(), 0);
     }

@@ -1,5 +1,8 @@
 //! Writes a pattern over many fresh heap pages, reads it back, then unmaps
-//! them and checks the frames went back. Args: `pages=N` (default 256).
+//! them and checks the frames and page tables went back; maps the same
+//! size again and checks it gets the same addresses back, reading zeros
+//! (nothing stale from the old frames or translations). Args: `pages=N`
+//! (default 256).
 #![no_std]
 #![no_main]
 
@@ -20,6 +23,10 @@ fn arg(name: &str, default: u64) -> u64 {
 /// A value no two (page, word) pairs share, so misplaced frames show.
 fn pattern(page: u64, word: u64) -> u64 {
     (page << 32 | word) ^ 0x5a5a_0000_a5a5_0000
+}
+
+fn heap_word(m: &Mapping, page: u64, word: u64) -> u64 {
+    m.read_u64(page * PAGE + word * 8)
 }
 
 fn main() -> u64 {
@@ -53,6 +60,7 @@ fn main() -> u64 {
     let during = mem::stats().expect("stats");
     let faults = during.anon_faults - before.anon_faults;
     let records = during.space_anon_frames - before.space_anon_frames;
+    let first_addr = heap.addr();
     heap.unmap().expect("unmap");
     let after = mem::stats().expect("stats");
     let returned = during.space_anon_frames - after.space_anon_frames;
@@ -60,7 +68,47 @@ fn main() -> u64 {
         "read back {} words, {bad} wrong; {faults} anonymous faults, {records} new records, {returned} frames returned by unmap",
         pages * words.len() as u64
     );
-    let ok = bad == 0 && faults == pages && records == pages && returned == pages;
+    let tables_back = after.space_frames == before.space_frames;
+    println!(
+        "after unmap the space holds {} frames, as before the mapping: {}",
+        after.space_frames,
+        if tables_back { "yes" } else { "no" }
+    );
+
+    // Again at the same place: every word must read zero before it is
+    // written, whatever the old frames and translations held.
+    let again = Mapping::anon(pages * PAGE, true).expect("map_anon again");
+    let (mut stale, mut bad_again) = (0, 0);
+    for p in 0..pages {
+        for &w in &words {
+            if heap_word(&again, p, w) != 0 {
+                stale += 1;
+            }
+            again.write_u64(p * PAGE + w * 8, !pattern(p, w));
+        }
+    }
+    for p in 0..pages {
+        for &w in &words {
+            if heap_word(&again, p, w) != !pattern(p, w) {
+                bad_again += 1;
+            }
+        }
+    }
+    let reused = again.addr() == first_addr;
+    println!(
+        "mapped again at {:#x} (the same address: {}): {stale} stale words, {bad_again} wrong",
+        again.addr(),
+        if reused { "yes" } else { "no" }
+    );
+    again.unmap().expect("unmap");
+    let ok = bad == 0
+        && faults == pages
+        && records == pages
+        && returned == pages
+        && tables_back
+        && reused
+        && stale == 0
+        && bad_again == 0;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
     u64::from(!ok)
 }

@@ -496,11 +496,45 @@ pub mod phys {
 /// with `new`: IPTE first, as the architecture requires, then the store.
 /// Returns false if the entry is not in storage the server owns.
 pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
-    if !phys::valid(pte_phys, 8) || !pte_phys.is_multiple_of(8) {
+    // IPTE finds the entry from the table origin and the page index of
+    // `vaddr`: they must name the entry we are about to store into.
+    if !phys::valid(pte_phys, 8)
+        || !pte_phys.is_multiple_of(8)
+        || (pte_phys & 0x7ff) >> 3 != (vaddr >> 12) & 0xff
+    {
         return false;
     }
     let table_origin = pte_phys & !0x7ff;
     ipte(table_origin, vaddr);
     phys::write_u64(pte_phys, new);
+    true
+}
+
+/// Invalidates the valid segment-table entry at `ste_phys`, which maps the
+/// segment holding `vaddr` (below 2 GiB), and clears the TLB entries
+/// formed through it (IDTE). Returns false when the address is not an
+/// entry for that segment in storage the memory server owns.
+pub fn invalidate_segment(ste_phys: u64, vaddr: u64) -> bool {
+    if vaddr >= 1 << 31 {
+        return false;
+    }
+    // IDTE finds the entry from the table origin (4 KiB aligned) and the
+    // segment index of `vaddr`.
+    let origin = ste_phys.wrapping_sub((vaddr >> 20) * 8);
+    if !ste_phys.is_multiple_of(8) || !origin.is_multiple_of(4096) || !phys::valid(ste_phys, 8) {
+        return false;
+    }
+    // SAFETY: IDTE with a segment-table designation (type 0) sets the
+    // invalid bit of the one entry for `vaddr`'s segment (the "additional
+    // entries" field is 0) and purges TLB entries formed from it; the
+    // entry lies in server-owned storage checked above.
+    unsafe {
+        asm!(
+            ".insn rrf,0xb98e0000,{origin},{index},0,0",
+            origin = in(reg) origin,
+            index = in(reg) vaddr & !0xf_ffff,
+            options(nostack),
+        )
+    };
     true
 }
