@@ -178,7 +178,9 @@ pub fn print_fmt(args: fmt::Arguments<'_>) {
 /// Prints what thread `thread` (called `name`) asked to write, starting
 /// each of its lines with `name: `. The prefix comes from the kernel, so
 /// no program can write a line that looks like another's or the
-/// kernel's; text that is not UTF-8 is replaced.
+/// kernel's. Text that is not UTF-8 and control characters other than
+/// newline and tab (a carriage return or an escape sequence could hide
+/// the prefix on a terminal) are replaced by U+FFFD.
 pub fn print_from_thread(thread: usize, name: &str, text: &[u8]) {
     use fmt::Write;
     let mut console = CONSOLE.lock();
@@ -188,7 +190,14 @@ pub fn print_from_thread(thread: usize, name: &str, text: &[u8]) {
             let _ = write!(console, "{name}: ");
         }
         for chunk in piece.utf8_chunks() {
-            let _ = console.write_str(chunk.valid());
+            let mut text = chunk.valid();
+            while let Some(at) = text.find(|c: char| c.is_control() && c != '\n' && c != '\t') {
+                let _ = console.write_str(&text[..at]);
+                let _ = console.write_str("\u{fffd}");
+                let skip = text[at..].chars().next().map_or(1, char::len_utf8);
+                text = &text[at + skip..];
+            }
+            let _ = console.write_str(text);
             if !chunk.invalid().is_empty() {
                 let _ = console.write_str("\u{fffd}");
             }

@@ -63,7 +63,8 @@ pub struct Thread {
     pending: Pending,
     outbox: [u64; 6],
     space: usize,
-    /// The space's ASCE, copied at creation (a space outlives its threads).
+    /// The space's ASCE, copied at creation (a space outlives its
+    /// threads); 0 for the memory server, which runs in home space.
     asce: u64,
     utcb: u64,
     name: [u8; NAME_LEN],
@@ -189,6 +190,7 @@ impl Kernel {
     /// The server's own space, built by the loader.
     pub fn set_server_space(&mut self, asce: u64) {
         self.spaces[0] = asce;
+        arch::load_home_asce(asce);
     }
 
     fn destroy_space(&mut self, id: usize) -> Error {
@@ -232,11 +234,13 @@ impl Kernel {
             .ok_or(Error::NoResources)?;
         let th = &mut self.threads[t];
         th.frame = TrapFrame::EMPTY;
-        th.frame.psw.mask = psw::USER;
+        // The server runs in home space (CR13, loaded once); a client's
+        // ASCE goes into CR1 when it runs.
+        th.frame.psw.mask = if space == 0 { psw::SERVER } else { psw::USER };
         th.frame.psw.addr = pc;
         th.frame.gprs[15] = sp;
         th.space = space;
-        th.asce = self.spaces[space];
+        th.asce = if space == 0 { 0 } else { self.spaces[space] };
         th.utcb = utcb;
         th.name[..name.len()].copy_from_slice(name);
         th.name_len = name.len();
@@ -266,11 +270,12 @@ impl Kernel {
         let t = self.current;
         if prev != Some(t) {
             self.switch_lazy_regs(prev, t);
-        }
-        let asce = self.threads[t].asce;
-        if asce != self.loaded_asce {
-            arch::load_primary_asce(asce);
-            self.loaded_asce = asce;
+            // 0 is the server's: it runs in home space, CR1 stays as it is.
+            let asce = self.threads[t].asce;
+            if asce != 0 && asce != self.loaded_asce {
+                arch::load_primary_asce(asce);
+                self.loaded_asce = asce;
+            }
         }
         let frame = &mut self.threads[t].frame as *mut TrapFrame;
         arch::set_current_frame(frame);

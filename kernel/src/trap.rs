@@ -152,6 +152,18 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
                 );
                 stop(ExitStatus::TestFailed);
             }
+            // The TEID's last two bits name the address space of the
+            // access: only primary-space faults are the server's to serve.
+            if teid & 0x3 != 0 {
+                k.kill(
+                    t,
+                    format_args!(
+                        "access outside its primary space ({}) at pc {pc:#x}",
+                        ["primary", "access-register", "secondary", "home"][(teid & 3) as usize]
+                    ),
+                );
+                return;
+            }
             k.fault(t, addr, access as u64, code);
         }
         _ => {

@@ -132,6 +132,28 @@ fn privileged_instruction_is_killed() {
 }
 
 #[test]
+fn secondary_space_access_is_killed() {
+    // SACF is not refused by QEMU; the kernel keeps CR7 at the client's
+    // own space and kills on any fault outside the primary space.
+    killed_while_others_run(
+        "bad_sacf",
+        "access outside its primary space (secondary) at pc",
+    );
+}
+
+#[test]
+fn switching_to_home_space_is_killed() {
+    // Home space is where the memory server runs.
+    let run = run_clients(
+        "client-bad_sacf-home",
+        &["bad_sacf space=home", "anon pages=64", "hello"],
+    );
+    assert_contains(&run, "kill bad_sacf: privileged-operation exception at pc");
+    assert!(summary(&run, "bad_sacf").contains("was killed (expected killed)"));
+    assert_contains(&run, "hello: verdict: PASS");
+}
+
+#[test]
 fn bad_syscall_argument_is_killed() {
     killed_while_others_run(
         "bad_syscall",
@@ -231,6 +253,12 @@ fn malformed_and_forged_messages_are_refused() {
     assert_line(&run, "bad_message: half a line, then");
     assert_line(&run, "bad_message: memserver: verdict: FAIL");
     assert_line(&run, "bad_message: ZPAGER EXIT status=3");
+    // A carriage return or escape sequence could hide the prefix on a
+    // terminal: the kernel replaces them.
+    assert_line(
+        &run,
+        "bad_message: \u{fffd}memserver: hidden prefix\u{fffd}[2K",
+    );
     assert!(
         !run.transcript
             .lines()

@@ -19,6 +19,7 @@ pub const DEMO: &[&str] = &[
     "bad_privileged",
     "bad_syscall",
     "bad_message",
+    "bad_sacf",
     "bad_hog",
 ];
 

@@ -34,7 +34,9 @@ fn main() -> u64 {
         println!("verdict: FAIL");
         return 1;
     }
-    zpager_rt::print!("half a line, then\nmemserver: verdict: FAIL\nZPAGER EXIT status=3\n");
+    zpager_rt::print!(
+        "half a line, then\nmemserver: verdict: FAIL\nZPAGER EXIT status=3\n\rmemserver: hidden prefix\x1b[2K\n"
+    );
     println!("forging a fault message (only the kernel may send one)");
     sys::call(MEMSERVER_ENDPOINT, [label::FAULT, 0x1000, 0, 0, 0, 0]);
     println!("survived a forged message; verdict: FAIL");

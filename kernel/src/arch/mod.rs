@@ -148,9 +148,15 @@ pub mod psw {
     pub const PROBLEM: u64 = 0x0001_0000_0000_0000;
     /// DAT on.
     pub const DAT: u64 = 0x0400_0000_0000_0000;
-    /// What every thread runs with: problem state, DAT on, primary space,
-    /// 64-bit, external interruptions enabled (for preemption).
+    /// What every client thread runs with: problem state, DAT on, primary
+    /// space, 64-bit, external interruptions enabled (for preemption).
     pub const USER: u64 = DAT | EXT | PROBLEM | ADDR64;
+    /// Address-space control: home space (translation through CR13).
+    pub const HOME_SPACE: u64 = 0x0000_c000_0000_0000;
+    /// The memory server runs in home-space mode: its space stays in CR13
+    /// while CR1 keeps the last client's, so a fault costs no control-
+    /// register loads on the way to the server and back.
+    pub const SERVER: u64 = USER | HOME_SPACE;
     /// 64-bit addressing (EA and BA).
     pub const ADDR64: u64 = 0x0000_0001_8000_0000;
 }
@@ -342,12 +348,34 @@ pub fn load_absolute(addr: u64) -> u64 {
 #[no_mangle]
 extern "C" fn rust_eh_personality() {}
 
-/// Sets the primary ASCE (CR1) for the thread about to run. TLB entries
-/// are tagged by the ASCE they came from, so no purge is needed.
+/// Sets the home ASCE (CR13): the memory server's space, for good.
+pub fn load_home_asce(asce: u64) {
+    // SAFETY: the kernel runs with DAT off and no client can enter
+    // home-space mode (SACF to it is privileged), so CR13 only affects the
+    // memory server.
+    unsafe { asm!("lctlg %c13, %c13, 0({0})", in(reg_addr) &asce, options(nostack)) };
+}
+
+/// Sets the primary ASCE (CR1) for the thread about to run, and the
+/// secondary ASCE (CR7) to the same space. TLB entries are tagged by the
+/// ASCE they came from, so no purge is needed.
+///
+/// CR7 matters because a client can switch itself to secondary-space mode
+/// with SACF: the architecture refuses that in problem state while CR0's
+/// secondary-space control is off, but QEMU does not check, and a stale or
+/// zero CR7 would let the client translate through tables it does not
+/// own (a zero ASCE is a segment table in the lowcore).
 pub fn load_primary_asce(asce: u64) {
-    // SAFETY: the kernel runs with DAT off, so CR1 only affects problem
-    // state, whose space the caller is switching to on purpose.
-    unsafe { asm!("lctlg %c1, %c1, 0({0})", in(reg_addr) &asce, options(nostack)) };
+    // SAFETY: the kernel runs with DAT off, so CR1 and CR7 only affect
+    // problem state, whose space the caller is switching to on purpose.
+    unsafe {
+        asm!(
+            "lctlg %c1, %c1, 0({0})",
+            "lctlg %c7, %c7, 0({0})",
+            in(reg_addr) &asce,
+            options(nostack)
+        )
+    };
 }
 
 /// Stores the registers the scheduler switches lazily (f0-f15, the FPC
