@@ -23,6 +23,10 @@
 
 use core::fmt;
 
+/// Most clients a manifest may start: one space and one thread each, next
+/// to the memory server's, in the kernel's tables of 32.
+pub const MAX_CLIENTS: usize = 31;
+
 /// The smallest `frames=` limit: enough for a program's tables, message
 /// page and a few pages of stack and data.
 pub const MIN_FRAME_LIMIT: u64 = 16;
@@ -141,9 +145,16 @@ pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, Manife
 /// Checks a whole manifest.
 pub fn validate(text: &str) -> Result<usize, ManifestError> {
     let mut n = 0;
-    for c in clients(text) {
-        c?;
-        n += 1;
+    for (line, c) in text.lines().enumerate() {
+        if parse_line(line + 1, c).transpose()?.is_some() {
+            n += 1;
+            if n > MAX_CLIENTS {
+                return Err(ManifestError {
+                    line: line + 1,
+                    what: "more than 31 clients",
+                });
+            }
+        }
     }
     Ok(n)
 }
@@ -196,6 +207,23 @@ mod tests {
             }
         );
         assert_eq!(validate(text), Ok(4));
+    }
+
+    #[test]
+    fn at_most_31_clients() {
+        let mut text = [0u8; 13 * 32];
+        for line in text.chunks_mut(13) {
+            line.copy_from_slice(b"client hello\n");
+        }
+        let text = core::str::from_utf8(&text).unwrap();
+        assert_eq!(validate(&text[..13 * 31]), Ok(31));
+        assert_eq!(
+            validate(text),
+            Err(ManifestError {
+                line: 32,
+                what: "more than 31 clients"
+            })
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use zpager_rt::{println, sys};
 
 zpager_rt::entry!(main);
 
-const MAX_CLIENTS: usize = 31;
+const MAX_CLIENTS: usize = manifest::MAX_CLIENTS;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -306,6 +306,10 @@ impl core::fmt::Display for StatusText {
 /// never promise more frames than there are. Stops the system when the
 /// manifest is malformed or its explicit limits exceed the pool.
 fn frame_share(manifest_text: &str, pool: u64) -> u64 {
+    if let Err(e) = manifest::validate(manifest_text) {
+        println!("{e}");
+        shutdown(ExitStatus::BadBootArchive);
+    }
     let (mut explicit, mut shared) = (0u64, 0u64);
     for spec in manifest::clients(manifest_text) {
         match spec {
@@ -326,6 +330,13 @@ fn frame_share(manifest_text: &str, pool: u64) -> u64 {
         shutdown(ExitStatus::BadBootArchive);
     }
     let share = (pool - explicit) / shared.max(1);
+    if shared > 0 && share < manifest::MIN_FRAME_LIMIT {
+        println!(
+            "the manifest's frame limits leave {share} frames for each client without one, fewer than {}",
+            manifest::MIN_FRAME_LIMIT
+        );
+        shutdown(ExitStatus::BadBootArchive);
+    }
     if shared > 0 {
         println!("each client without frames= may hold {share} frames");
     }

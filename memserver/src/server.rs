@@ -323,8 +323,10 @@ impl<P: Platform> Server<P> {
         }
     }
 
-    /// Finds the changeable region wholly holding `addr..addr+len`.
-    fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<(usize, u64), MemError> {
+    /// Checks that `addr..addr+len` is page-aligned and wholly covered by
+    /// changeable regions without gaps (pieces of `MapAnon` mappings), and
+    /// returns its end.
+    fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<u64, MemError> {
         let end = addr.checked_add(len).ok_or(MemError::BadRange)?;
         if len == 0
             || !addr.is_multiple_of(PAGE_SIZE)
@@ -334,19 +336,24 @@ impl<P: Platform> Server<P> {
             return Err(MemError::BadRange);
         }
         let space = self.spaces[id].as_ref().ok_or(MemError::BadRange)?;
-        let index = space
+        let mut covered = addr;
+        for r in space
             .regions
             .iter()
-            .position(|r| r.contains(addr))
-            .ok_or(MemError::NotMapped)?;
-        let region = space.regions[index];
-        if region.fixed {
-            return Err(MemError::NotChangeable);
+            .filter(|r| r.end > addr && r.start < end)
+        {
+            if r.start > covered {
+                return Err(MemError::NotMapped);
+            }
+            if r.fixed {
+                return Err(MemError::NotChangeable);
+            }
+            covered = r.end;
         }
-        if end > region.end {
+        if covered < end {
             return Err(MemError::NotMapped);
         }
-        Ok((index, end))
+        Ok(end)
     }
 
     /// Serves a request that arrived as postcard bytes; writes the
@@ -397,10 +404,10 @@ impl<P: Platform> Server<P> {
                 Ok(Response::Mapped { addr: start })
             }
             Request::Unmap { addr, len } => {
-                let (index, end) = self.changeable(id, addr, len)?;
+                let end = self.changeable(id, addr, len)?;
                 self.space(id)
                     .ok_or(MemError::BadRange)?
-                    .split(index, addr, end, None)
+                    .carve(addr, end, None)
                     .map_err(|_| MemError::TooManyRegions)?;
                 self.for_each_mapped(id, addr, end, |s, table, page| {
                     s.unmap_page(id, table, page)
@@ -413,14 +420,10 @@ impl<P: Platform> Server<P> {
                 len,
                 writable,
             } => {
-                let (index, end) = self.changeable(id, addr, len)?;
-                let space = self.space(id).ok_or(MemError::BadRange)?;
-                let middle = Region {
-                    writable,
-                    ..space.regions[index].slice(addr, end)
-                };
-                space
-                    .split(index, addr, end, Some(middle))
+                let end = self.changeable(id, addr, len)?;
+                self.space(id)
+                    .ok_or(MemError::BadRange)?
+                    .carve(addr, end, Some(writable))
                     .map_err(|_| MemError::TooManyRegions)?;
                 self.for_each_mapped(id, addr, end, |s, table, page| {
                     let pte_phys = pt::pte_phys(table, page);
@@ -493,6 +496,14 @@ impl<P: Platform> Server<P> {
             }
         }
         self.frames.release(p, space.seg_pfn);
+    }
+
+    /// How many regions a space has (for tests and diagnostics).
+    pub fn space_regions(&self, id: usize) -> usize {
+        self.spaces
+            .get(id)
+            .and_then(|s| s.as_ref())
+            .map_or(0, |s| s.regions.len())
     }
 
     /// The segment-table frame of a space (for tests and diagnostics).

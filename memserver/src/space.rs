@@ -41,6 +41,17 @@ impl Region {
         (self.start..self.end).contains(&addr)
     }
 
+    /// Whether `next` continues this region seamlessly: adjacent pieces of
+    /// changeable anonymous memory with the same rights.
+    pub fn mergeable_with(&self, next: &Region) -> bool {
+        self.end == next.start
+            && self.backing == Backing::Anon
+            && next.backing == Backing::Anon
+            && !self.fixed
+            && !next.fixed
+            && self.writable == next.writable
+    }
+
     /// The part of this region from `start` to `end`, with backing offsets
     /// adjusted.
     pub fn slice(&self, start: u64, end: u64) -> Region {
@@ -175,29 +186,44 @@ impl Space {
             .map_err(|_| RegionError::Full)
     }
 
-    /// Replaces the part `start..end` of the region at `index` by
-    /// `middle` (if any), keeping the parts before and after.
-    pub fn split(
+    /// Removes `start..end` from the regions it overlaps (`writable` is
+    /// `None`), or gives that part new rights, then merges neighbouring
+    /// pieces of anonymous memory with equal rights again, so a mapping
+    /// protected in parts and back uses one region. Changes nothing and
+    /// fails with [`RegionError::Full`] if the result would not fit.
+    pub fn carve(
         &mut self,
-        index: usize,
         start: u64,
         end: u64,
-        middle: Option<Region>,
+        writable: Option<bool>,
     ) -> Result<(), RegionError> {
-        let r = self.regions[index];
-        let pieces = [
-            (r.start < start).then(|| r.slice(r.start, start)),
-            middle,
-            (end < r.end).then(|| r.slice(end, r.end)),
-        ];
-        let extra = pieces.iter().flatten().count();
-        if self.regions.len() - 1 + extra > MAX_REGIONS {
+        let mut out: Vec<Region, { MAX_REGIONS + 2 }> = Vec::new();
+        for r in &self.regions {
+            let pieces = if r.end <= start || r.start >= end {
+                [Some(*r), None, None]
+            } else {
+                [
+                    (r.start < start).then(|| r.slice(r.start, start)),
+                    writable.map(|w| Region {
+                        writable: w,
+                        ..r.slice(r.start.max(start), r.end.min(end))
+                    }),
+                    (end < r.end).then(|| r.slice(end, r.end)),
+                ]
+            };
+            for piece in pieces.into_iter().flatten() {
+                match out.last_mut() {
+                    Some(last) if last.mergeable_with(&piece) => last.end = piece.end,
+                    _ => out.push(piece).map_err(|_| RegionError::Full)?,
+                }
+            }
+        }
+        if out.len() > MAX_REGIONS {
             return Err(RegionError::Full);
         }
-        self.regions.remove(index);
-        for piece in pieces.into_iter().flatten() {
-            self.insert(piece)?;
-        }
+        self.regions.clear();
+        self.regions.extend(out);
+        self.hint.set(0);
         Ok(())
     }
 }

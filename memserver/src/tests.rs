@@ -176,6 +176,63 @@ fn a_table_still_mapping_something_is_kept() {
 }
 
 #[test]
+fn a_mapping_protected_in_parts_still_unmaps_as_a_whole() {
+    let mut s = server();
+    let asce = s.create_space(1).unwrap();
+    let a = map(&mut s, 1, 8, true);
+    let regions = s.space_regions(1);
+    for i in 0..8 {
+        assert_eq!(access(&mut s, 1, asce, a + i * PAGE_SIZE, Some(3)), Ok(3));
+    }
+    let protect = |s: &mut Server<SimMemory>, page: u64, pages: u64, writable| {
+        s.request(
+            1,
+            Request::Protect {
+                addr: a + page * PAGE_SIZE,
+                len: pages * PAGE_SIZE,
+                writable,
+            },
+        )
+    };
+    assert_eq!(protect(&mut s, 2, 3, false), Response::Done);
+    assert_eq!(s.space_regions(1), regions + 2, "split in three");
+    assert_eq!(
+        access(&mut s, 1, asce, a + 3 * PAGE_SIZE, Some(1)),
+        Err(KillReason::WriteToReadOnly)
+    );
+    // Across the pieces, and back to one region when the rights agree.
+    assert_eq!(protect(&mut s, 1, 5, true), Response::Done);
+    assert_eq!(s.space_regions(1), regions, "merged again");
+    assert_eq!(access(&mut s, 1, asce, a + 3 * PAGE_SIZE, Some(1)), Ok(1));
+    assert_eq!(protect(&mut s, 4, 2, false), Response::Done);
+    assert_eq!(
+        s.request(
+            1,
+            Request::Unmap {
+                addr: a,
+                len: 8 * PAGE_SIZE
+            }
+        ),
+        Response::Done
+    );
+    assert_eq!(s.space_regions(1), regions - 1);
+    assert_eq!(s.stats(1).space_anon_frames, 0);
+    // Across a gap or into the program image: refused, nothing changed.
+    let b = map(&mut s, 1, 2, true);
+    let c = map(&mut s, 1, 2, true);
+    assert_eq!(
+        s.request(
+            1,
+            Request::Unmap {
+                addr: b,
+                len: c + 2 * PAGE_SIZE - b
+            }
+        ),
+        Response::Error(MemError::NotMapped)
+    );
+}
+
+#[test]
 fn wild_and_read_only_accesses_are_refused() {
     let mut s = server();
     let asce = s.create_space(2).unwrap();
@@ -483,25 +540,44 @@ impl ModelSpace {
         let pages = (r.1 - r.0) / PAGE_SIZE;
         Some(r.0 + (page % pages) * PAGE_SIZE + offset)
     }
-    /// The region wholly holding `a..b`, as the server would find it.
-    fn holding(&self, a: u64, b: u64) -> Option<usize> {
-        self.regions
-            .iter()
-            .position(|r| r.0 <= a && a < r.1)
-            .filter(|&i| b <= self.regions[i].1)
+    /// Whether regions cover `a..b` without a gap, as the server requires
+    /// for unmap and protect.
+    fn covers(&self, a: u64, b: u64) -> bool {
+        let mut covered = a;
+        for r in self.regions.iter().filter(|r| r.1 > a && r.0 < b) {
+            if r.0 > covered {
+                return false;
+            }
+            covered = r.1;
+        }
+        covered >= b
     }
-    fn carve(&mut self, i: usize, a: u64, b: u64, middle: Option<bool>) {
-        let r = self.regions.remove(i);
-        if r.0 < a {
-            self.regions.push((r.0, a, r.2));
+    /// Unmaps `a..b` (`middle` is `None`) or sets its rights, merging
+    /// neighbours with equal rights like the server does.
+    fn carve(&mut self, a: u64, b: u64, middle: Option<bool>) {
+        let mut pages: Vec<(u64, u64, bool)> = Vec::new();
+        for &r in &self.regions {
+            if r.1 <= a || r.0 >= b {
+                pages.push(r);
+                continue;
+            }
+            if r.0 < a {
+                pages.push((r.0, a, r.2));
+            }
+            if let Some(w) = middle {
+                pages.push((r.0.max(a), r.1.min(b), w));
+            }
+            if b < r.1 {
+                pages.push((b, r.1, r.2));
+            }
         }
-        if let Some(w) = middle {
-            self.regions.push((a, b, w));
+        self.regions.clear();
+        for r in pages {
+            match self.regions.last_mut() {
+                Some(last) if last.1 == r.0 && last.2 == r.2 => last.1 = r.1,
+                _ => self.regions.push(r),
+            }
         }
-        if b < r.1 {
-            self.regions.push((b, r.1, r.2));
-        }
-        self.regions.sort();
     }
 }
 
@@ -558,16 +634,16 @@ proptest! {
                         None => Request::Unmap { addr: a, len: b - a },
                     };
                     let got = s.request(space, req);
-                    match (m.holding(a, b), got) {
-                        (Some(i), Response::Done) => {
-                            m.carve(i, a, b, protect);
+                    match (m.covers(a, b), got) {
+                        (true, Response::Done) => {
+                            m.carve(a, b, protect);
                             if protect.is_none() {
                                 let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
                                 for k in gone { m.bytes.remove(&k); }
                             }
                         }
                         (_, Response::Error(MemError::TooManyRegions)) => {}
-                        (None, Response::Error(MemError::NotMapped)) => {}
+                        (false, Response::Error(MemError::NotMapped)) => {}
                         (h, got) => prop_assert!(false, "unmap/protect {:#x}..{:#x}: model {:?}, server {:?}", a, b, h, got),
                     }
                 }
@@ -715,16 +791,16 @@ proptest! {
                         None => Request::Unmap { addr: a, len: b - a },
                     };
                     let got = s.request(space, req);
-                    match (m.holding(a, b), got) {
-                        (Some(i), Response::Done) => {
-                            m.carve(i, a, b, protect);
+                    match (m.covers(a, b), got) {
+                        (true, Response::Done) => {
+                            m.carve(a, b, protect);
                             if protect.is_none() {
                                 let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
                                 for k in gone { m.bytes.remove(&k); }
                             }
                         }
                         (_, Response::Error(MemError::TooManyRegions)) => {}
-                        (None, Response::Error(MemError::NotMapped)) => {}
+                        (false, Response::Error(MemError::NotMapped)) => {}
                         (h, got) => prop_assert!(false, "unmap/protect: model {:?}, server {:?}", h, got),
                     }
                 }

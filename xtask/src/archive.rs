@@ -37,6 +37,56 @@ pub fn manifest_line(spec: &str) -> String {
         .to_string()
 }
 
+/// The manifest for the `--client` specs, checked before anything is
+/// built so a mistake is reported against the option that made it: one
+/// line per spec, a known program name, options the manifest accepts, at
+/// most 31 clients. `known` lists the client programs. Options written
+/// after the arguments are passed to the client as arguments; that is
+/// allowed but probably a mistake, so it earns a note on stderr.
+pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
+    if specs.len() > manifest::MAX_CLIENTS {
+        bail!(
+            "{} clients named; at most {} can run at once",
+            specs.len(),
+            manifest::MAX_CLIENTS
+        );
+    }
+    let mut text = String::new();
+    for spec in specs {
+        if spec.contains(['\n', '\r']) {
+            bail!("--client {spec:?}: one client per --client, without line breaks");
+        }
+        if spec.trim().is_empty() {
+            bail!("--client {spec:?}: no client name");
+        }
+        let line = manifest_line(spec.trim());
+        let parsed = manifest::clients(&line)
+            .next()
+            .ok_or_else(|| anyhow!("--client {spec:?}: no client name"))?
+            .map_err(|e| anyhow!("--client {spec:?}: {}", e.what))?;
+        if !known.iter().any(|k| k == parsed.name) {
+            bail!(
+                "--client {spec:?}: no client program {:?}; there are: {}",
+                parsed.name,
+                known.join(", ")
+            );
+        }
+        if let Some(late) = parsed
+            .args
+            .split_whitespace()
+            .find(|w| w.starts_with("expect=") || w.starts_with("frames="))
+        {
+            eprintln!(
+                "xtask: note: in --client {spec:?}, {late:?} comes after the arguments, so {} gets it as an argument; options go right after the name",
+                parsed.name
+            );
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 /// What goes into an archive.
 pub struct Contents<'a> {
     pub config: BootConfig,
@@ -121,6 +171,32 @@ fn program(path: &std::path::Path) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+
+    fn specs(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn client_specs_are_checked_before_building() {
+        let known = specs(&["hello", "anon", "bad_hog"]);
+        assert_eq!(
+            manifest_for(&specs(&["hello", "bad_hog frames=64 x"]), &known).unwrap(),
+            "client hello\nclient bad_hog expect=killed frames=64 x\n"
+        );
+        let err = |list: &[&str]| manifest_for(&specs(list), &known).unwrap_err().to_string();
+        assert!(err(&["nosuch"])
+            .contains("no client program \"nosuch\"; there are: hello, anon, bad_hog"));
+        assert_eq!(
+            err(&["hello frames=15"]),
+            "--client \"hello frames=15\": frames must be a number of at least 16"
+        );
+        assert!(err(&["hello\nclient bad_hog"]).contains("without line breaks"));
+        assert_eq!(err(&["  "]), "--client \"  \": no client name");
+        assert!(err(&["hello"; 32]).contains("at most 31"));
+        // Late options are arguments (with a note on stderr), not errors.
+        assert!(manifest_for(&specs(&["anon pages=8 frames=20"]), &known).is_ok());
+    }
+
     use super::*;
     use zpager_ipc::bootarchive::Archive;
     use zpager_ipc::bootconfig::SelfTest;

@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build the guest kernel.
+    /// Build the kernel, the memory server and every client.
     Build(BuildArgs),
     /// Build and boot zpager in QEMU; the exit code is the guest's status.
     Run(RunArgs),
@@ -53,12 +53,15 @@ impl BuildArgs {
 struct RunArgs {
     #[command(flatten)]
     build: BuildArgs,
-    /// Guest memory, as QEMU's -m takes it (e.g. 128M, 1G).
+    /// Guest memory, as QEMU's -m takes it (e.g. 128M, 1G; at least 16M;
+    /// the memory server uses up to 1 GiB).
     #[arg(short, long, default_value = "128M", value_parser = parse_memory)]
     memory: String,
-    /// Client to start, with optional arguments ("anon pages=64");
-    /// repeatable, in order. Default: the demo set.
-    #[arg(long = "client", value_name = "NAME [ARGS]")]
+    /// Client to start: its name, then options `expect=exit:N|killed` and
+    /// `frames=N`, then its arguments ("anon frames=600 pages=512");
+    /// repeatable, in order, at most 31. Names starting with `bad_` get
+    /// `expect=killed`. Default: the demo set.
+    #[arg(long = "client", value_name = "NAME [OPTIONS] [ARGS]")]
     clients: Vec<String>,
     /// Kernel self-test to run instead of the memory server (panic,
     /// program-check, hang).
@@ -80,7 +83,9 @@ struct RunArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Scenarios to run (default: all).
+    /// Scenarios to run (default: all): anon_write_fault, zero_read_fault,
+    /// write_after_zero, null_syscall, ipc_roundtrip.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(BENCH_SCENARIOS))]
     scenarios: Vec<String>,
     /// Guest memory.
     #[arg(short, long, default_value = "256M", value_parser = parse_memory)]
@@ -94,11 +99,28 @@ struct TestArgs {
     no_lint: bool,
 }
 
+/// The least guest memory that holds the kernel, the boot archive at
+/// 8 MiB and some frames for the memory server.
+const MIN_MEMORY_MIB: u64 = 16;
+
 fn parse_memory(s: &str) -> Result<String, String> {
     let digits = s.trim_end_matches(['M', 'G', 'm', 'g']);
     let suffixes = s.len() - digits.len();
+    let bad = || format!("{s:?} is not a size like 128M or 1G");
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || suffixes > 1 {
-        return Err(format!("{s:?} is not a size like 128M or 1G"));
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    // QEMU reads a bare number as MiB.
+    let mib = if s.ends_with(['G', 'g']) {
+        n.saturating_mul(1024)
+    } else {
+        n
+    };
+    if mib < MIN_MEMORY_MIB {
+        return Err(format!(
+            "{s:?} is too small: the kernel and the boot archive at 8 MiB need at least {MIN_MEMORY_MIB}M"
+        ));
     }
     Ok(s.to_string())
 }
@@ -146,17 +168,14 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    qemu::ensure_installed()?;
-    let images = guest::build(args.build.profile())?;
     let specs: Vec<String> = if args.clients.is_empty() {
         archive::DEMO.iter().map(|s| s.to_string()).collect()
     } else {
         args.clients.clone()
     };
-    let manifest: String = specs
-        .iter()
-        .map(|s| archive::manifest_line(s) + "\n")
-        .collect();
+    let manifest = archive::manifest_for(&specs, &guest::client_names()?)?;
+    qemu::ensure_installed()?;
+    let images = guest::build(args.build.profile())?;
     let image = archive::pack(&archive::Contents {
         config: BootConfig {
             selftest: args.selftest,
@@ -189,6 +208,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         u8::try_from(result.exit_code()).unwrap_or(1),
     ))
 }
+
+/// The `bench` client's scenarios, in the order it runs them.
+const BENCH_SCENARIOS: [&str; 5] = [
+    "anon_write_fault",
+    "zero_read_fault",
+    "write_after_zero",
+    "null_syscall",
+    "ipc_roundtrip",
+];
 
 /// Guest instructions per operation Linux s390x spends on the same
 /// scenario in the same QEMU (measured for the issue that set the target).
