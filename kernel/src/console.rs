@@ -206,6 +206,17 @@ pub fn print_from_thread(thread: usize, name: &str, text: &[u8]) {
     console.flush();
 }
 
+/// Ends thread `thread`'s unfinished line, if the console holds one: the
+/// thread has ended, and a new thread in its slot must start a line of
+/// its own.
+pub fn end_line_of(thread: usize) {
+    let mut console = CONSOLE.lock();
+    if console.mid_line && console.writer == Writer::Thread(thread) {
+        console.begin(Writer::Kernel);
+        console.flush();
+    }
+}
+
 /// Takes the console for a report on the way down, even if the code that
 /// failed held it: the kernel is single-CPU and stops after the report.
 pub fn print_fatal(args: fmt::Arguments<'_>) {

@@ -3,6 +3,9 @@
 //!
 //! They build and are unit-tested on the host. Everything that touches the
 //! machine lives in the `zpager-kernel` binary's `arch` module.
+// Clients' FP registers are switched lazily on the promise that this code
+// never uses them (see kernel/src/thread.rs).
+#![deny(clippy::float_arithmetic)]
 #![no_std]
 
 pub mod interruption;

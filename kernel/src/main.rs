@@ -1,6 +1,9 @@
 //! The zpager microkernel binary. Its real body exists only for s390x; on
 //! other targets it explains that and exits, so host tooling can build the
 //! workspace.
+// Clients' FP registers are switched lazily on the promise that this code
+// never uses them (see kernel/src/thread.rs).
+#![deny(clippy::float_arithmetic)]
 #![cfg_attr(target_arch = "s390x", no_std, no_main)]
 
 #[cfg(target_arch = "s390x")]

@@ -172,8 +172,10 @@ impl Kernel {
 
     /// Registers space `id` (chosen by the server) with its ASCE.
     pub fn create_space(&mut self, asce: u64, id: u64) -> Result<(), Error> {
-        // Segment-table designation only; the table must be server storage.
-        if asce & 0xc != 0 || !phys::valid(asce & !0xfff, 4096) {
+        // A one-page segment table in server storage, no control bits:
+        // in particular not the real-space bit, which would map all of
+        // storage, nor a table length beyond the page checked here.
+        if asce & 0xfff != 0 || !phys::valid(asce, 4096) {
             return Err(Error::BadArgument);
         }
         let id = id as usize;
@@ -204,11 +206,15 @@ impl Kernel {
         {
             return Error::Busy;
         }
+        // CR1 and CR7 may still designate the table; the server will reuse
+        // its frame, so point them at the empty table first. Then no stale
+        // translation may survive.
+        if self.loaded_asce == self.spaces[id] {
+            arch::load_primary_asce(arch::empty_asce());
+            self.loaded_asce = arch::empty_asce();
+        }
         self.spaces[id] = 0;
-        // The server will reuse the space's frames: no stale translation
-        // may survive.
         arch::purge_tlb();
-        self.loaded_asce = u64::MAX;
         Error::Ok
     }
 
@@ -409,6 +415,7 @@ impl Kernel {
             fatal_println!("kernel: the memory server ended (status {status}); stopping");
             stop(ExitStatus::TestFailed);
         }
+        crate::console::end_line_of(t);
         let space = self.threads[t].space as u64;
         let msg = [label::THREAD_END, status, killed as u64, space, 0, 0];
         self.send_to_server(t, msg, Pending::End);

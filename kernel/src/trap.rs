@@ -220,6 +220,8 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             let e = k.destroy_space_call(regs[2]);
             set(k, e, None);
         }
+        // Space 0 is the server's: only the loader starts a thread there.
+        syscall::THREAD_CREATE if regs[2] == 0 => set(k, Error::BadArgument, None),
         syscall::THREAD_CREATE => {
             let name_len = regs[6].min(abi::utcb::MAX_NAME as u64);
             let utcb = k.utcb(SERVER);

@@ -5,6 +5,9 @@
 //! direct map and asks the kernel to replace valid page-table entries; on
 //! the host it is simulated memory, so everything here is unit- and
 //! property-tested with `cargo test`.
+// Clients' FP registers are switched lazily on the promise that this code
+// never uses them (see kernel/src/thread.rs).
+#![deny(clippy::float_arithmetic)]
 #![no_std]
 
 pub mod frames;

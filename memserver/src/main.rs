@@ -1,5 +1,8 @@
 //! The memory server program: starts the clients named in the manifest,
 //! then serves faults and requests until every client has ended.
+// Clients' FP registers are switched lazily on the promise that this code
+// never uses them (see kernel/src/thread.rs).
+#![deny(clippy::float_arithmetic)]
 #![no_std]
 #![no_main]
 

@@ -215,6 +215,19 @@ fn write_lowcore_u64(offset: usize, value: u64) {
     unsafe { core::ptr::write_volatile(offset as *mut u64, value) }
 }
 
+/// A segment table whose 512 entries are all invalid: what CR1, CR7 and
+/// CR13 designate while they have no real space to hold, so an attached
+/// ASCE never points at the lowcore (ASCE 0) or at a freed table.
+#[repr(C, align(4096))]
+struct EmptySegmentTable([u64; 512]);
+
+static EMPTY_SEGMENT_TABLE: EmptySegmentTable = EmptySegmentTable([0x20; 512]);
+
+/// The ASCE of [`EMPTY_SEGMENT_TABLE`] (segment-table type, one page).
+pub fn empty_asce() -> u64 {
+    core::ptr::addr_of!(EMPTY_SEGMENT_TABLE) as u64
+}
+
 /// Loads all sixteen control registers.
 fn load_control_registers(values: &[u64; 16]) {
     // SAFETY: the values come from `init_cpu`, which sets every register to
@@ -230,6 +243,11 @@ fn load_control_registers(values: &[u64; 16]) {
 pub fn init_cpu() {
     let mut crs = [0u64; 16];
     crs[0] = cr0::AFP | cr0::CPU_TIMER | cr0::CLOCK_COMPARATOR | cr0::SERVICE_SIGNAL;
+    // Primary, secondary and home spaces: empty until the loader and the
+    // scheduler put real ones in.
+    crs[1] = empty_asce();
+    crs[7] = empty_asce();
+    crs[13] = empty_asce();
     // CR14: channel-report-pending and recovery machine-check subclasses,
     // the architected reset value; machine checks stay masked in the PSW.
     crs[14] = 0xc200_0000;
