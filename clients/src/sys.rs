@@ -51,7 +51,8 @@ pub fn call(endpoint: u64, msg: [u64; 6]) -> [u64; 6] {
 }
 
 /// Makes system call `N` with up to five arguments; returns r2 (an
-/// [`Error`] code) and r3. For the memory server's privileged calls.
+/// [`zpager_ipc::abi::Error`] code) and r3. For the memory server's
+/// privileged calls.
 pub fn raw<const N: u8>(args: [u64; 5]) -> (u64, u64) {
     let (r2, r3): (u64, u64);
     // SAFETY: these system calls read r2-r6 and the message page, and set
