@@ -70,6 +70,13 @@ pub mod syscall {
     /// address in the segment it maps. The kernel uses IDTE, which also
     /// clears every TLB entry formed through it.
     pub const SEGMENT_INVALIDATE: u8 = 21;
+    /// [`PTE_REPLACE`] for r2 entries at once: the caller's message page
+    /// holds them as [`super::pte_batch::ENTRY_SIZE`]-byte triples
+    /// (entry address, virtual address, new entry; big-endian u64s), at
+    /// most [`super::pte_batch::MAX_ENTRIES`]. The kernel checks every
+    /// entry before it changes any; r3 returns the index of the first bad
+    /// one with `BadArgument`.
+    pub const PTE_REPLACE_BATCH: u8 = 22;
 
     /// Whether only the memory server may make call `n`; anyone else gets
     /// [`super::Error::NotPermitted`].
@@ -84,7 +91,8 @@ pub mod syscall {
             | 1 << THREAD_CREATE
             | 1 << PTE_REPLACE
             | 1 << SHUTDOWN
-            | 1 << SEGMENT_INVALIDATE;
+            | 1 << SEGMENT_INVALIDATE
+            | 1 << PTE_REPLACE_BATCH;
         n < 32 && MASK >> n & 1 != 0
     }
 }
@@ -187,6 +195,15 @@ impl KillReason {
             KillReason::FrameLimit => "frame limit reached serving a fault in page",
         }
     }
+}
+
+/// The layout of a [`syscall::PTE_REPLACE_BATCH`] request in the message
+/// page.
+pub mod pte_batch {
+    /// Bytes per entry: three u64s.
+    pub const ENTRY_SIZE: usize = 24;
+    /// Entries that fit the message page.
+    pub const MAX_ENTRIES: usize = super::utcb::SIZE / ENTRY_SIZE;
 }
 
 /// Errors of plain system calls (r2).

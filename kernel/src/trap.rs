@@ -243,6 +243,10 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             let ok = arch::replace_pte(regs[2], regs[3], regs[4]);
             set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
         }
+        syscall::PTE_REPLACE_BATCH => match replace_pte_batch(k.utcb(SERVER), regs[2]) {
+            Ok(()) => set(k, Error::Ok, None),
+            Err(index) => set(k, Error::BadArgument, Some(index)),
+        },
         syscall::SEGMENT_INVALIDATE => {
             let ok = arch::invalidate_segment(regs[2], regs[3]);
             set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
@@ -257,6 +261,35 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         }
         n => k.kill(t, format_args!("no such system call {n}")),
     }
+}
+
+/// Replaces `count` page-table entries listed in the server's message page
+/// at `utcb`; checks them all first, so a bad batch changes nothing and
+/// the error names the first bad entry.
+fn replace_pte_batch(utcb: u64, count: u64) -> Result<(), u64> {
+    use abi::pte_batch::{ENTRY_SIZE, MAX_ENTRIES};
+    if count > MAX_ENTRIES as u64 {
+        return Err(MAX_ENTRIES as u64);
+    }
+    let entry = |i: u64| {
+        let at = utcb + i * ENTRY_SIZE as u64;
+        (
+            arch::phys::read_u64(at),
+            arch::phys::read_u64(at + 8),
+            arch::phys::read_u64(at + 16),
+        )
+    };
+    if let Some(bad) = (0..count).find(|&i| {
+        let (pte, vaddr, _) = entry(i);
+        !arch::pte_replace_valid(pte, vaddr)
+    }) {
+        return Err(bad);
+    }
+    for i in 0..count {
+        let (pte, vaddr, new) = entry(i);
+        arch::replace_pte(pte, vaddr, new);
+    }
+    Ok(())
 }
 
 /// REPLY and RECV, kept out of line so the hot REPLY_RECV path stays small.

@@ -39,6 +39,13 @@ pub trait Platform {
     /// Replaces a *valid* page-table entry: invalidate it and purge the
     /// TLB first (IPTE through the kernel), then store `new`.
     fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64);
+    /// Replaces several valid entries, as [`Platform::replace_pte`] does
+    /// for each, in as few kernel calls as the platform can.
+    fn replace_ptes(&mut self, batch: &[Replace]) {
+        for r in batch {
+            self.replace_pte(r.pte_phys, r.vaddr, r.new);
+        }
+    }
     /// Invalidates a *valid* segment-table entry (at `ste_phys`, mapping
     /// the segment of `vaddr`) and purges the TLB entries formed through
     /// it (IDTE through the kernel), so its page table can be freed.

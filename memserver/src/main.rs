@@ -49,12 +49,6 @@ fn boot_info() -> Option<ServerBootInfo> {
     postcard::from_bytes(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?).ok()
 }
 
-fn utcb_page() -> &'static mut [u8; utcb::SIZE] {
-    // SAFETY: the server's message page; single-threaded, and each use is
-    // finished before the next system call.
-    unsafe { &mut *(layout::UTCB as *mut [u8; utcb::SIZE]) }
-}
-
 fn shutdown(status: ExitStatus) -> ! {
     sys::raw::<{ syscall::SHUTDOWN }>([status.code() as u64, 0, 0, 0, 0]);
     sys::exit(1)
@@ -193,12 +187,14 @@ fn serve_fault(server: &mut Server<DirectMap>, msg: &[u64; 6]) -> [u64; 6] {
 
 /// Serves a postcard request from the message page, answering in place.
 fn serve_request(server: &mut Server<DirectMap>, space: usize, msg: &[u64; 6]) -> [u64; 6] {
-    // The request is copied out so the answer can be written over it.
-    let page = utcb_page();
+    // The request is copied out and the answer copied in: while the
+    // request is served, the page carries batched calls to the kernel.
     let len = (msg[1] as usize).min(MAX_MESSAGE);
     let mut input = [0u8; MAX_MESSAGE];
-    input[..len].copy_from_slice(&page[..len]);
-    let n = server.request_bytes(space, &input[..len], &mut page[..]);
+    input[..len].copy_from_slice(&platform::message_page()[..len]);
+    let mut output = [0u8; MAX_MESSAGE];
+    let n = server.request_bytes(space, &input[..len], &mut output);
+    platform::message_page()[..n].copy_from_slice(&output[..n]);
     [0, n as u64, 0, 0, 0, 0]
 }
 
@@ -379,7 +375,7 @@ fn start_client(
         server.destroy_space(id);
         return Err("the kernel refused the space");
     }
-    utcb_page()[..name.len()].copy_from_slice(name.as_bytes());
+    platform::message_page()[..name.len()].copy_from_slice(name.as_bytes());
     let (err, badge) = sys::raw::<{ syscall::THREAD_CREATE }>([
         id as u64,
         loaded.entry,

@@ -1,8 +1,8 @@
 //! The s390x platform: physical memory through the server's direct map,
 //! valid-entry replacement through the kernel.
 
-use zpager_ipc::abi::{layout, syscall};
-use zpager_memserver::{Platform, PAGE_SIZE};
+use zpager_ipc::abi::{layout, pte_batch, syscall, utcb};
+use zpager_memserver::{Platform, Replace, PAGE_SIZE};
 
 /// Physical address `p` is at `DIRECT_MAP + p` in the server's space; the
 /// kernel maps every frame above itself there before the server starts.
@@ -56,6 +56,28 @@ impl Platform for DirectMap {
         );
     }
 
+    fn replace_ptes(&mut self, batch: &[Replace]) {
+        for chunk in batch.chunks(pte_batch::MAX_ENTRIES) {
+            let page = message_page();
+            for (slot, r) in page.chunks_exact_mut(pte_batch::ENTRY_SIZE).zip(chunk) {
+                slot[..8].copy_from_slice(&r.pte_phys.to_be_bytes());
+                slot[8..16].copy_from_slice(&r.vaddr.to_be_bytes());
+                slot[16..].copy_from_slice(&r.new.to_be_bytes());
+            }
+            let (err, bad) = zpager_rt::sys::raw::<{ syscall::PTE_REPLACE_BATCH }>([
+                chunk.len() as u64,
+                0,
+                0,
+                0,
+                0,
+            ]);
+            assert!(
+                err == 0,
+                "the kernel refused entry {bad} of a batch of page-table entries"
+            );
+        }
+    }
+
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
         let (err, _) =
             zpager_rt::sys::raw::<{ syscall::SEGMENT_INVALIDATE }>([ste_phys, vaddr, 0, 0, 0]);
@@ -64,6 +86,15 @@ impl Platform for DirectMap {
             "the kernel refused to invalidate the segment entry at {ste_phys:#x} for {vaddr:#x}"
         );
     }
+}
+
+/// The server's own message page: requests and replies, and batched
+/// calls to the kernel. Each use must end before the next begins.
+pub fn message_page() -> &'static mut [u8; utcb::SIZE] {
+    // SAFETY: the server's message page, mapped at UTCB; the server is
+    // single-threaded and no request or reply is in flight while it
+    // prepares a kernel call here.
+    unsafe { &mut *(layout::UTCB as *mut [u8; utcb::SIZE]) }
 }
 
 /// Copies bytes into physical memory (a client's message page).

@@ -4,6 +4,7 @@ use crate::frames::{FrameAllocator, Records};
 use crate::pagetable::{self as pt, Kind};
 use crate::space::{Backing, Region, RegionError, Space};
 use crate::{Platform, PAGE_SIZE};
+use heapless::Vec;
 use zpager_ipc::abi::{layout, Access, KillReason};
 use zpager_ipc::elf::{ElfError, Program};
 use zpager_ipc::protocol::{MemError, Request, Response, Stats};
@@ -240,20 +241,59 @@ impl<P: Platform> Server<P> {
         .resolve(addr & !(PAGE_SIZE - 1), access == Access::Write, zero_pfn)
     }
 
-    /// Drops the mapping of one page (if any) through the kernel.
-    fn unmap_page(&mut self, id: usize, table: u64, page: u64) {
-        let pte_phys = pt::pte_phys(table, page);
-        let pte = self.platform.read_u64(pte_phys);
-        if pte & pt::PTE_INVALID != 0 {
-            return;
+    /// Drops the mappings of `lo..hi`, all in page table `table`: one
+    /// batch of invalidations through the kernel, then the frames go back
+    /// (only once no translation can reach them).
+    fn unmap_in_table(&mut self, id: usize, table: u64, lo: u64, hi: u64) {
+        let mut batch: Vec<Replace, 256> = Vec::new();
+        let mut old: Vec<u64, 256> = Vec::new();
+        let mut page = lo;
+        while page < hi {
+            let pte_phys = pt::pte_phys(table, page);
+            let pte = self.platform.read_u64(pte_phys);
+            if pte & pt::PTE_INVALID == 0 {
+                // A table has 256 entries, so neither push can fail.
+                let _ = batch.push(Replace {
+                    pte_phys,
+                    vaddr: page,
+                    new: pt::PTE_INVALID,
+                });
+                let _ = old.push(pte);
+            }
+            page += PAGE_SIZE;
         }
-        let kind = Kind::from_entry(self.platform.read_u64(pt::sw_phys(table, page)));
-        self.platform.replace_pte(pte_phys, page, pt::PTE_INVALID);
-        self.platform
-            .write_u64(pt::sw_phys(table, page), Kind::None as u64);
-        if kind == Kind::Anon {
-            self.drop_anon(id, pt::pte_pfn(pte));
+        self.platform.replace_ptes(&batch);
+        for (r, pte) in batch.iter().zip(old) {
+            let sw_phys = pt::sw_phys(table, r.vaddr);
+            let kind = Kind::from_entry(self.platform.read_u64(sw_phys));
+            self.platform.write_u64(sw_phys, Kind::None as u64);
+            if kind == Kind::Anon {
+                self.drop_anon(id, pt::pte_pfn(pte));
+            }
         }
+    }
+
+    /// Gives the anonymous pages of `lo..hi` (all in `table`) new rights,
+    /// in one batch through the kernel. Zero-page and shared entries stay
+    /// read-only either way: a write fault will copy them.
+    fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
+        let mut batch: Vec<Replace, 256> = Vec::new();
+        let mut page = lo;
+        while page < hi {
+            let pte_phys = pt::pte_phys(table, page);
+            let pte = self.platform.read_u64(pte_phys);
+            let kind = Kind::from_entry(self.platform.read_u64(pt::sw_phys(table, page)));
+            let new = pt::pte(pt::pte_pfn(pte), writable);
+            if pte & pt::PTE_INVALID == 0 && kind == Kind::Anon && pte != new {
+                let _ = batch.push(Replace {
+                    pte_phys,
+                    vaddr: page,
+                    new,
+                });
+            }
+            page += PAGE_SIZE;
+        }
+        self.platform.replace_ptes(&batch);
     }
 
     /// Frees the page tables of `start..end` that no longer map anything,
@@ -295,31 +335,26 @@ impl<P: Platform> Server<P> {
         }
     }
 
-    /// Calls `f(table, page)` for every page of `start..end` that has a
-    /// page table.
-    fn for_each_mapped(
+    /// Calls `f(table, lo, hi)` for each part `lo..hi` of `start..end`
+    /// that lies in one segment with a page table.
+    fn for_each_table(
         &mut self,
         id: usize,
         start: u64,
         end: u64,
-        mut f: impl FnMut(&mut Self, u64, u64),
+        mut f: impl FnMut(&mut Self, u64, u64, u64),
     ) {
         let Some(seg_pfn) = self.spaces[id].as_ref().map(|s| s.seg_pfn) else {
             return;
         };
-        let mut page = start;
-        while page < end {
-            let ste = self.platform.read_u64(pt::ste_phys(seg_pfn, page));
-            let segment_end = (page & !(pt::SEGMENT_SIZE - 1)) + pt::SEGMENT_SIZE;
-            if ste & pt::STE_INVALID != 0 {
-                page = segment_end;
-                continue;
+        let mut lo = start;
+        while lo < end {
+            let hi = ((lo & !(pt::SEGMENT_SIZE - 1)) + pt::SEGMENT_SIZE).min(end);
+            let ste = self.platform.read_u64(pt::ste_phys(seg_pfn, lo));
+            if ste & pt::STE_INVALID == 0 {
+                f(self, ste / PAGE_SIZE, lo, hi);
             }
-            let table = ste / PAGE_SIZE;
-            while page < end.min(segment_end) {
-                f(self, table, page);
-                page += PAGE_SIZE;
-            }
+            lo = hi;
         }
     }
 
@@ -409,8 +444,8 @@ impl<P: Platform> Server<P> {
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, None)
                     .map_err(|_| MemError::TooManyRegions)?;
-                self.for_each_mapped(id, addr, end, |s, table, page| {
-                    s.unmap_page(id, table, page)
+                self.for_each_table(id, addr, end, |s, table, lo, hi| {
+                    s.unmap_in_table(id, table, lo, hi)
                 });
                 self.free_empty_tables(id, addr, end);
                 Ok(Response::Done)
@@ -425,15 +460,8 @@ impl<P: Platform> Server<P> {
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, Some(writable))
                     .map_err(|_| MemError::TooManyRegions)?;
-                self.for_each_mapped(id, addr, end, |s, table, page| {
-                    let pte_phys = pt::pte_phys(table, page);
-                    let pte = s.platform.read_u64(pte_phys);
-                    let kind = Kind::from_entry(s.platform.read_u64(pt::sw_phys(table, page)));
-                    // Zero-page and shared entries stay read-only either way.
-                    if pte & pt::PTE_INVALID == 0 && kind == Kind::Anon {
-                        s.platform
-                            .replace_pte(pte_phys, page, pt::pte(pt::pte_pfn(pte), writable));
-                    }
+                self.for_each_table(id, addr, end, |s, table, lo, hi| {
+                    s.protect_in_table(table, lo, hi, writable)
                 });
                 Ok(Response::Done)
             }

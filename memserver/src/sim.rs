@@ -14,6 +14,8 @@ pub struct SimMemory {
     pub replaced: usize,
     /// Segment entries invalidated (each would be an IDTE).
     pub segments_invalidated: usize,
+    /// Batches of replacements (each would be one kernel call).
+    pub batches: usize,
 }
 
 impl SimMemory {
@@ -22,6 +24,7 @@ impl SimMemory {
             bytes: vec![0; (frames * PAGE_SIZE) as usize],
             replaced: 0,
             segments_invalidated: 0,
+            batches: 0,
         }
     }
 }
@@ -61,6 +64,15 @@ impl Platform for SimMemory {
         );
         self.replaced += 1;
         self.write_u64(pte_phys, new);
+    }
+    fn replace_ptes(&mut self, batch: &[crate::Replace]) {
+        if batch.is_empty() {
+            return;
+        }
+        self.batches += 1;
+        for r in batch {
+            self.replace_pte(r.pte_phys, r.vaddr, r.new);
+        }
     }
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
         let ste = self.read_u64(ste_phys);

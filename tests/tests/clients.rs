@@ -304,6 +304,7 @@ fn bench_reports_every_scenario_with_its_fault_count() {
         ("anon_write_fault", 2048),
         ("zero_read_fault", 2048),
         ("write_after_zero", 2048),
+        ("unmap_written", 0),
         ("null_syscall", 0),
         ("ipc_roundtrip", 0),
     ] {

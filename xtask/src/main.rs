@@ -84,7 +84,7 @@ struct RunArgs {
 #[derive(Args)]
 struct BenchArgs {
     /// Scenarios to run (default: all): anon_write_fault, zero_read_fault,
-    /// write_after_zero, null_syscall, ipc_roundtrip.
+    /// write_after_zero, unmap_written, null_syscall, ipc_roundtrip.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(BENCH_SCENARIOS))]
     scenarios: Vec<String>,
     /// Guest memory.
@@ -210,10 +210,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// The `bench` client's scenarios, in the order it runs them.
-const BENCH_SCENARIOS: [&str; 5] = [
+const BENCH_SCENARIOS: [&str; 6] = [
     "anon_write_fault",
     "zero_read_fault",
     "write_after_zero",
+    "unmap_written",
     "null_syscall",
     "ipc_roundtrip",
 ];

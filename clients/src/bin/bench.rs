@@ -2,8 +2,9 @@
 //! `-icount shift=0` (as `cargo xtask bench` does), where 4096 TOD units
 //! are exactly 1000 guest instructions. Args: scenario names (default all).
 //!
-//! Each scenario is what Linux would see: one byte per page over 2048
-//! fresh pages, only the loop timed.
+//! Each fault scenario is what Linux would see: one byte per page over
+//! 2048 fresh pages, only the loop timed. `unmap_written` times one unmap
+//! of 2048 written pages and reports it per page.
 #![no_std]
 #![no_main]
 
@@ -16,10 +17,11 @@ const PAGE: u64 = 4096;
 const PAGES: u64 = 2048;
 const CALLS: u64 = 2048;
 
-const ALL: [&str; 5] = [
+const ALL: [&str; 6] = [
     "anon_write_fault",
     "zero_read_fault",
     "write_after_zero",
+    "unmap_written",
     "null_syscall",
     "ipc_roundtrip",
 ];
@@ -94,6 +96,14 @@ fn run(name: &str) -> Option<Timed> {
             let base = fresh();
             touch_read(&base);
             timed(PAGES, || touch_write(&base))
+        }
+        "unmap_written" => {
+            let base = fresh();
+            touch_write(&base);
+            let mut result = Ok(());
+            let t = timed(PAGES, || result = base.unmap());
+            result.expect("unmap");
+            t
         }
         "null_syscall" => timed(CALLS, || {
             for _ in 0..CALLS {

@@ -542,18 +542,22 @@ pub mod phys {
 /// with `new`: IPTE first, as the architecture requires, then the store.
 /// Returns false if the entry is not in storage the server owns.
 pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
-    // IPTE finds the entry from the table origin and the page index of
-    // `vaddr`: they must name the entry we are about to store into.
-    if !phys::valid(pte_phys, 8)
-        || !pte_phys.is_multiple_of(8)
-        || (pte_phys & 0x7ff) >> 3 != (vaddr >> 12) & 0xff
-    {
+    if !pte_replace_valid(pte_phys, vaddr) {
         return false;
     }
     let table_origin = pte_phys & !0x7ff;
     ipte(table_origin, vaddr);
     phys::write_u64(pte_phys, new);
     true
+}
+
+/// Whether `pte_phys` is an entry in server storage whose place in its
+/// page table matches `vaddr`'s page index: IPTE finds the entry from the
+/// table origin and that index, so they must name the entry we store into.
+pub fn pte_replace_valid(pte_phys: u64, vaddr: u64) -> bool {
+    phys::valid(pte_phys, 8)
+        && pte_phys.is_multiple_of(8)
+        && (pte_phys & 0x7ff) >> 3 == (vaddr >> 12) & 0xff
 }
 
 /// Invalidates the valid segment-table entry at `ste_phys`, which maps the
