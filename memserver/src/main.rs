@@ -260,8 +260,10 @@ fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: u64, failed:
 /// The closing per-client table.
 fn print_table(clients: &[Client]) {
     println!("summary:");
+    // As wide as the longest name, so the columns line up.
+    let width = clients.iter().map(|c| c.name.len()).fold(16, usize::max);
     println!(
-        "  {:<16} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
+        "  {:<width$} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
         "client", "status", "zero", "anon", "z->a", "cow", "pfn", "frames"
     );
     for c in clients {
@@ -272,7 +274,7 @@ fn print_table(clients: &[Client]) {
         };
         let s = &c.stats;
         println!(
-            "  {:<16} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
+            "  {:<width$} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
             c.name,
             status,
             s.zero_faults,

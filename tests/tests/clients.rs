@@ -132,6 +132,38 @@ fn privileged_instruction_is_killed() {
 }
 
 #[test]
+fn a_store_to_a_protected_page_is_killed() {
+    // Protect changes valid entries: only an IPTE makes the last store
+    // fault instead of landing through a stale translation.
+    let run = run_clients(
+        "client-bad_protected_store",
+        &["bad_protected_store", "hello"],
+    );
+    assert_contains(
+        &run,
+        "bad_protected_store: pages 16-47 read-only: 0 of 64 pages read back wrong",
+    );
+    assert_contains(
+        &run,
+        "bad_protected_store: pages 16-31 writable again and rewritten: 0 wrong",
+    );
+    let target = run
+        .transcript
+        .lines()
+        .find_map(|l| l.strip_prefix("bad_protected_store: storing to read-only page "))
+        .unwrap_or_else(|| panic!("no store line:\n{}", run.transcript))
+        .trim()
+        .to_string();
+    assert_contains(
+        &run,
+        &format!(
+            "kill bad_protected_store: write to read-only memory in page {target} (write at pc"
+        ),
+    );
+    assert!(summary(&run, "bad_protected_store").contains("was killed (expected killed)"));
+}
+
+#[test]
 fn secondary_space_access_is_killed() {
     // SACF is not refused by QEMU; the kernel keeps CR7 at the client's
     // own space and kills on any fault outside the primary space.

@@ -20,6 +20,7 @@ pub const DEMO: &[&str] = &[
     "bad_syscall",
     "bad_message",
     "bad_sacf",
+    "bad_protected_store",
     "bad_hog",
 ];
 
