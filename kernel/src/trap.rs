@@ -31,10 +31,17 @@ const EXT_CLOCK_COMPARATOR: u16 = 0x1004;
 const EXT_CPU_TIMER: u16 = 0x1005;
 
 /// Handles an interruption from supervisor state; returns the frame to resume.
+/// Set when a tick arrives while the kernel itself waits (for the console):
+/// the thread it was working for has used up its slice and is rotated
+/// once the work is done, so printing a lot does not buy longer slices.
+static TICK_IN_KERNEL: AtomicBool = AtomicBool::new(false);
+
 pub fn handle_kernel(frame: &mut TrapFrame, class: Class) -> *mut TrapFrame {
     match class {
         Class::External => {
-            external();
+            if external() {
+                TICK_IN_KERNEL.store(true, Ordering::Relaxed);
+            }
             // An interruption that ended a wait must not resume the wait.
             frame.psw.mask &= !psw::WAIT;
         }
@@ -195,7 +202,12 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         syscall::EXIT => k.end(t, regs[2], false),
         syscall::NULL => set(k, Error::Ok, None),
         syscall::CONSOLE_WRITE => match k.console_write(t, regs[2]) {
-            Ok(()) => set(k, Error::Ok, None),
+            Ok(()) => {
+                set(k, Error::Ok, None);
+                if TICK_IN_KERNEL.swap(false, Ordering::Relaxed) {
+                    k.preempt();
+                }
+            }
             Err(why) => k.kill(
                 t,
                 format_args!("bad system call argument: {why} ({} bytes)", regs[2]),
