@@ -19,14 +19,22 @@ impl PageWriter {
 }
 
 impl Write for PageWriter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.as_bytes().chunks(512) {
+    fn write_str(&mut self, mut s: &str) -> fmt::Result {
+        while !s.is_empty() {
+            // Pieces of up to 512 bytes, cut between characters: the
+            // kernel checks each write as UTF-8 on its own.
+            let mut cut = s.len().min(512);
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (piece, rest) = s.split_at(cut);
             let page = crate::arch::utcb_page();
-            if self.len + chunk.len() > page.len() {
+            if self.len + piece.len() > page.len() {
                 self.flush();
             }
-            page[self.len..self.len + chunk.len()].copy_from_slice(chunk);
-            self.len += chunk.len();
+            page[self.len..self.len + piece.len()].copy_from_slice(piece.as_bytes());
+            self.len += piece.len();
+            s = rest;
         }
         Ok(())
     }

@@ -101,6 +101,9 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     if name.is_empty() || name.len() > crate::abi::utcb::MAX_NAME {
         return err("client name must be 1 to 32 bytes");
     }
+    if name == MEMSERVER_ENTRY {
+        return err("the memory server cannot be started as a client");
+    }
     let mut expect = Expect::Exit(0);
     let mut frame_limit = None;
     rest = rest.trim_start();
@@ -247,6 +250,13 @@ mod tests {
                 frame_limit: Some(16),
                 args: ""
             }))
+        );
+        assert_eq!(
+            validate("client memserver"),
+            Err(ManifestError {
+                line: 1,
+                what: "the memory server cannot be started as a client"
+            })
         );
         for bad in [
             "client a frames=15",

@@ -201,18 +201,22 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         syscall::YIELD => k.preempt(),
         syscall::EXIT => k.end(t, regs[2], false),
         syscall::NULL => set(k, Error::Ok, None),
-        syscall::CONSOLE_WRITE => match k.console_write(t, regs[2]) {
-            Ok(()) => {
-                set(k, Error::Ok, None);
-                if TICK_IN_KERNEL.swap(false, Ordering::Relaxed) {
-                    k.preempt();
+        syscall::CONSOLE_WRITE => {
+            // Only ticks during this write count against the writer.
+            TICK_IN_KERNEL.store(false, Ordering::Relaxed);
+            match k.console_write(t, regs[2]) {
+                Ok(()) => {
+                    set(k, Error::Ok, None);
+                    if TICK_IN_KERNEL.swap(false, Ordering::Relaxed) {
+                        k.preempt();
+                    }
                 }
+                Err(why) => k.kill(
+                    t,
+                    format_args!("bad system call argument: {why} ({} bytes)", regs[2]),
+                ),
             }
-            Err(why) => k.kill(
-                t,
-                format_args!("bad system call argument: {why} ({} bytes)", regs[2]),
-            ),
-        },
+        }
         syscall::CALL => {
             if let Err(why) = k.call(t) {
                 k.kill(t, format_args!("bad system call argument: {why}"));

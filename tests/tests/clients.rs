@@ -48,6 +48,21 @@ fn hello_runs_and_its_text_has_no_frame_records() {
 }
 
 #[test]
+fn text_longer_than_a_message_page_keeps_every_character() {
+    // 1400 three-byte characters take two console writes; neither may cut
+    // a character in half.
+    let run = run_clients("client-hello-euros", &["hello euros=1400"]);
+    let line = run
+        .transcript
+        .lines()
+        .find(|l| l.starts_with("hello: 1400 euros: "))
+        .unwrap_or_else(|| panic!("no euro line:\n{}", run.transcript));
+    let euros = line.matches('\u{20ac}').count();
+    let replaced = line.matches('\u{fffd}').count();
+    assert_eq!((euros, replaced), (1400, 0), "{line}");
+}
+
+#[test]
 fn anon_writes_and_reads_back_many_pages() {
     let run = run_clients("client-anon", &["anon pages=1024"]);
     assert_contains(&run, "anon: mapped 1024 pages");

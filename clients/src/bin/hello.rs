@@ -1,6 +1,8 @@
 //! The smallest client: greets, checks its name, and checks that its own
 //! program text is mapped straight from the boot archive without per-frame
-//! records.
+//! records. With `euros=N` it also prints a line of N euro signs (three
+//! bytes each), longer than a message page for N over 1365, so the suite
+//! can check that no character is cut between console writes.
 #![no_std]
 #![no_main]
 
@@ -15,6 +17,21 @@ extern "C" {
 
 fn main() -> u64 {
     println!("hello from zpager (args: {:?})", zpager_rt::args());
+    let euros: usize = zpager_rt::args()
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("euros=")?.parse().ok())
+        .unwrap_or(0);
+    if euros > 0 {
+        let mut line = [0u8; 3 * 2000];
+        let n = euros.min(2000);
+        for c in line[..3 * n].chunks_exact_mut(3) {
+            c.copy_from_slice("\u{20ac}".as_bytes());
+        }
+        println!(
+            "{n} euros: {}",
+            core::str::from_utf8(&line[..3 * n]).unwrap_or("?")
+        );
+    }
     let named = zpager_rt::name() == "hello";
     let before = mem::stats().expect("stats");
     let start = core::ptr::addr_of!(__text_start) as u64;

@@ -554,9 +554,12 @@ pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
 /// Whether `pte_phys` is an entry in server storage whose place in its
 /// page table matches `vaddr`'s page index: IPTE finds the entry from the
 /// table origin and that index, so they must name the entry we store into.
+/// Page tables fill the lower half of their frame (the upper half holds
+/// the server's software entries), so the entry must lie there too.
 pub fn pte_replace_valid(pte_phys: u64, vaddr: u64) -> bool {
     phys::valid(pte_phys, 8)
         && pte_phys.is_multiple_of(8)
+        && pte_phys & 0x800 == 0
         && (pte_phys & 0x7ff) >> 3 == (vaddr >> 12) & 0xff
 }
 
