@@ -23,6 +23,11 @@ extern "C" fn kmain() -> ! {
         stop(ExitStatus::UnexpectedInterrupt);
     }
     println!("zpager {}: s390x microkernel", env!("CARGO_PKG_VERSION"));
+    if arch::vector_regs() {
+        println!("cpu: vector facility: clients get v0-v31, switched lazily");
+    } else {
+        println!("cpu: no vector facility: clients get f0-f15");
+    }
 
     let memory = match console::storage_size() {
         Ok(bytes) => bytes,

@@ -59,6 +59,7 @@ pub struct Scenario {
     timeout: Duration,
     profile: Profile,
     icount: bool,
+    qemu_args: Vec<String>,
 }
 
 impl Scenario {
@@ -71,6 +72,7 @@ impl Scenario {
             timeout: DEFAULT_TIMEOUT,
             profile: Profile::Debug,
             icount: false,
+            qemu_args: Vec::new(),
         }
     }
 
@@ -78,6 +80,12 @@ impl Scenario {
     /// so time-based behaviour does not depend on how busy the host is.
     pub fn icount(mut self) -> Self {
         self.icount = true;
+        self
+    }
+
+    /// Extra QEMU arguments (say, a CPU model).
+    pub fn qemu_args(mut self, args: &[&str]) -> Self {
+        self.qemu_args = args.iter().map(|s| s.to_string()).collect();
         self
     }
 
@@ -128,6 +136,7 @@ impl Scenario {
         let mut boot = qemu::Boot::new(images.kernel.clone());
         boot.memory = self.memory.clone();
         boot.icount = self.icount;
+        boot.extra_args = self.qemu_args.clone();
         let dir = guest::target_dir().join("transcripts");
         std::fs::create_dir_all(&dir).expect("creating the transcript directory");
         let bytes = match &self.archive {

@@ -209,12 +209,15 @@ fn bad_syscall_argument_is_killed() {
 }
 
 #[test]
-fn fp_and_access_registers_survive_faults_ipc_and_preemption() {
+fn fp_vector_and_access_registers_survive_faults_ipc_and_preemption() {
     // Two copies with different values, preempting each other, plus a
     // client that keeps the memory server busy, and a third copy that
     // starts while the others hold values in theirs and must still find
-    // its access registers zero. Debug builds also check that the memory server
-    // never touches these registers.
+    // its access registers zero. Debug builds also check that the memory
+    // server never touches these registers. QEMU's default CPU has the
+    // vector facility, so all 32 vector registers are checked; the
+    // optimised kernel switches them in inlined code, so it runs too, and
+    // a CPU without the facility checks the f0-f15 path.
     let clients = [
         "userregs seed=1",
         "userregs seed=2",
@@ -223,27 +226,36 @@ fn fp_and_access_registers_survive_faults_ipc_and_preemption() {
     ];
     let kept = "userregs: 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept, 0 of 16 access registers changed";
     let clean = "userregs: 0 of 16 access registers nonzero at start";
-    let run = run_clients("client-userregs", &clients);
-    for line in [kept, clean] {
-        assert_eq!(
-            run.transcript.matches(line).count(),
-            3,
-            "{}",
-            run.transcript
-        );
-    }
-    // The optimised kernel switches them in inlined code: check it too.
-    let scenario = Scenario::new("client-userregs-release")
-        .clients(&clients)
-        .release();
-    let run = check_ending(scenario.run(), &clients);
-    for line in [kept, clean] {
-        assert_eq!(
-            run.transcript.matches(line).count(),
-            3,
-            "{}",
-            run.transcript
-        );
+    let vectors = "userregs: vector facility: 0 of 32 vector registers changed";
+    let no_vectors = "userregs: no vector facility: checking f0-f15 only";
+    let debug = run_clients("client-userregs", &clients);
+    let release = check_ending(
+        Scenario::new("client-userregs-release")
+            .clients(&clients)
+            .release()
+            .run(),
+        &clients,
+    );
+    let scalar = check_ending(
+        Scenario::new("client-userregs-no-vector")
+            .clients(&clients)
+            .qemu_args(&["-cpu", "qemu,vxeh2=off,vxeh=off,vx=off"])
+            .run(),
+        &clients,
+    );
+    for (run, lines) in [
+        (&debug, [kept, clean, vectors]),
+        (&release, [kept, clean, vectors]),
+        (&scalar, [kept, clean, no_vectors]),
+    ] {
+        for line in lines {
+            assert_eq!(
+                run.transcript.matches(line).count(),
+                3,
+                "{line:?}:\n{}",
+                run.transcript
+            );
+        }
     }
 }
 

@@ -16,8 +16,9 @@
 //! or another thread's after a switch), and the exit path restores the
 //! GPRs from it and loads its PSW.
 //!
-//! The floating-point registers, the FPC and the access registers are not
-//! saved here: the kernel never uses them, so they stay live across traps
+//! The floating-point registers (all 32 vector registers where the vector
+//! facility is enabled), the FPC and the access registers are not saved
+//! here: the kernel never uses them, so they stay live across traps
 //! and the scheduler switches them only when another client runs (see
 //! `thread.rs`). The frame has room for them. Saving is a plain store
 //! from Rust; loading is done by the exit path when the lowcore asks for
@@ -48,6 +49,7 @@ impl TrapFrame {
         fpc: 0,
         _pad: 0,
         ars: [0; 16],
+        vrs: [[0; 2]; 32],
     };
 }
 
@@ -75,19 +77,24 @@ pub struct TrapFrame {
     pub fpc: u32,
     _pad: u32,
     pub ars: [u32; 16],
+    /// v0-v31 where the vector facility is enabled (then `fprs` is unused:
+    /// f0-f15 are the left halves of v0-v15).
+    pub vrs: [[u64; 2]; 32],
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 344);
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 856);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, psw) == 128);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, fprs) == 144);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, fpc) == 272);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, ars) == 280);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, vrs) == 344);
 const _: () = assert!(super::lowcore::SAVE_GPRS == 0x200);
 const _: () = assert!(super::lowcore::RETURN_PSW == 0x280);
 const _: () = assert!(super::lowcore::CURRENT_FRAME == 0x290);
 const _: () = assert!(super::lowcore::KERNEL_STACK_TOP == 0x298);
 const _: () = assert!(super::lowcore::EMERGENCY_STACK_TOP == 0x2a0);
 const _: () = assert!(super::lowcore::LAZY_LOAD == 0x2a8);
+const _: () = assert!(super::lowcore::VECTOR_REGS == 0x2b0);
 
 global_asm!(
     r#"
@@ -145,7 +152,7 @@ trap_common:
     cghi    %r2, 5
     je      3f
     lg      %r1, 0x2a0              # emergency stack
-3:  aghi    %r1, -344
+3:  aghi    %r1, -856
     nill    %r1, 0xfff8
     lgr     %r5, %r1                # handler stack right below the frame
 4:
@@ -167,7 +174,9 @@ trap_return:
     mvc     0(16,%r1), 128(%r2)
     lmg     %r0, %r15, 0(%r2)
     lpswe   0x280
-6:  ld      %f0, 144(%r1)
+6:  cli     0x2b0, 0                # vector registers enabled?
+    jne     7f
+    ld      %f0, 144(%r1)
     ld      %f1, 152(%r1)
     ld      %f2, 160(%r1)
     ld      %f3, 168(%r1)
@@ -183,10 +192,13 @@ trap_return:
     ld      %f13, 248(%r1)
     ld      %f14, 256(%r1)
     ld      %f15, 264(%r1)
-    lfpc    272(%r1)
+8:  lfpc    272(%r1)
     lam     %a0, %a15, 280(%r1)
     xc      0x2a8(8), 0x2a8         # base register 0: lowcore
     j       5b
+7:  .byte   0xe7, 0x0f, 0x11, 0x58, 0x00, 0x36  # vlm %v0,%v15,344(%r1)
+    .byte   0xe7, 0x0f, 0x12, 0x58, 0x0c, 0x36  # vlm %v16,%v31,600(%r1)
+    j       8b
 
     .section .bss
     .balign 4096

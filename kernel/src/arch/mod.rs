@@ -107,9 +107,11 @@ pub mod lowcore {
     /// Top of the stack for program checks, machine checks and restarts in
     /// supervisor state, so a broken kernel stack still gets a report.
     pub const EMERGENCY_STACK_TOP: usize = 0x2a0;
-    /// Frame whose FPRs, FPC and access registers the exit path loads
-    /// (then clears), or 0.
+    /// Frame whose FPRs (or vector registers), FPC and access registers
+    /// the exit path loads (then clears), or 0.
     pub const LAZY_LOAD: usize = 0x2a8;
+    /// 1 when the vector registers are enabled and switched (u8).
+    pub const VECTOR_REGS: usize = 0x2b0;
 }
 
 /// Where a loader that treats the image as Linux leaves the initrd's start
@@ -171,6 +173,24 @@ pub mod cr0 {
     pub const CPU_TIMER: u64 = 0x400;
     /// Service-signal subclass mask.
     pub const SERVICE_SIGNAL: u64 = 0x200;
+    /// Vector registers usable (bit 46), set when the facility exists.
+    pub const VECTOR: u64 = 1 << 17;
+}
+
+/// Facility 129, the vector facility, as STFLE reports it.
+pub fn has_vector_facility() -> bool {
+    let mut list = [0u64; 3];
+    // SAFETY: STFLE stores at most r0 + 1 = 3 doublewords into `list` and
+    // sets r0 and the condition code; both are declared.
+    unsafe {
+        asm!(
+            ".insn s,0xb2b00000,0({list})",
+            list = in(reg_addr) list.as_mut_ptr(),
+            inout("r0") 2u64 => _,
+            options(nostack),
+        )
+    };
+    list[2] & (1 << (63 - (129 - 128))) != 0
 }
 
 /// A program-status word as stored in the lowcore and in trap frames.
@@ -215,6 +235,11 @@ fn write_lowcore_u64(offset: usize, value: u64) {
     unsafe { core::ptr::write_volatile(offset as *mut u64, value) }
 }
 
+fn write_lowcore_u8(offset: usize, value: u8) {
+    // SAFETY: as for `write_lowcore_u64`.
+    unsafe { core::ptr::write_volatile(offset as *mut u8, value) }
+}
+
 /// A segment table whose 512 entries are all invalid: what CR1, CR7 and
 /// CR13 designate while they have no real space to hold, so an attached
 /// ASCE never points at the lowcore (ASCE 0) or at a freed table.
@@ -243,6 +268,15 @@ fn load_control_registers(values: &[u64; 16]) {
 pub fn init_cpu() {
     let mut crs = [0u64; 16];
     crs[0] = cr0::AFP | cr0::CPU_TIMER | cr0::CLOCK_COMPARATOR | cr0::SERVICE_SIGNAL;
+    // Clients may use the vector registers where the machine has them;
+    // the lazy register switch then covers all 32 (f0-f15 are their left
+    // halves).
+    let vector = has_vector_facility();
+    if vector {
+        crs[0] |= cr0::VECTOR;
+    }
+    VECTOR_REGS.store(vector, core::sync::atomic::Ordering::Relaxed);
+    write_lowcore_u8(lowcore::VECTOR_REGS, u8::from(vector));
     // Primary, secondary and home spaces: empty until the loader and the
     // scheduler put real ones in.
     crs[1] = empty_asce();
@@ -396,9 +430,36 @@ pub fn load_primary_asce(asce: u64) {
     };
 }
 
-/// Stores the registers the scheduler switches lazily (f0-f15, the FPC
-/// and a0-a15) into `frame`.
+/// Whether the vector registers are enabled (and so switched lazily).
+static VECTOR_REGS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether clients have the vector registers.
+pub fn vector_regs() -> bool {
+    VECTOR_REGS.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Stores the registers the scheduler switches lazily into `frame`: the
+/// FPC, a0-a15, and v0-v31 where the vector facility is enabled, f0-f15
+/// (the left halves of v0-v15) where it is not.
 pub fn save_lazy_regs(frame: &mut entry::TrapFrame) {
+    if vector_regs() {
+        // SAFETY: VSTM v0-v15 and v16-v31 (encoded as bytes, base r1)
+        // store 512 bytes into the frame's vector area; STFPC and STAM
+        // store the FPC and the access registers. Registers are only read.
+        unsafe {
+            asm!(
+                ".byte 0xe7, 0x0f, 0x10, 0x00, 0x00, 0x3e", // vstm %v0,%v15,0(%r1)
+                ".byte 0xe7, 0x0f, 0x11, 0x00, 0x0c, 0x3e", // vstm %v16,%v31,256(%r1)
+                "stfpc 0({c})",
+                "stam %a0, %a15, 0({a})",
+                in("r1") frame.vrs.as_mut_ptr(),
+                c = in(reg_addr) &mut frame.fpc,
+                a = in(reg_addr) frame.ars.as_mut_ptr(),
+                options(nostack),
+            );
+        }
+        return;
+    }
     // SAFETY: stores sixteen doublewords, a word and sixteen words into
     // the frame; reads registers only.
     unsafe {
@@ -429,7 +490,7 @@ pub fn load_lazy_regs_on_exit(frame: &entry::TrapFrame) {
 pub fn lazy_regs_match(frame: &entry::TrapFrame) -> bool {
     let mut now = entry::TrapFrame::EMPTY;
     save_lazy_regs(&mut now);
-    now.fprs == frame.fprs && now.fpc == frame.fpc && now.ars == frame.ars
+    now.fprs == frame.fprs && now.vrs == frame.vrs && now.fpc == frame.fpc && now.ars == frame.ars
 }
 
 /// Records the frame the entry code saves the running thread into.
