@@ -140,6 +140,24 @@ pub fn reply(badge: u64, msg: [u64; 6]) {
     }
 }
 
+/// Whether the machine has facility `bit` (STFLE numbering, below 192;
+/// 129 is the vector facility, whose registers the kernel then keeps per
+/// client).
+pub fn has_facility(bit: usize) -> bool {
+    let mut list = [0u64; 3];
+    // SAFETY: STFLE stores at most r0 + 1 = 3 doublewords into `list`;
+    // r0 and the condition code are declared. Problem state may use it.
+    unsafe {
+        asm!(
+            ".insn s,0xb2b00000,0({list})",
+            list = in(reg_addr) list.as_mut_ptr(),
+            inout("r0") 2u64 => _,
+        )
+    };
+    list.get(bit / 64)
+        .is_some_and(|word| word & (1 << (63 - bit % 64)) != 0)
+}
+
 /// The TOD clock (STCKF). Under `-icount shift=0`, 4096 units are one
 /// microsecond and one microsecond is 1000 guest instructions.
 pub fn tod() -> u64 {

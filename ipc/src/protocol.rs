@@ -9,14 +9,13 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     /// Reserve `len` bytes (rounded up to pages) of demand-zero memory.
     MapAnon { len: u64, writable: bool },
-    /// Remove the pages of `addr..addr+len`, which must lie within one
-    /// region: a range `MapAnon` made, or a piece of one that an earlier
-    /// `Unmap` or `Protect` left (`NotMapped` otherwise). The program
-    /// image, stack and message page cannot be unmapped
-    /// (`NotChangeable`). Frames return to the pool.
+    /// Remove the pages of `addr..addr+len`, which `MapAnon` mappings
+    /// must cover without a gap (`NotMapped` otherwise); it may span the
+    /// pieces an earlier `Protect` left. The program image, stack and
+    /// message page cannot be unmapped (`NotChangeable`). Frames, and page
+    /// tables left empty, return to the pool.
     Unmap { addr: u64, len: u64 },
-    /// Change the rights of `addr..addr+len`, which must lie within one
-    /// region as for `Unmap`.
+    /// Change the rights of `addr..addr+len`, covered as for `Unmap`.
     Protect { addr: u64, len: u64, writable: bool },
     /// Fault and frame counters.
     Stats,

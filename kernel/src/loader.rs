@@ -103,14 +103,12 @@ pub fn start_memory_server(
     let image = LOAD_ADDRESS + entry.offset as u64;
     let archive_end = (LOAD_ADDRESS + archive.len() as u64).div_ceil(PAGE) * PAGE;
     let memory = map.memory_bytes().min(layout::DIRECT_MAP_SIZE);
-    if map.memory_bytes() > memory {
+    if memory < map.memory_bytes() {
         println!(
             "boot: the memory server gets the first {} MiB; the {} MiB above stay unused (its direct map covers 1 GiB)",
             memory >> 20,
             (map.memory_bytes() - memory) >> 20
         );
-    }
-    if memory < map.memory_bytes() {
         map.reserve(memory, map.memory_bytes(), "beyond the direct map")
             .map_err(|_| "cannot reserve storage beyond the direct map")?;
     }

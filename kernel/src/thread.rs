@@ -71,10 +71,6 @@ pub struct Thread {
     name_len: usize,
     next: Option<ThreadId>,
     fault: FaultInfo,
-    /// Whether its FP and access registers must be kept. The memory
-    /// server never uses them, so switching to it and back costs no loads
-    /// and stores (debug builds check that it leaves them alone).
-    has_lazy_regs: bool,
 }
 
 impl Thread {
@@ -94,8 +90,15 @@ impl Thread {
             pc: 0,
             access: 0,
         },
-        has_lazy_regs: false,
     };
+
+    /// Whether its FP, vector and access registers must be kept: every
+    /// client's. The memory server (space 0) never uses them, so switching
+    /// to it and back costs no loads and stores (debug builds check that
+    /// it leaves them alone).
+    fn has_lazy_regs(&self) -> bool {
+        self.space != 0
+    }
 
     pub fn name(&self) -> &str {
         core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
@@ -118,7 +121,7 @@ pub struct Kernel {
     /// Senders waiting for the server.
     server_queue: Queue,
     loaded_asce: u64,
-    /// The thread whose FP and access registers are in the CPU now.
+    /// The thread whose FP, vector and access registers are in the CPU now.
     lazy_owner: Option<ThreadId>,
 }
 
@@ -251,7 +254,6 @@ impl Kernel {
         th.name[..name.len()].copy_from_slice(name);
         th.name_len = name.len();
         th.fault = FaultInfo::default();
-        th.has_lazy_regs = space != 0;
         self.make_ready(t);
         Ok(t)
     }
@@ -288,7 +290,7 @@ impl Kernel {
         frame
     }
 
-    /// Hands the FP and access registers to `next` if it has them.
+    /// Hands the FP, vector and access registers to `next` if it has them.
     #[inline(always)]
     fn switch_lazy_regs(&mut self, prev: Option<ThreadId>, next: ThreadId) {
         // Debug builds check that the memory server left the owner's FP
@@ -305,7 +307,7 @@ impl Kernel {
                 }
             }
         }
-        if !self.threads[next].has_lazy_regs {
+        if !self.threads[next].has_lazy_regs() {
             if cfg!(debug_assertions) {
                 if let Some(owner) = self.lazy_owner {
                     arch::save_lazy_regs(&mut self.threads[owner].frame);

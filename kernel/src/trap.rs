@@ -30,12 +30,12 @@ const DOUBLE_FAULT_WAIT: u64 = 0xdead_0f0f;
 const EXT_CLOCK_COMPARATOR: u16 = 0x1004;
 const EXT_CPU_TIMER: u16 = 0x1005;
 
-/// Handles an interruption from supervisor state; returns the frame to resume.
 /// Set when a tick arrives while the kernel itself waits (for the console):
 /// the thread it was working for has used up its slice and is rotated
 /// once the work is done, so printing a lot does not buy longer slices.
 static TICK_IN_KERNEL: AtomicBool = AtomicBool::new(false);
 
+/// Handles an interruption from supervisor state; returns the frame to resume.
 pub fn handle_kernel(frame: &mut TrapFrame, class: Class) -> *mut TrapFrame {
     match class {
         Class::External => {
@@ -259,10 +259,16 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             let ok = arch::replace_pte(regs[2], regs[3], regs[4]);
             set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
         }
-        syscall::PTE_REPLACE_BATCH => match replace_pte_batch(k.utcb(SERVER), regs[2]) {
-            Ok(()) => set(k, Error::Ok, None),
-            Err(index) => set(k, Error::BadArgument, Some(index)),
-        },
+        syscall::PTE_REPLACE_BATCH => {
+            let result = match regs[2] {
+                n if n > abi::pte_batch::MAX_ENTRIES as u64 => Err(n),
+                n => arch::replace_pte_list(k.utcb(SERVER), n),
+            };
+            match result {
+                Ok(()) => set(k, Error::Ok, None),
+                Err(index) => set(k, Error::BadArgument, Some(index)),
+            }
+        }
         syscall::SEGMENT_INVALIDATE => {
             let ok = arch::invalidate_segment(regs[2], regs[3]);
             set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
@@ -277,35 +283,6 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         }
         n => k.kill(t, format_args!("no such system call {n}")),
     }
-}
-
-/// Replaces `count` page-table entries listed in the server's message page
-/// at `utcb`; checks them all first, so a bad batch changes nothing and
-/// the error names the first bad entry.
-fn replace_pte_batch(utcb: u64, count: u64) -> Result<(), u64> {
-    use abi::pte_batch::{ENTRY_SIZE, MAX_ENTRIES};
-    if count > MAX_ENTRIES as u64 {
-        return Err(MAX_ENTRIES as u64);
-    }
-    let entry = |i: u64| {
-        let at = utcb + i * ENTRY_SIZE as u64;
-        (
-            arch::phys::read_u64(at),
-            arch::phys::read_u64(at + 8),
-            arch::phys::read_u64(at + 16),
-        )
-    };
-    if let Some(bad) = (0..count).find(|&i| {
-        let (pte, vaddr, _) = entry(i);
-        !arch::pte_replace_valid(pte, vaddr)
-    }) {
-        return Err(bad);
-    }
-    for i in 0..count {
-        let (pte, vaddr, new) = entry(i);
-        arch::replace_pte(pte, vaddr, new);
-    }
-    Ok(())
 }
 
 /// REPLY and RECV, kept out of line so the hot REPLY_RECV path stays small.

@@ -86,14 +86,8 @@ fn main() -> u64 {
     let share = frame_share(text, server.stats(0).frames_free);
     let mut clients: Vec<Client, MAX_CLIENTS> = Vec::new();
     let mut failed = false;
-    for spec in manifest::clients(text) {
-        let spec = match spec {
-            Ok(s) => s,
-            Err(e) => {
-                println!("{e}");
-                shutdown(ExitStatus::BadBootArchive);
-            }
-        };
+    // `frame_share` has validated the manifest.
+    for spec in manifest::clients(text).flatten() {
         let id = clients.len() + 1;
         match start_client(
             &mut server,
@@ -312,16 +306,10 @@ fn frame_share(manifest_text: &str, pool: u64) -> u64 {
         shutdown(ExitStatus::BadBootArchive);
     }
     let (mut explicit, mut shared) = (0u64, 0u64);
-    for spec in manifest::clients(manifest_text) {
-        match spec {
-            Ok(spec) => match spec.frame_limit {
-                Some(n) => explicit = explicit.saturating_add(n),
-                None => shared += 1,
-            },
-            Err(e) => {
-                println!("{e}");
-                shutdown(ExitStatus::BadBootArchive);
-            }
+    for spec in manifest::clients(manifest_text).flatten() {
+        match spec.frame_limit {
+            Some(n) => explicit = explicit.saturating_add(n),
+            None => shared += 1,
         }
     }
     if explicit > pool {

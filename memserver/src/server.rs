@@ -241,10 +241,13 @@ impl<P: Platform> Server<P> {
         .resolve(addr & !(PAGE_SIZE - 1), access == Access::Write, zero_pfn)
     }
 
-    /// Drops the mappings of `lo..hi`, all in page table `table`: one
-    /// batch of invalidations through the kernel, then the frames go back
-    /// (only once no translation can reach them).
-    fn unmap_in_table(&mut self, id: usize, table: u64, lo: u64, hi: u64) {
+    /// Drops the mappings of `lo..hi`, all in the page table `table` that
+    /// the segment entry at `ste_phys` points to: one batch of
+    /// invalidations through the kernel, then the frames go back (only
+    /// once no translation can reach them), and the table itself if it
+    /// maps nothing any more, so a space holds tables only for what it
+    /// maps now.
+    fn unmap_in_table(&mut self, id: usize, ste_phys: u64, table: u64, lo: u64, hi: u64) {
         let mut batch: Vec<Replace, 256> = Vec::new();
         let mut old: Vec<u64, 256> = Vec::new();
         let mut page = lo;
@@ -269,6 +272,17 @@ impl<P: Platform> Server<P> {
             self.platform.write_u64(sw_phys, Kind::None as u64);
             if kind == Kind::Anon {
                 self.drop_anon(id, pt::pte_pfn(pte));
+            }
+        }
+        let empty = (0..256)
+            .all(|i| self.platform.read_u64(table * PAGE_SIZE + i * 8) & pt::PTE_INVALID != 0);
+        if empty {
+            // The hardware may hold the segment entry in its TLB: the
+            // kernel invalidates it (IDTE) before the frame is reused.
+            self.platform.invalidate_segment(ste_phys, lo);
+            self.frames.release(&mut self.platform, table);
+            if let Some(space) = self.space(id) {
+                space.frames -= 1;
             }
         }
     }
@@ -296,35 +310,6 @@ impl<P: Platform> Server<P> {
         self.platform.replace_ptes(&batch);
     }
 
-    /// Frees the page tables of `start..end` that no longer map anything,
-    /// so a space holds tables only for what it has mapped now.
-    fn free_empty_tables(&mut self, id: usize, start: u64, end: u64) {
-        let Some(seg_pfn) = self.spaces[id].as_ref().map(|s| s.seg_pfn) else {
-            return;
-        };
-        let mut segment = start & !(pt::SEGMENT_SIZE - 1);
-        while segment < end {
-            let ste_phys = pt::ste_phys(seg_pfn, segment);
-            let ste = self.platform.read_u64(ste_phys);
-            if ste & pt::STE_INVALID == 0 {
-                let table = ste / PAGE_SIZE;
-                let empty = (0..256).all(|i| {
-                    self.platform.read_u64(table * PAGE_SIZE + i * 8) & pt::PTE_INVALID != 0
-                });
-                if empty {
-                    // The hardware may hold the entry in its TLB: the kernel
-                    // invalidates it (IDTE) before the frame is reused.
-                    self.platform.invalidate_segment(ste_phys, segment);
-                    self.frames.release(&mut self.platform, table);
-                    if let Some(space) = self.space(id) {
-                        space.frames -= 1;
-                    }
-                }
-            }
-            segment += pt::SEGMENT_SIZE;
-        }
-    }
-
     fn drop_anon(&mut self, id: usize, pfn: u64) {
         if self.records.unmap(&self.frames, &mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
@@ -335,14 +320,14 @@ impl<P: Platform> Server<P> {
         }
     }
 
-    /// Calls `f(table, lo, hi)` for each part `lo..hi` of `start..end`
-    /// that lies in one segment with a page table.
+    /// Calls `f(ste_phys, table, lo, hi)` for each part `lo..hi` of
+    /// `start..end` that lies in one segment with a page table.
     fn for_each_table(
         &mut self,
         id: usize,
         start: u64,
         end: u64,
-        mut f: impl FnMut(&mut Self, u64, u64, u64),
+        mut f: impl FnMut(&mut Self, u64, u64, u64, u64),
     ) {
         let Some(seg_pfn) = self.spaces[id].as_ref().map(|s| s.seg_pfn) else {
             return;
@@ -350,9 +335,10 @@ impl<P: Platform> Server<P> {
         let mut lo = start;
         while lo < end {
             let hi = ((lo & !(pt::SEGMENT_SIZE - 1)) + pt::SEGMENT_SIZE).min(end);
-            let ste = self.platform.read_u64(pt::ste_phys(seg_pfn, lo));
+            let ste_phys = pt::ste_phys(seg_pfn, lo);
+            let ste = self.platform.read_u64(ste_phys);
             if ste & pt::STE_INVALID == 0 {
-                f(self, ste / PAGE_SIZE, lo, hi);
+                f(self, ste_phys, ste / PAGE_SIZE, lo, hi);
             }
             lo = hi;
         }
@@ -444,10 +430,9 @@ impl<P: Platform> Server<P> {
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, None)
                     .map_err(|_| MemError::TooManyRegions)?;
-                self.for_each_table(id, addr, end, |s, table, lo, hi| {
-                    s.unmap_in_table(id, table, lo, hi)
+                self.for_each_table(id, addr, end, |s, ste_phys, table, lo, hi| {
+                    s.unmap_in_table(id, ste_phys, table, lo, hi)
                 });
-                self.free_empty_tables(id, addr, end);
                 Ok(Response::Done)
             }
             Request::Protect {
@@ -460,7 +445,7 @@ impl<P: Platform> Server<P> {
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, Some(writable))
                     .map_err(|_| MemError::TooManyRegions)?;
-                self.for_each_table(id, addr, end, |s, table, lo, hi| {
+                self.for_each_table(id, addr, end, |s, _, table, lo, hi| {
                     s.protect_in_table(table, lo, hi, writable)
                 });
                 Ok(Response::Done)

@@ -197,7 +197,9 @@ impl Space {
         end: u64,
         writable: Option<bool>,
     ) -> Result<(), RegionError> {
-        let mut out: Vec<Region, { MAX_REGIONS + 2 }> = Vec::new();
+        // Pieces merge as they are added, so `out` only grows to the size
+        // of the result: a push that does not fit means it would not fit.
+        let mut out: Vec<Region, MAX_REGIONS> = Vec::new();
         for r in &self.regions {
             let pieces = if r.end <= start || r.start >= end {
                 [Some(*r), None, None]
@@ -218,11 +220,7 @@ impl Space {
                 }
             }
         }
-        if out.len() > MAX_REGIONS {
-            return Err(RegionError::Full);
-        }
-        self.regions.clear();
-        self.regions.extend(out);
+        self.regions = out;
         self.hint.set(0);
         Ok(())
     }

@@ -466,6 +466,96 @@ fn protect_and_unmap_go_through_the_kernel_for_valid_entries() {
     assert_eq!(Kind::from_entry(Kind::Cow as u64), Kind::Cow);
 }
 
+/// The model's side of a `MapAnon`: the new range must be unused. A full
+/// region table, or a heap with no room, is an answer the model accepts.
+fn model_map(
+    s: &mut Server<SimMemory>,
+    m: &mut ModelSpace,
+    space: usize,
+    pages: u64,
+    writable: bool,
+) -> Result<(), TestCaseError> {
+    match s.request(
+        space,
+        Request::MapAnon {
+            len: pages * PAGE_SIZE,
+            writable,
+        },
+    ) {
+        Response::Mapped { addr } => {
+            prop_assert!(m.region_of(addr).is_none());
+            m.regions.push((addr, addr + pages * PAGE_SIZE, writable));
+            m.regions.sort();
+        }
+        Response::Error(MemError::TooManyRegions | MemError::NoAddressSpace) => {}
+        other => prop_assert!(false, "map: {:?}", other),
+    }
+    Ok(())
+}
+
+/// An `Unmap` or `Protect` op against the server and the model: the
+/// server must accept exactly the ranges the model's mappings cover.
+fn model_unmap_or_protect(
+    s: &mut Server<SimMemory>,
+    model: &mut [ModelSpace; 3],
+    op: Op,
+) -> Result<(), TestCaseError> {
+    let (space, region, first, pages, protect) = match op {
+        Op::Unmap {
+            space,
+            region,
+            first,
+            pages,
+        } => (space, region, first, pages, None),
+        Op::Protect {
+            space,
+            region,
+            first,
+            pages,
+            writable,
+        } => (space, region, first, pages, Some(writable)),
+        _ => return Ok(()),
+    };
+    let m = &mut model[space];
+    let Some(a) = m.pick(region, first, 0) else {
+        return Ok(());
+    };
+    let b = a + pages * PAGE_SIZE;
+    let req = match protect {
+        Some(writable) => Request::Protect {
+            addr: a,
+            len: b - a,
+            writable,
+        },
+        None => Request::Unmap {
+            addr: a,
+            len: b - a,
+        },
+    };
+    match (m.covers(a, b), s.request(space, req)) {
+        (true, Response::Done) => {
+            m.carve(a, b, protect);
+            if protect.is_none() {
+                let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
+                for k in gone {
+                    m.bytes.remove(&k);
+                }
+            }
+        }
+        (_, Response::Error(MemError::TooManyRegions)) => {}
+        (false, Response::Error(MemError::NotMapped)) => {}
+        (covered, got) => prop_assert!(
+            false,
+            "unmap/protect {:#x}..{:#x}: model covers {}, server {:?}",
+            a,
+            b,
+            covered,
+            got
+        ),
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Map {
@@ -615,40 +705,8 @@ proptest! {
         }
         for op in ops {
             match op {
-                Op::Map { space, pages, writable } => {
-                    match s.request(space, Request::MapAnon { len: pages * PAGE_SIZE, writable }) {
-                        Response::Mapped { addr } => {
-                            prop_assert!(model[space].region_of(addr).is_none());
-                            model[space].regions.push((addr, addr + pages * PAGE_SIZE, writable));
-                            model[space].regions.sort();
-                        }
-                        Response::Error(MemError::TooManyRegions) => {}
-                        other => prop_assert!(false, "map: {:?}", other),
-                    }
-                }
-                Op::Unmap { space, region, first, pages } | Op::Protect { space, region, first, pages, .. } => {
-                    let m = &mut model[space];
-                    let Some(a) = m.pick(region, first, 0) else { continue };
-                    let b = a + pages * PAGE_SIZE;
-                    let protect = match op { Op::Protect { writable, .. } => Some(writable), _ => None };
-                    let req = match protect {
-                        Some(writable) => Request::Protect { addr: a, len: b - a, writable },
-                        None => Request::Unmap { addr: a, len: b - a },
-                    };
-                    let got = s.request(space, req);
-                    match (m.covers(a, b), got) {
-                        (true, Response::Done) => {
-                            m.carve(a, b, protect);
-                            if protect.is_none() {
-                                let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
-                                for k in gone { m.bytes.remove(&k); }
-                            }
-                        }
-                        (_, Response::Error(MemError::TooManyRegions)) => {}
-                        (false, Response::Error(MemError::NotMapped)) => {}
-                        (h, got) => prop_assert!(false, "unmap/protect {:#x}..{:#x}: model {:?}, server {:?}", a, b, h, got),
-                    }
-                }
+                Op::Map { space, pages, writable } => model_map(&mut s, &mut model[space], space, pages, writable)?,
+                Op::Unmap { .. } | Op::Protect { .. } => model_unmap_or_protect(&mut s, &mut model, op)?,
                 Op::Read { space, region, page, offset } => {
                     let Some(addr) = model[space].pick(region, page, offset) else { continue };
                     let want = model[space].bytes.get(&addr).copied().unwrap_or(0);
@@ -773,39 +831,8 @@ proptest! {
         for op in ops {
             let mut killed = None;
             match op {
-                Op::Map { space, pages, writable } => {
-                    match s.request(space, Request::MapAnon { len: pages * PAGE_SIZE, writable }) {
-                        Response::Mapped { addr } => {
-                            model[space].regions.push((addr, addr + pages * PAGE_SIZE, writable));
-                            model[space].regions.sort();
-                        }
-                        Response::Error(MemError::TooManyRegions) | Response::Error(MemError::NoAddressSpace) => {}
-                        other => prop_assert!(false, "map: {:?}", other),
-                    }
-                }
-                Op::Unmap { space, region, first, pages } | Op::Protect { space, region, first, pages, .. } => {
-                    let m = &mut model[space];
-                    let Some(a) = m.pick(region, first, 0) else { continue };
-                    let b = a + pages * PAGE_SIZE;
-                    let protect = match op { Op::Protect { writable, .. } => Some(writable), _ => None };
-                    let req = match protect {
-                        Some(writable) => Request::Protect { addr: a, len: b - a, writable },
-                        None => Request::Unmap { addr: a, len: b - a },
-                    };
-                    let got = s.request(space, req);
-                    match (m.covers(a, b), got) {
-                        (true, Response::Done) => {
-                            m.carve(a, b, protect);
-                            if protect.is_none() {
-                                let gone: Vec<u64> = m.bytes.range(a..b).map(|(k, _)| *k).collect();
-                                for k in gone { m.bytes.remove(&k); }
-                            }
-                        }
-                        (_, Response::Error(MemError::TooManyRegions)) => {}
-                        (false, Response::Error(MemError::NotMapped)) => {}
-                        (h, got) => prop_assert!(false, "unmap/protect: model {:?}, server {:?}", h, got),
-                    }
-                }
+                Op::Map { space, pages, writable } => model_map(&mut s, &mut model[space], space, pages, writable)?,
+                Op::Unmap { .. } | Op::Protect { .. } => model_unmap_or_protect(&mut s, &mut model, op)?,
                 Op::Read { space, region, page, offset } => {
                     let Some(addr) = model[space].pick(region, page, offset) else { continue };
                     let want = model[space].bytes.get(&addr).copied().unwrap_or(0);

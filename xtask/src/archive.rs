@@ -172,6 +172,9 @@ fn program(path: &std::path::Path) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use zpager_ipc::bootarchive::Archive;
+    use zpager_ipc::bootconfig::SelfTest;
 
     fn specs(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -197,10 +200,6 @@ mod tests {
         // Late options are arguments (with a note on stderr), not errors.
         assert!(manifest_for(&specs(&["anon pages=8 frames=20"]), &known).is_ok());
     }
-
-    use super::*;
-    use zpager_ipc::bootarchive::Archive;
-    use zpager_ipc::bootconfig::SelfTest;
 
     #[test]
     fn packed_config_reads_back() {

@@ -7,6 +7,18 @@ pub mod qemu;
 
 use std::path::PathBuf;
 
+/// The `bench` client's scenarios, in the order it runs them (the client
+/// is a guest program, so it keeps its own list; the suite checks that the
+/// two agree).
+pub const BENCH_SCENARIOS: [&str; 6] = [
+    "anon_write_fault",
+    "zero_read_fault",
+    "write_after_zero",
+    "unmap_written",
+    "null_syscall",
+    "ipc_roundtrip",
+];
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

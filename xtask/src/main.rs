@@ -85,7 +85,7 @@ struct RunArgs {
 struct BenchArgs {
     /// Scenarios to run (default: all): anon_write_fault, zero_read_fault,
     /// write_after_zero, unmap_written, null_syscall, ipc_roundtrip.
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(BENCH_SCENARIOS))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(xtask::BENCH_SCENARIOS))]
     scenarios: Vec<String>,
     /// Guest memory.
     #[arg(short, long, default_value = "256M", value_parser = parse_memory)]
@@ -208,16 +208,6 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         u8::try_from(result.exit_code()).unwrap_or(1),
     ))
 }
-
-/// The `bench` client's scenarios, in the order it runs them.
-const BENCH_SCENARIOS: [&str; 6] = [
-    "anon_write_fault",
-    "zero_read_fault",
-    "write_after_zero",
-    "unmap_written",
-    "null_syscall",
-    "ipc_roundtrip",
-];
 
 /// Guest instructions per operation Linux s390x spends on the same
 /// scenario in the same QEMU (measured for the issue that set the target).

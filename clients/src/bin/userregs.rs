@@ -38,21 +38,6 @@ const _: () = assert!(core::mem::offset_of!(Area, regs) == 1024);
 const _: () = assert!(core::mem::offset_of!(Area, ars) == 1152);
 const _: () = assert!(core::mem::offset_of!(Area, ars_at_start) == 1216);
 
-/// Facility 129 (vector), from STFLE, which problem state may use.
-fn has_vector_facility() -> bool {
-    let mut list = [0u64; 3];
-    // SAFETY: STFLE stores at most r0 + 1 = 3 doublewords into `list`;
-    // r0 and the condition code are declared.
-    unsafe {
-        asm!(
-            ".insn s,0xb2b00000,0({list})",
-            list = in(reg_addr) list.as_mut_ptr(),
-            inout("r0") 2u64 => _,
-        )
-    };
-    list[2] & (1 << 62) != 0
-}
-
 fn main() -> u64 {
     let seed: u64 = zpager_rt::args()
         .split_whitespace()
@@ -70,7 +55,7 @@ fn main() -> u64 {
     let ars = ar_values;
     // With the vector facility, all 32 vector registers: the left halves
     // of v0-v15 are f0-f15, so they carry `values`.
-    let vector = has_vector_facility();
+    let vector = zpager_rt::sys::has_facility(129);
     let mut vec_values = [[0u64; 2]; 32];
     for (i, v) in vec_values.iter_mut().enumerate() {
         let i = i as u64;

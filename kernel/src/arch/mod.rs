@@ -275,7 +275,6 @@ pub fn init_cpu() {
     if vector {
         crs[0] |= cr0::VECTOR;
     }
-    VECTOR_REGS.store(vector, core::sync::atomic::Ordering::Relaxed);
     write_lowcore_u8(lowcore::VECTOR_REGS, u8::from(vector));
     // Primary, secondary and home spaces: empty until the loader and the
     // scheduler put real ones in.
@@ -430,12 +429,12 @@ pub fn load_primary_asce(asce: u64) {
     };
 }
 
-/// Whether the vector registers are enabled (and so switched lazily).
-static VECTOR_REGS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Whether clients have the vector registers.
+/// Whether clients have the vector registers (and so they are switched
+/// lazily): the flag `init_cpu` leaves in the lowcore for the exit path.
 pub fn vector_regs() -> bool {
-    VECTOR_REGS.load(core::sync::atomic::Ordering::Relaxed)
+    // SAFETY: as for `lowcore_u16`; `init_cpu` wrote the byte before any
+    // caller runs.
+    unsafe { core::ptr::read_volatile(lowcore::VECTOR_REGS as *const u8) != 0 }
 }
 
 /// Stores the registers the scheduler switches lazily into `frame`: the
@@ -606,10 +605,37 @@ pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
     if !pte_replace_valid(pte_phys, vaddr) {
         return false;
     }
-    let table_origin = pte_phys & !0x7ff;
-    ipte(table_origin, vaddr);
-    phys::write_u64(pte_phys, new);
+    ipte_then_store(pte_phys, vaddr, new);
     true
+}
+
+/// [`replace_pte`] for `count` entries listed at physical `list` in the
+/// `PTE_REPLACE_BATCH` layout: (entry, virtual address, new entry) triples
+/// of u64s. Every entry is checked before any changes, so a bad list
+/// changes nothing; the error is the index of the first bad entry.
+pub fn replace_pte_list(list: u64, count: u64) -> Result<(), u64> {
+    const SIZE: u64 = zpager_ipc::abi::pte_batch::ENTRY_SIZE as u64;
+    let entry = |i: u64| {
+        let at = list + i * SIZE;
+        (phys::read_u64(at), phys::read_u64(at + 8))
+    };
+    if let Some(bad) = (0..count).find(|&i| {
+        let (pte, vaddr) = entry(i);
+        !pte_replace_valid(pte, vaddr)
+    }) {
+        return Err(bad);
+    }
+    for i in 0..count {
+        let (pte, vaddr) = entry(i);
+        ipte_then_store(pte, vaddr, phys::read_u64(list + i * SIZE + 16));
+    }
+    Ok(())
+}
+
+/// IPTE on a checked entry, then the store of its new value.
+fn ipte_then_store(pte_phys: u64, vaddr: u64, new: u64) {
+    ipte(pte_phys & !0x7ff, vaddr);
+    phys::write_u64(pte_phys, new);
 }
 
 /// Whether `pte_phys` is an entry in server storage whose place in its
