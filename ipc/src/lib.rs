@@ -15,6 +15,7 @@ extern crate alloc;
 pub mod abi;
 pub mod bootarchive;
 pub mod bootconfig;
+pub mod dat;
 pub mod elf;
 pub mod exit;
 #[cfg(all(target_arch = "s390x", not(test)))]

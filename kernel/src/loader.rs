@@ -11,15 +11,13 @@ use crate::println;
 use crate::thread::{Kernel, SERVER};
 use zpager_ipc::abi::{layout, utcb};
 use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
+use zpager_ipc::dat::{self, Pte, Ste};
 use zpager_ipc::elf::Program;
 use zpager_ipc::manifest::MEMSERVER_ENTRY;
 use zpager_ipc::protocol::{ServerBootInfo, MAX_FREE_RANGES};
 use zpager_kernel::memmap::PhysMap;
 
-const PAGE: u64 = 4096;
-const PTE_INVALID: u64 = 0x400;
-const PTE_PROTECT: u64 = 0x200;
-const STE_INVALID: u64 = 0x20;
+const PAGE: u64 = dat::PAGE_SIZE;
 /// 2048 segment-table entries (16 KiB, table length 3) cover 2 GiB.
 const SEGMENT_TABLE_FRAMES: u64 = 4;
 
@@ -53,7 +51,7 @@ impl TopDown {
             }
         };
         for i in 0..256 {
-            phys::write_u64(table + i * 8, PTE_INVALID);
+            phys::write_u64(table + i * 8, Pte::INVALID.0);
         }
         Ok(table)
     }
@@ -66,14 +64,14 @@ struct Builder {
 
 impl Builder {
     fn map(&mut self, vaddr: u64, paddr: u64, writable: bool) -> Result<(), &'static str> {
-        let ste_addr = self.segment_table + (vaddr >> 20) * 8;
-        let mut ste = phys::read_u64(ste_addr);
-        if ste & STE_INVALID != 0 {
-            ste = self.frames.page_table()?;
-            phys::write_u64(ste_addr, ste);
+        let ste_addr = self.segment_table + dat::segment_index(vaddr) * 8;
+        let mut ste = Ste(phys::read_u64(ste_addr));
+        if !ste.is_valid() {
+            ste = Ste::new(self.frames.page_table()?, false);
+            phys::write_u64(ste_addr, ste.0);
         }
-        let pte_addr = (ste & !0x7ff) + ((vaddr >> 12) & 0xff) * 8;
-        phys::write_u64(pte_addr, paddr | if writable { 0 } else { PTE_PROTECT });
+        let pte_addr = ste.table() + dat::page_index(vaddr) * 8;
+        phys::write_u64(pte_addr, Pte::new(paddr / PAGE, writable).0);
         Ok(())
     }
 }
@@ -122,7 +120,7 @@ pub fn start_memory_server(
     };
     b.segment_table = b.frames.frames(SEGMENT_TABLE_FRAMES)?;
     for i in 0..SEGMENT_TABLE_FRAMES * PAGE / 8 {
-        phys::write_u64(b.segment_table + i * 8, STE_INVALID);
+        phys::write_u64(b.segment_table + i * 8, Ste::INVALID.0);
     }
 
     for seg in program.segments() {

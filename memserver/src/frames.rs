@@ -1,13 +1,6 @@
-//! Frames: the allocator and the per-frame records of anonymous frames.
-//!
-//! The allocator keeps no per-frame metadata: it hands out the free ranges
-//! it was given from the bottom up, and keeps returned frames on a stack
-//! threaded through the frames themselves.
-//!
-//! Records exist for pool frames only (the frames this allocator hands
-//! out), in a table carved from the pool at start. Only anonymous frames
-//! fill their slot; archive frames (pfn mappings) and everything outside
-//! the pool have none.
+//! The frame allocator. It keeps no per-frame metadata: it hands out the
+//! free ranges it was given from the bottom up, and keeps returned frames
+//! on a stack threaded through the frames themselves.
 
 use crate::{Platform, PAGE_SIZE};
 use zpager_ipc::protocol::MAX_FREE_RANGES;
@@ -117,107 +110,5 @@ impl FrameAllocator {
         p.write_u64(pfn * PAGE_SIZE, self.free_top);
         self.free_top = pfn;
         self.free += 1;
-    }
-}
-
-/// The record of an anonymous frame: how many mappings it has, and the
-/// space and page it was first mapped at (its anon group and index, for
-/// the reverse map).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnonRecord {
-    pub map_count: u16,
-    pub space: u16,
-    pub page: u32,
-}
-
-impl AnonRecord {
-    fn encode(self) -> u64 {
-        u64::from(self.map_count) << 48 | u64::from(self.space) << 32 | u64::from(self.page)
-    }
-
-    fn decode(v: u64) -> AnonRecord {
-        AnonRecord {
-            map_count: (v >> 48) as u16,
-            space: (v >> 32) as u16,
-            page: v as u32,
-        }
-    }
-}
-
-/// The record table: one doubleword per pool frame, in pool frames.
-#[derive(Debug)]
-pub struct Records {
-    base_phys: u64,
-    in_use: u64,
-}
-
-impl Records {
-    /// Carves the table out of the fresh pool and clears it.
-    pub fn new(frames: &mut FrameAllocator, p: &mut impl Platform) -> Option<Records> {
-        let bytes = frames.total() * 8;
-        let count = bytes.div_ceil(PAGE_SIZE).max(1);
-        let first = frames.alloc_contiguous(count)?;
-        for pfn in first..first + count {
-            p.zero_frame(pfn);
-        }
-        Some(Records {
-            base_phys: first * PAGE_SIZE,
-            in_use: 0,
-        })
-    }
-
-    /// Frames with a live record.
-    pub fn in_use(&self) -> u64 {
-        self.in_use
-    }
-
-    fn slot(&self, frames: &FrameAllocator, pfn: u64) -> u64 {
-        let index = frames
-            .pool_index(pfn)
-            .expect("anonymous frames come from the pool");
-        self.base_phys + index * 8
-    }
-
-    /// Starts the record of a newly mapped anonymous frame.
-    pub fn create(
-        &mut self,
-        frames: &FrameAllocator,
-        p: &mut impl Platform,
-        pfn: u64,
-        space: u16,
-        page: u32,
-    ) {
-        let rec = AnonRecord {
-            map_count: 1,
-            space,
-            page,
-        };
-        p.write_u64(self.slot(frames, pfn), rec.encode());
-        self.in_use += 1;
-    }
-
-    /// Reads a record.
-    pub fn get(&self, frames: &FrameAllocator, p: &impl Platform, pfn: u64) -> AnonRecord {
-        AnonRecord::decode(p.read_u64(self.slot(frames, pfn)))
-    }
-
-    /// Drops one mapping; returns true when the frame is now unreferenced
-    /// (its record is cleared and the caller frees it).
-    pub fn unmap(&mut self, frames: &FrameAllocator, p: &mut impl Platform, pfn: u64) -> bool {
-        let slot = self.slot(frames, pfn);
-        let mut rec = AnonRecord::decode(p.read_u64(slot));
-        debug_assert!(
-            rec.map_count > 0,
-            "unmapping frame {pfn:#x} without mappings"
-        );
-        rec.map_count = rec.map_count.saturating_sub(1);
-        if rec.map_count == 0 {
-            p.write_u64(slot, 0);
-            self.in_use -= 1;
-            true
-        } else {
-            p.write_u64(slot, rec.encode());
-            false
-        }
     }
 }

@@ -1,6 +1,14 @@
 //! The zpager memory server's core: frames, page tables, regions and the
 //! fault and request logic, over a small [`Platform`] trait.
 //!
+//! The modules follow a fault: [`server`] holds the state and the life of
+//! a space, `fault` looks up the region, checks rights, walks (and
+//! grows) the tables and lets a handler per backing decide what the page
+//! maps, and [`apply`] writes it. `request` serves client requests,
+//! `teardown` is the one path that clears a range (unmap, a space's
+//! death), [`load`] builds a space from a program, [`frames`] and
+//! [`records`] keep the pool and the anonymous frames' records.
+//!
 //! On s390x the platform reaches physical memory through the server's
 //! direct map and asks the kernel to replace valid page-table entries; on
 //! the host it is simulated memory, so everything here is unit- and
@@ -10,15 +18,23 @@
 #![deny(clippy::float_arithmetic)]
 #![no_std]
 
+pub mod apply;
+mod fault;
 pub mod frames;
+pub mod load;
 pub mod pagetable;
+pub mod records;
+mod request;
 pub mod server;
 pub mod space;
+mod teardown;
 
 #[cfg(test)]
 extern crate std;
 
-pub use server::{FaultOutcome, Replace, Server};
+pub use apply::{FaultOutcome, Replace};
+pub use load::{LoadError, Loaded};
+pub use server::Server;
 
 /// Page (and frame) size.
 pub const PAGE_SIZE: u64 = 4096;

@@ -53,7 +53,7 @@ impl Platform for SimMemory {
     }
     fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64) {
         assert_eq!(
-            self.read_u64(pte_phys) & pt::PTE_INVALID,
+            self.read_u64(pte_phys) & pt::Pte::INVALID_BIT,
             0,
             "replace_pte is only for valid entries"
         );
@@ -77,7 +77,7 @@ impl Platform for SimMemory {
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
         let ste = self.read_u64(ste_phys);
         assert_eq!(
-            ste & pt::STE_INVALID,
+            ste & pt::Ste::INVALID_BIT,
             0,
             "invalidate_segment is only for valid entries"
         );
@@ -90,13 +90,13 @@ impl Platform for SimMemory {
         let table = ste & !0x7ff;
         for i in 0..256 {
             assert_ne!(
-                self.read_u64(table + i * 8) & pt::PTE_INVALID,
+                self.read_u64(table + i * 8) & pt::Pte::INVALID_BIT,
                 0,
                 "freeing a table that still maps"
             );
         }
         self.segments_invalidated += 1;
-        self.write_u64(ste_phys, ste | pt::STE_INVALID);
+        self.write_u64(ste_phys, ste | pt::Ste::INVALID_BIT);
     }
 }
 
@@ -113,14 +113,14 @@ pub fn translate(m: &SimMemory, asce: u64, vaddr: u64, write: bool) -> Result<u6
         return Err(Exception::Translation);
     }
     let ste = m.read_u64((asce & !0xfff) + (vaddr >> 20) * 8);
-    if ste & pt::STE_INVALID != 0 {
+    if ste & pt::Ste::INVALID_BIT != 0 {
         return Err(Exception::Translation);
     }
     let pte = m.read_u64((ste & !0x7ff) + ((vaddr >> 12) & 0xff) * 8);
-    if pte & pt::PTE_INVALID != 0 {
+    if pte & pt::Pte::INVALID_BIT != 0 {
         return Err(Exception::Translation);
     }
-    if write && (pte & pt::PTE_PROTECT != 0 || ste & 0x200 != 0) {
+    if write && (pte & pt::Pte::PROTECT_BIT != 0 || ste & 0x200 != 0) {
         return Err(Exception::Protection);
     }
     Ok((pte & !0xfff) | (vaddr & 0xfff))

@@ -128,6 +128,14 @@ impl Space {
         }
     }
 
+    /// The frames the space owns outright (its message page).
+    pub fn owned_frames(&self) -> impl Iterator<Item = u64> + '_ {
+        self.regions.iter().filter_map(|r| match r.backing {
+            Backing::Owned { pfn } => Some(pfn),
+            _ => None,
+        })
+    }
+
     /// The region holding `addr`.
     #[inline]
     pub fn find(&self, addr: u64) -> Option<&Region> {

@@ -463,7 +463,10 @@ fn protect_and_unmap_go_through_the_kernel_for_valid_entries() {
         ),
         Response::Error(MemError::NotChangeable)
     );
-    assert_eq!(Kind::from_entry(Kind::Cow as u64), Kind::Cow);
+    assert_eq!(
+        pt::SwEntry(Kind::ArchiveCow as u64).kind(),
+        Kind::ArchiveCow
+    );
 }
 
 /// The model's side of a `MapAnon`: the new range must be unused. A full
@@ -759,7 +762,7 @@ fn audit(s: &Server<SimMemory>, id: usize) -> (u64, u64) {
     let (mut tables, mut anon) = (0, 0);
     for i in 0..pt::SEGMENT_ENTRIES {
         let ste = p.read_u64(seg * PAGE_SIZE + i * 8);
-        if ste & pt::STE_INVALID != 0 {
+        if ste & pt::Ste::INVALID_BIT != 0 {
             continue;
         }
         tables += 1;
@@ -767,17 +770,17 @@ fn audit(s: &Server<SimMemory>, id: usize) -> (u64, u64) {
         for j in 0..256 {
             let pte = p.read_u64(t * PAGE_SIZE + j * 8);
             let sw = p.read_u64(t * PAGE_SIZE + pt::SOFTWARE_HALF + j * 8);
-            if pte & pt::PTE_INVALID != 0 {
-                assert_eq!(Kind::from_entry(sw), Kind::None, "invalid pte with kind");
+            if pte & pt::Pte::INVALID_BIT != 0 {
+                assert_eq!(pt::SwEntry(sw).kind(), Kind::None, "invalid pte with kind");
                 continue;
             }
-            match Kind::from_entry(sw) {
+            match pt::SwEntry(sw).kind() {
                 Kind::Anon => anon += 1,
                 Kind::Zero => {
-                    assert_eq!(pt::pte_pfn(pte), s.zero_pfn());
-                    assert!(pte & pt::PTE_PROTECT != 0, "writable zero page");
+                    assert_eq!(pt::Pte(pte).pfn(), s.zero_pfn());
+                    assert!(pte & pt::Pte::PROTECT_BIT != 0, "writable zero page");
                 }
-                Kind::Cow => assert!(pte & pt::PTE_PROTECT != 0, "writable cow"),
+                Kind::ArchiveCow => assert!(pte & pt::Pte::PROTECT_BIT != 0, "writable cow"),
                 _ => {}
             }
         }

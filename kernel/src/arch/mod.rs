@@ -5,6 +5,7 @@
 pub mod entry;
 
 use core::arch::asm;
+use zpager_ipc::dat::{self, Ste};
 
 /// Kernel state that only interruption handlers and boot touch.
 ///
@@ -246,7 +247,7 @@ fn write_lowcore_u8(offset: usize, value: u8) {
 #[repr(C, align(4096))]
 struct EmptySegmentTable([u64; 512]);
 
-static EMPTY_SEGMENT_TABLE: EmptySegmentTable = EmptySegmentTable([0x20; 512]);
+static EMPTY_SEGMENT_TABLE: EmptySegmentTable = EmptySegmentTable([Ste::INVALID.0; 512]);
 
 /// The ASCE of [`EMPTY_SEGMENT_TABLE`] (segment-table type, one page).
 pub fn empty_asce() -> u64 {
@@ -634,7 +635,7 @@ pub fn replace_pte_list(list: u64, count: u64) -> Result<(), u64> {
 
 /// IPTE on a checked entry, then the store of its new value.
 fn ipte_then_store(pte_phys: u64, vaddr: u64, new: u64) {
-    ipte(pte_phys & !0x7ff, vaddr);
+    ipte(pte_phys & Ste::ORIGIN_MASK, vaddr);
     phys::write_u64(pte_phys, new);
 }
 
@@ -646,8 +647,8 @@ fn ipte_then_store(pte_phys: u64, vaddr: u64, new: u64) {
 pub fn pte_replace_valid(pte_phys: u64, vaddr: u64) -> bool {
     phys::valid(pte_phys, 8)
         && pte_phys.is_multiple_of(8)
-        && pte_phys & 0x800 == 0
-        && (pte_phys & 0x7ff) >> 3 == (vaddr >> 12) & 0xff
+        && pte_phys & dat::SOFTWARE_HALF == 0
+        && (pte_phys & !Ste::ORIGIN_MASK) >> 3 == dat::page_index(vaddr)
 }
 
 /// Invalidates the valid segment-table entry at `ste_phys`, which maps the

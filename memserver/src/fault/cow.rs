@@ -1,0 +1,34 @@
+//! Writes to pages mapped read-only because a write must copy: the zero
+//! page and archive data get a private anonymous frame, which replaces
+//! the valid entry through the kernel.
+
+use super::Fault;
+use crate::apply::{Mapping, Plan};
+use crate::pagetable::{Entries, Kind, Pte};
+use crate::{Platform, PAGE_SIZE};
+use zpager_ipc::abi::KillReason;
+
+impl<P: Platform> Fault<'_, P> {
+    pub(super) fn write_to_mapped(
+        &mut self,
+        table: u64,
+        page: u64,
+        pte: Pte,
+    ) -> Result<Plan, KillReason> {
+        let pfn = match self.platform.sw(table, page).kind() {
+            Kind::Zero => {
+                let pfn = self.new_frame(page, 0, 0)?;
+                self.space.counters.anon_faults += 1;
+                self.space.counters.zero_replaced += 1;
+                pfn
+            }
+            Kind::ArchiveCow => {
+                let pfn = self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?;
+                self.space.counters.cow_faults += 1;
+                pfn
+            }
+            _ => return Err(KillReason::Spurious),
+        };
+        Ok(Plan::Replace(Mapping::new(pfn, true, Kind::Anon)))
+    }
+}

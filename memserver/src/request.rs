@@ -1,0 +1,144 @@
+//! Client requests: decoded from postcard, checked in full, then applied.
+
+use crate::apply::Replace;
+use crate::pagetable::{self as pt, Entries, Kind, Pte};
+use crate::server::Server;
+use crate::space::{Backing, Region, RegionError};
+use crate::teardown::Mode;
+use crate::{Platform, PAGE_SIZE};
+use heapless::Vec;
+use zpager_ipc::abi::layout;
+use zpager_ipc::protocol::{MemError, Request, Response};
+
+impl<P: Platform> Server<P> {
+    /// Serves a request that arrived as postcard bytes; writes the
+    /// postcard response into `out` and returns its length. Malformed
+    /// input gets a [`MemError::Malformed`] answer, never a panic.
+    pub fn request_bytes(&mut self, id: usize, input: &[u8], out: &mut [u8]) -> usize {
+        let response = match postcard::from_bytes::<Request>(input) {
+            Ok(request) => self.request(id, request),
+            Err(_) => Response::Error(MemError::Malformed),
+        };
+        // Every response encodes in a few dozen bytes.
+        postcard::to_slice(&response, out).map_or(0, |s| s.len())
+    }
+
+    /// Serves a client request from space `id`.
+    pub fn request(&mut self, id: usize, request: Request) -> Response {
+        if self.space_ref(id).is_none() {
+            return Response::Error(MemError::BadRange);
+        }
+        match self.try_request(id, request) {
+            Ok(r) => r,
+            Err(e) => Response::Error(e),
+        }
+    }
+
+    fn try_request(&mut self, id: usize, request: Request) -> Result<Response, MemError> {
+        match request {
+            Request::MapAnon { len, writable } => {
+                let pages = len.div_ceil(PAGE_SIZE);
+                if pages == 0 {
+                    return Err(MemError::BadRange);
+                }
+                let space = self.space(id).ok_or(MemError::BadRange)?;
+                let start = space
+                    .free_heap_range(pages)
+                    .ok_or(MemError::NoAddressSpace)?;
+                let region = Region {
+                    start,
+                    end: start + pages * PAGE_SIZE,
+                    writable,
+                    backing: Backing::Anon,
+                    fixed: false,
+                };
+                space.insert(region).map_err(|e| match e {
+                    RegionError::Full => MemError::TooManyRegions,
+                    _ => MemError::NoAddressSpace,
+                })?;
+                Ok(Response::Mapped { addr: start })
+            }
+            Request::Unmap { addr, len } => {
+                let end = self.changeable(id, addr, len)?;
+                self.space(id)
+                    .ok_or(MemError::BadRange)?
+                    .carve(addr, end, None)
+                    .map_err(|_| MemError::TooManyRegions)?;
+                self.clear(id, addr, end, Mode::Live);
+                Ok(Response::Done)
+            }
+            Request::Protect {
+                addr,
+                len,
+                writable,
+            } => {
+                let end = self.changeable(id, addr, len)?;
+                self.space(id)
+                    .ok_or(MemError::BadRange)?
+                    .carve(addr, end, Some(writable))
+                    .map_err(|_| MemError::TooManyRegions)?;
+                self.for_each_table(id, addr, end, |s, _, table, lo, hi| {
+                    s.protect_in_table(table, lo, hi, writable)
+                });
+                Ok(Response::Done)
+            }
+            Request::Stats => Ok(Response::Stats(self.stats(id))),
+        }
+    }
+
+    /// Gives the anonymous pages of `lo..hi` (all in `table`) new rights,
+    /// in one batch through the kernel. Zero-page and archive entries stay
+    /// read-only either way: a write fault will copy them.
+    fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
+        let mut batch: Vec<Replace, 256> = Vec::new();
+        let mut page = lo;
+        while page < hi {
+            let pte = self.platform.pte(table, page);
+            let kind = self.platform.sw(table, page).kind();
+            let new = Pte::new(pte.pfn(), writable);
+            if pte.is_valid() && kind == Kind::Anon && pte != new {
+                // A table has 256 entries, so the push cannot fail.
+                let _ = batch.push(Replace {
+                    pte_phys: pt::pte_phys(table, page),
+                    vaddr: page,
+                    new: new.0,
+                });
+            }
+            page += PAGE_SIZE;
+        }
+        self.platform.replace_ptes(&batch);
+    }
+
+    /// Checks that `addr..addr+len` is page-aligned and wholly covered by
+    /// changeable regions without gaps (pieces of `MapAnon` mappings), and
+    /// returns its end.
+    fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<u64, MemError> {
+        let end = addr.checked_add(len).ok_or(MemError::BadRange)?;
+        if len == 0
+            || !addr.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+            || end > layout::SPACE_END
+        {
+            return Err(MemError::BadRange);
+        }
+        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
+        let mut covered = addr;
+        for r in space
+            .regions
+            .iter()
+            .filter(|r| r.end > addr && r.start < end)
+        {
+            if r.start > covered {
+                return Err(MemError::NotMapped);
+            }
+            if r.fixed {
+                return Err(MemError::NotChangeable);
+            }
+            covered = r.end;
+        }
+        if covered < end {
+            return Err(MemError::NotMapped);
+        }
+        Ok(end)
+    }
+}

@@ -1,0 +1,124 @@
+//! The one path that clears a range of a space: unmap, and the death of
+//! a space. Entries go first (invalidated through the kernel while the
+//! space can still be running), then the frames they mapped, and last the
+//! page tables left empty, so nothing is freed while a translation can
+//! still reach it.
+
+use crate::apply::Replace;
+use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
+use crate::server::Server;
+use crate::{Platform, PAGE_SIZE};
+use heapless::Vec;
+
+/// Whether the space can still use its translations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// It runs: valid entries go through the kernel (IPTE, IDTE).
+    Live,
+    /// The kernel has forgotten it and purged its TLB entries: tables
+    /// are taken apart with plain stores.
+    Purged,
+}
+
+impl<P: Platform> Server<P> {
+    /// Drops every mapping in `start..end` of space `id`, returns the
+    /// frames no mapping reaches any more, and frees the page tables that
+    /// map nothing afterwards.
+    pub(crate) fn clear(&mut self, id: usize, start: u64, end: u64, mode: Mode) {
+        self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
+            s.clear_in_table(id, ste_phys, table, lo, hi, mode)
+        });
+    }
+
+    /// [`Server::clear`] for `lo..hi`, all in `table`, which the segment
+    /// entry at `ste_phys` points to.
+    fn clear_in_table(
+        &mut self,
+        id: usize,
+        ste_phys: u64,
+        table: u64,
+        lo: u64,
+        hi: u64,
+        mode: Mode,
+    ) {
+        let mut batch: Vec<Replace, 256> = Vec::new();
+        let mut old: Vec<Pte, 256> = Vec::new();
+        let mut page = lo;
+        while page < hi {
+            let pte = self.platform.pte(table, page);
+            if pte.is_valid() {
+                // A table has 256 entries, so neither push can fail.
+                let _ = batch.push(Replace {
+                    pte_phys: pt::pte_phys(table, page),
+                    vaddr: page,
+                    new: Pte::INVALID.0,
+                });
+                let _ = old.push(pte);
+            }
+            page += PAGE_SIZE;
+        }
+        match mode {
+            Mode::Live => self.platform.replace_ptes(&batch),
+            Mode::Purged => {
+                for r in &batch {
+                    self.platform.write_u64(r.pte_phys, r.new);
+                }
+            }
+        }
+        for (r, pte) in batch.iter().zip(old) {
+            let sw_phys = pt::sw_phys(table, r.vaddr);
+            let kind = SwEntry(self.platform.read_u64(sw_phys)).kind();
+            self.platform.write_u64(sw_phys, SwEntry::NONE.0);
+            if kind == Kind::Anon {
+                self.drop_anon(id, pte.pfn());
+            }
+        }
+        if self.platform.table_is_empty(table) {
+            if mode == Mode::Live {
+                // The hardware may hold the segment entry in its TLB: the
+                // kernel invalidates it (IDTE) before the frame is reused.
+                self.platform.invalidate_segment(ste_phys, lo);
+            }
+            self.frames.release(&mut self.platform, table);
+            if let Some(space) = self.space(id) {
+                space.frames -= 1;
+            }
+        }
+    }
+
+    /// Drops one mapping of anonymous frame `pfn`, freeing it with its
+    /// last.
+    fn drop_anon(&mut self, id: usize, pfn: u64) {
+        if self.records.unmap(&self.frames, &mut self.platform, pfn) {
+            self.frames.release(&mut self.platform, pfn);
+            if let Some(space) = self.space(id) {
+                space.frames -= 1;
+                space.anon_frames -= 1;
+            }
+        }
+    }
+
+    /// Calls `f(ste_phys, table, lo, hi)` for each part `lo..hi` of
+    /// `start..end` that lies in one segment with a page table.
+    pub(crate) fn for_each_table(
+        &mut self,
+        id: usize,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(&mut Self, u64, u64, u64, u64),
+    ) {
+        let Some(seg_pfn) = self.space_ref(id).map(|s| s.seg_pfn) else {
+            return;
+        };
+        let mut lo = start;
+        while lo < end {
+            let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
+            let ste_phys = pt::ste_phys(seg_pfn, lo);
+            let ste = self.platform.ste(ste_phys);
+            if ste.is_valid() {
+                f(self, ste_phys, ste.table() / PAGE_SIZE, lo, hi);
+            }
+            lo = hi;
+        }
+    }
+}
