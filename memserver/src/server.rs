@@ -106,6 +106,12 @@ impl<P: Platform> Server<P> {
         self.spaces.get_mut(id).and_then(|s| s.as_mut())
     }
 
+    /// The allocator and the records, for the host tests' audit.
+    #[cfg(test)]
+    pub fn frames_and_records(&self) -> (&FrameAllocator, &Records) {
+        (&self.frames, &self.records)
+    }
+
     /// Creates an empty space at `id` and returns its ASCE.
     pub fn create_space(&mut self, id: usize) -> Result<u64, MemError> {
         if id >= MAX_SPACES || self.spaces[id].is_some() {
