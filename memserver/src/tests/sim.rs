@@ -3,7 +3,7 @@
 
 use super::audit::audit_plain;
 use super::{create, kill, map, server};
-use crate::pagetable::{self as pt};
+use crate::pagetable as pt;
 use crate::server::Server;
 use crate::sim::{access, walk, SimMemory};
 use crate::{Platform, PAGE_SIZE};
