@@ -104,6 +104,25 @@ impl FrameAllocator {
         Some(first)
     }
 
+    /// The free frames: the never-used end of each range, and the stack
+    /// of returned ones from the top (cut short if it loops).
+    #[cfg(test)]
+    pub fn free_frames(
+        &self,
+        p: &impl Platform,
+    ) -> (std::vec::Vec<(u64, u64)>, std::vec::Vec<u64>) {
+        let untouched = (0..self.range_count)
+            .map(|i| (self.bump[i], self.ranges[i].1))
+            .collect();
+        let mut stack = std::vec::Vec::new();
+        let mut pfn = self.free_top;
+        while pfn != NIL && stack.len() as u64 <= self.total {
+            stack.push(pfn);
+            pfn = p.read_u64(pfn * PAGE_SIZE);
+        }
+        (untouched, stack)
+    }
+
     /// Returns a frame.
     pub fn release(&mut self, p: &mut impl Platform, pfn: u64) {
         debug_assert!(self.owns(pfn), "frame {pfn:#x} is not from the pool");

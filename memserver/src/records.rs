@@ -84,6 +84,13 @@ impl Records {
         self.in_use += 1;
     }
 
+    /// The frames the table occupies.
+    #[cfg(test)]
+    pub fn table_frames(&self, frames: &FrameAllocator) -> core::ops::Range<u64> {
+        let first = self.base_phys / PAGE_SIZE;
+        first..first + (frames.total() * 8).div_ceil(PAGE_SIZE).max(1)
+    }
+
     /// Reads a record.
     pub fn get(&self, frames: &FrameAllocator, p: &impl Platform, pfn: u64) -> AnonRecord {
         AnonRecord::decode(p.read_u64(self.slot(frames, pfn)))

@@ -57,6 +57,12 @@ impl<P: Platform> Server<P> {
         self.spaces.get_mut(id).and_then(|s| s.as_mut())
     }
 
+    /// The allocator and the records, for the host tests' audit.
+    #[cfg(test)]
+    pub fn frames_and_records(&self) -> (&FrameAllocator, &Records) {
+        (&self.frames, &self.records)
+    }
+
     pub(crate) fn space_ref(&self, id: usize) -> Option<&Space> {
         self.spaces.get(id).and_then(|s| s.as_ref())
     }

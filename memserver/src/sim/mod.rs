@@ -1,0 +1,313 @@
+//! Simulated physical memory, DAT and TLB for host tests.
+//!
+//! Client accesses ([`access`]) go through the TLB first, as on the
+//! machine: a translation, once formed, stays usable (with the protection
+//! it had) until IPTE ([`Platform::replace_pte`]), IDTE
+//! ([`Platform::invalidate_segment`]) or a purge of its space
+//! ([`SimMemory::purge`], what the kernel's SPACE_DESTROY does before the
+//! server frees the space) drops it, even if the tables in memory changed.
+//! Storage starts filled with [`POISON`], so a frame handed out unzeroed
+//! shows. The server's stores are checked as they happen (see `check`).
+
+mod check;
+mod tlb;
+
+use crate::pagetable as pt;
+use crate::server::Server;
+use crate::{Platform, PAGE_SIZE};
+use check::FrameState;
+use std::vec;
+use std::vec::Vec;
+pub use tlb::{Entry, Segment, Tlb};
+use zpager_ipc::abi::{Access, KillReason};
+
+/// What storage holds before anything writes it.
+pub const POISON: u8 = 0x5a;
+
+/// Physical memory as a byte vector, with a TLB.
+pub struct SimMemory {
+    pub bytes: Vec<u8>,
+    /// Valid entries replaced (each would be an IPTE).
+    pub replaced: usize,
+    /// Segment entries invalidated (each would be an IDTE).
+    pub segments_invalidated: usize,
+    /// Batches of replacements (each would be one kernel call).
+    pub batches: usize,
+    pub tlb: Tlb,
+    frames: Vec<FrameState>,
+}
+
+impl SimMemory {
+    pub fn new(frames: u64) -> Self {
+        let dirty = FrameState {
+            dirty: true,
+            ..FrameState::default()
+        };
+        SimMemory {
+            bytes: vec![POISON; (frames * PAGE_SIZE) as usize],
+            replaced: 0,
+            segments_invalidated: 0,
+            batches: 0,
+            tlb: Tlb::default(),
+            frames: vec![dirty; frames as usize],
+        }
+    }
+
+    /// Puts `data` at `phys` from outside (the boot archive): defined
+    /// contents a client may be given.
+    pub fn load(&mut self, phys: u64, data: &[u8]) {
+        let a = phys as usize;
+        self.bytes[a..a + data.len()].copy_from_slice(data);
+        let end = (phys + data.len() as u64).div_ceil(PAGE_SIZE);
+        for pfn in phys / PAGE_SIZE..end {
+            self.frames[pfn as usize].dirty = false;
+        }
+    }
+
+    /// Starts checking the space with this ASCE (what loading it into a
+    /// control register means): its tables are live until [`Self::purge`].
+    pub fn add_space(&mut self, asce: u64) {
+        let seg = asce & !0xfff;
+        if self.state(seg / PAGE_SIZE).segment_table {
+            return;
+        }
+        self.frames[(seg / PAGE_SIZE) as usize].segment_table = true;
+        for i in 0..pt::SEGMENT_ENTRIES {
+            let ste = self.read_u64(seg + i * 8);
+            if ste & pt::Ste::INVALID_BIT == 0 {
+                self.add_ste(ste, seg + i * 8);
+            }
+        }
+    }
+
+    /// PTLB for a space the kernel drops: nothing it cached is left, and
+    /// its tables are no longer live, so the server may free them.
+    pub fn purge(&mut self, asce: u64) {
+        let seg = asce & !0xfff;
+        self.tlb.purge_space(seg);
+        if !self.state(seg / PAGE_SIZE).segment_table {
+            return;
+        }
+        self.frames[(seg / PAGE_SIZE) as usize].segment_table = false;
+        for i in 0..pt::SEGMENT_ENTRIES {
+            let ste = self.read_u64(seg + i * 8);
+            if ste & pt::Ste::INVALID_BIT == 0 {
+                self.drop_ste(ste, seg + i * 8);
+            }
+        }
+    }
+
+    /// Segment-table origins of the live spaces.
+    pub fn live_spaces(&self) -> impl Iterator<Item = u64> + '_ {
+        self.frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.segment_table)
+            .map(|(pfn, _)| pfn as u64 * PAGE_SIZE)
+    }
+
+    /// One access as the CPU makes it: the TLB first, then DAT, which
+    /// caches the segment entry and the translation it finds.
+    pub fn dat(&mut self, asce: u64, vaddr: u64, write: bool) -> Result<u64, Exception> {
+        if vaddr >= pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE {
+            return Err(Exception::Translation);
+        }
+        let key = (asce & !0xfff, vaddr & !(PAGE_SIZE - 1));
+        let e = match self.tlb.get(key) {
+            Some(e) => e,
+            None => {
+                let ste_phys = key.0 + (vaddr >> 20) * 8;
+                let s = match self.tlb.segment(ste_phys) {
+                    Some(s) => s,
+                    None => {
+                        let ste = self.read_u64(ste_phys);
+                        if ste & pt::Ste::INVALID_BIT != 0 {
+                            return Err(Exception::Translation);
+                        }
+                        let s = Segment {
+                            origin: ste & !0x7ff,
+                            protect: ste & 0x200 != 0,
+                        };
+                        self.tlb.insert_segment(ste_phys, s);
+                        s
+                    }
+                };
+                let pte_phys = s.origin + ((vaddr >> 12) & 0xff) * 8;
+                let pte = self.read_u64(pte_phys);
+                if pte & pt::Pte::INVALID_BIT != 0 {
+                    return Err(Exception::Translation);
+                }
+                let e = Entry {
+                    pfn: pt::Pte(pte).pfn(),
+                    protect: pte & pt::Pte::PROTECT_BIT != 0 || s.protect,
+                    pte_phys,
+                    ste_phys,
+                };
+                self.tlb.insert(key, e);
+                e
+            }
+        };
+        if write && e.protect {
+            return Err(Exception::Protection);
+        }
+        if write {
+            // I10: a store reaches a frame no other entry maps.
+            let others = self.tlb.maps(e.pfn).iter().any(|&p| p != e.pte_phys);
+            assert!(
+                self.state(e.pfn).slots <= 1 && !others,
+                "bug (I10): a client store at {vaddr:#x} reaches frame {:#x}, which other \
+                 entries still map: a write through a COW entry to a frame still shared?",
+                e.pfn
+            );
+        }
+        Ok((e.pfn * PAGE_SIZE) | (vaddr & (PAGE_SIZE - 1)))
+    }
+}
+
+impl Platform for SimMemory {
+    fn read_u64(&self, phys: u64) -> u64 {
+        let a = phys as usize;
+        u64::from_be_bytes(self.bytes[a..a + 8].try_into().unwrap())
+    }
+    fn write_u64(&mut self, phys: u64, value: u64) {
+        self.check_store(phys, value);
+        let a = phys as usize;
+        self.bytes[a..a + 8].copy_from_slice(&value.to_be_bytes());
+    }
+    fn zero_frame(&mut self, pfn: u64) {
+        self.check_fill(pfn, "zero_frame");
+        let a = (pfn * PAGE_SIZE) as usize;
+        self.bytes[a..a + PAGE_SIZE as usize].fill(0);
+    }
+    fn copy_to_frame(&mut self, from: u64, to: u64, len: u64) {
+        assert!(len <= PAGE_SIZE);
+        self.check_fill(to, "copy_to_frame");
+        let (f, t) = (from as usize, (to * PAGE_SIZE) as usize);
+        self.bytes.copy_within(f..f + len as usize, t);
+        self.bytes[t + len as usize..t + PAGE_SIZE as usize].fill(0);
+    }
+    fn phys_bytes(&self, phys: u64, len: u64) -> &[u8] {
+        &self.bytes[phys as usize..(phys + len) as usize]
+    }
+    fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64) {
+        let old = self.read_u64(pte_phys);
+        assert_eq!(
+            old & pt::Pte::INVALID_BIT,
+            0,
+            "replace_pte is only for valid entries"
+        );
+        assert_eq!(
+            (pte_phys & 0x7ff) >> 3,
+            (vaddr >> 12) & 0xff,
+            "entry and address disagree (the kernel would refuse)"
+        );
+        self.replaced += 1;
+        // IPTE: the entry is invalid and no TLB holds it before `new` is
+        // stored.
+        self.tlb.purge_pte(pte_phys);
+        let live = !self.state(pte_phys / PAGE_SIZE).stes.is_empty();
+        if live {
+            self.unmap_slot(old);
+            if new & pt::Pte::INVALID_BIT == 0 {
+                self.map_slot(pte_phys, new);
+            }
+        }
+        let a = pte_phys as usize;
+        self.bytes[a..a + 8].copy_from_slice(&new.to_be_bytes());
+    }
+    fn replace_ptes(&mut self, batch: &[crate::Replace]) {
+        if batch.is_empty() {
+            return;
+        }
+        self.batches += 1;
+        for r in batch {
+            self.replace_pte(r.pte_phys, r.vaddr, r.new);
+        }
+    }
+    fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
+        let ste = self.read_u64(ste_phys);
+        assert_eq!(
+            ste & pt::Ste::INVALID_BIT,
+            0,
+            "invalidate_segment is only for valid entries"
+        );
+        assert_eq!(
+            ste_phys % PAGE_SIZE,
+            (vaddr >> 20) % pt::SEGMENT_ENTRIES * 8,
+            "entry and address disagree"
+        );
+        // Today a table is detached only once empty: no valid entry may
+        // be dropped with it. (A shared table will be detached by one
+        // sharer while it still maps for the others.)
+        let table = ste & !0x7ff;
+        for i in 0..256 {
+            assert_ne!(
+                self.read_u64(table + i * 8) & pt::Pte::INVALID_BIT,
+                0,
+                "freeing a table that still maps"
+            );
+        }
+        self.segments_invalidated += 1;
+        self.tlb.purge_ste(ste_phys);
+        self.drop_ste(ste, ste_phys);
+        let a = ste_phys as usize;
+        self.bytes[a..a + 8].copy_from_slice(&(ste | pt::Ste::INVALID_BIT).to_be_bytes());
+    }
+}
+
+/// What the hardware would raise.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exception {
+    Translation,
+    Protection,
+}
+
+/// What DAT finds in memory now, ignoring the TLB: the page-table entry's
+/// address and value and the segment protection, if the entry is valid.
+pub fn walk(m: &SimMemory, seg: u64, vaddr: u64) -> Option<(u64, u64, bool)> {
+    if vaddr >= pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE {
+        return None;
+    }
+    let ste = m.read_u64((seg & !0xfff) + (vaddr >> 20) * 8);
+    if ste & pt::Ste::INVALID_BIT != 0 {
+        return None;
+    }
+    let pte_phys = (ste & !0x7ff) + ((vaddr >> 12) & 0xff) * 8;
+    let pte = m.read_u64(pte_phys);
+    (pte & pt::Pte::INVALID_BIT == 0).then_some((pte_phys, pte, ste & 0x200 != 0))
+}
+
+/// A client access through the simulated MMU, faulting into the server
+/// like the kernel would, at most twice (a zero-page read then a write).
+pub fn access(
+    server: &mut Server<SimMemory>,
+    id: usize,
+    asce: u64,
+    vaddr: u64,
+    write: Option<u8>,
+) -> Result<u8, KillReason> {
+    server.platform.add_space(asce);
+    for _ in 0..3 {
+        match server.platform.dat(asce, vaddr, write.is_some()) {
+            Ok(phys) => {
+                let b = &mut server.platform.bytes[phys as usize];
+                if let Some(v) = write {
+                    *b = v;
+                }
+                return Ok(*b);
+            }
+            Err(_) => {
+                let a = if write.is_some() {
+                    Access::Write
+                } else {
+                    Access::Read
+                };
+                let outcome = server.fault(id, vaddr, a)?;
+                if let Some(r) = outcome.replace {
+                    server.platform.replace_pte(r.pte_phys, r.vaddr, r.new);
+                }
+            }
+        }
+    }
+    panic!("fault at {vaddr:#x} resolved but the access still faults");
+}
