@@ -52,6 +52,11 @@ pub enum MemError {
     NotChangeable,
     /// No frames left.
     OutOfMemory,
+    /// The caller's family has as many live spaces as it may have (or the
+    /// server has no room for another space).
+    TooManySpaces,
+    /// The caller's family would go over its frame budget.
+    FrameLimit,
 }
 
 /// Fault and frame counters.

@@ -19,13 +19,16 @@
 #![no_std]
 
 pub mod apply;
+pub mod family;
 mod fault;
+pub mod fork;
 pub mod frames;
 pub mod load;
 pub mod pagetable;
 pub mod records;
 mod request;
 pub mod server;
+mod share;
 pub mod space;
 mod teardown;
 
@@ -66,6 +69,12 @@ pub trait Platform {
     /// the segment of `vaddr`) and purges the TLB entries formed through
     /// it (IDTE through the kernel), so its page table can be freed.
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64);
+    /// Changes a *valid* segment-table entry: invalidates it and purges
+    /// the TLB entries formed through it (IDTE), then stores `new`.
+    fn replace_ste(&mut self, ste_phys: u64, vaddr: u64, new: u64) {
+        self.invalidate_segment(ste_phys, vaddr);
+        self.write_u64(ste_phys, new);
+    }
 }
 
 #[cfg(test)]

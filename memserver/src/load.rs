@@ -108,8 +108,8 @@ impl<P: Platform> Server<P> {
             self.frames.release(&mut self.platform, utcb_pfn);
             return Err(LoadError::BadLayout);
         }
-        if let Some(space) = self.space(id) {
-            space.frames += 1;
+        if let Some(family) = self.family_of(id) {
+            family.frames += 1;
         }
         Ok(Loaded { entry, utcb_pfn })
     }

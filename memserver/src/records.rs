@@ -8,25 +8,26 @@
 use crate::frames::FrameAllocator;
 use crate::{Platform, PAGE_SIZE};
 
-/// The record of an anonymous frame: how many mappings it has, and the
-/// space and page it was first mapped at (its anon group and index, for
-/// the reverse map).
+/// The record of an anonymous frame: how many page-table entries map it
+/// (a table shared by several spaces counts once), its family (the anon
+/// group) and the virtual page it lives at in every space of the family,
+/// for the reverse map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnonRecord {
     pub map_count: u16,
-    pub space: u16,
+    pub family: u16,
     pub page: u32,
 }
 
 impl AnonRecord {
     fn encode(self) -> u64 {
-        u64::from(self.map_count) << 48 | u64::from(self.space) << 32 | u64::from(self.page)
+        (u64::from(self.map_count) << 48) | (u64::from(self.family) << 32) | u64::from(self.page)
     }
 
     fn decode(v: u64) -> AnonRecord {
         AnonRecord {
             map_count: (v >> 48) as u16,
-            space: (v >> 32) as u16,
+            family: (v >> 32) as u16,
             page: v as u32,
         }
     }
@@ -72,12 +73,12 @@ impl Records {
         frames: &FrameAllocator,
         p: &mut impl Platform,
         pfn: u64,
-        space: u16,
+        family: u16,
         page: u32,
     ) {
         let rec = AnonRecord {
             map_count: 1,
-            space,
+            family,
             page,
         };
         p.write_u64(self.slot(frames, pfn), rec.encode());
@@ -114,5 +115,37 @@ impl Records {
             p.write_u64(slot, rec.encode());
             false
         }
+    }
+
+    /// Adds a mapping of anonymous frame `pfn` (a second page table now
+    /// maps it).
+    pub fn add_mapping(&mut self, frames: &FrameAllocator, p: &mut impl Platform, pfn: u64) {
+        let slot = self.slot(frames, pfn);
+        let mut rec = AnonRecord::decode(p.read_u64(slot));
+        debug_assert!(
+            rec.map_count > 0,
+            "I1: sharing frame {pfn:#x} without a record"
+        );
+        rec.map_count += 1;
+        p.write_u64(slot, rec.encode());
+    }
+
+    /// How many spaces point at page table `table`: 1 unless it is shared.
+    /// A shared table's count lives in its frame's slot (tables have no
+    /// anonymous record, so the slot is free); a private table's slot is 0.
+    pub fn sharers(&self, frames: &FrameAllocator, p: &impl Platform, table: u64) -> u64 {
+        p.read_u64(self.slot(frames, table)).max(1)
+    }
+
+    /// Sets the number of spaces pointing at page table `table`.
+    pub fn set_sharers(
+        &mut self,
+        frames: &FrameAllocator,
+        p: &mut impl Platform,
+        table: u64,
+        n: u64,
+    ) {
+        let v = if n > 1 { n } else { 0 };
+        p.write_u64(self.slot(frames, table), v);
     }
 }

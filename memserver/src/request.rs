@@ -60,6 +60,7 @@ impl<P: Platform> Server<P> {
             }
             Request::Unmap { addr, len } => {
                 let end = self.changeable(id, addr, len)?;
+                self.can_unshare(id, self.unshare_cost(id, addr, end, true))?;
                 self.space(id)
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, None)
@@ -73,11 +74,18 @@ impl<P: Platform> Server<P> {
                 writable,
             } => {
                 let end = self.changeable(id, addr, len)?;
+                self.can_unshare(id, self.unshare_cost(id, addr, end, false))?;
                 self.space(id)
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, Some(writable))
                     .map_err(|_| MemError::TooManyRegions)?;
-                self.for_each_table(id, addr, end, |s, _, table, lo, hi| {
+                self.for_each_table(id, addr, end, |s, ste_phys, table, lo, hi| {
+                    // Rights change in a table of this space's own.
+                    let table = if s.platform.ste(ste_phys).is_protected() {
+                        s.unshare(id, lo, table)
+                    } else {
+                        table
+                    };
                     s.protect_in_table(table, lo, hi, writable)
                 });
                 Ok(Response::Done)
@@ -86,17 +94,30 @@ impl<P: Platform> Server<P> {
         }
     }
 
+    /// Fails unless the family of space `id` and the pool can give `n`
+    /// frames for unsharing tables.
+    fn can_unshare(&mut self, id: usize, n: u64) -> Result<(), MemError> {
+        if n > self.frames.free() {
+            return Err(MemError::OutOfMemory);
+        }
+        match self.family_of(id) {
+            Some(f) if f.can_take(n) => Ok(()),
+            _ => Err(MemError::FrameLimit),
+        }
+    }
+
     /// Gives the anonymous pages of `lo..hi` (all in `table`) new rights,
-    /// in one batch through the kernel. Zero-page and archive entries stay
-    /// read-only either way: a write fault will copy them.
+    /// in one batch through the kernel. Zero-page, archive and
+    /// copy-on-write entries stay read-only either way: a write fault
+    /// will copy them.
     fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
         let mut batch: Vec<Replace, 256> = Vec::new();
         let mut page = lo;
         while page < hi {
             let pte = self.platform.pte(table, page);
-            let kind = self.platform.sw(table, page).kind();
-            let new = Pte::new(pte.pfn(), writable);
-            if pte.is_valid() && kind == Kind::Anon && pte != new {
+            let sw = self.platform.sw(table, page);
+            let new = Pte::new(pte.pfn(), writable && !sw.is_cow());
+            if pte.is_valid() && sw.kind() == Kind::Anon && pte != new {
                 // A table has 256 entries, so the push cannot fail.
                 let _ = batch.push(Replace {
                     pte_phys: pt::pte_phys(table, page),

@@ -1,6 +1,7 @@
 //! The server's state and the life of a space: creation, limits,
 //! counters, death.
 
+use crate::family::Family;
 use crate::frames::FrameAllocator;
 use crate::pagetable::{self as pt, Entries};
 use crate::records::Records;
@@ -19,6 +20,8 @@ pub struct Server<P: Platform> {
     pub(crate) records: Records,
     pub(crate) zero_pfn: u64,
     pub(crate) spaces: [Option<Space>; MAX_SPACES],
+    /// Families, at most one per space.
+    pub(crate) families: [Option<Family>; MAX_SPACES],
 }
 
 impl<P: Platform> Server<P> {
@@ -34,6 +37,7 @@ impl<P: Platform> Server<P> {
             records,
             zero_pfn,
             spaces: [const { None }; MAX_SPACES],
+            families: [const { None }; MAX_SPACES],
         })
     }
 
@@ -67,8 +71,25 @@ impl<P: Platform> Server<P> {
         self.spaces.get(id).and_then(|s| s.as_ref())
     }
 
-    /// Creates an empty space at `id` and returns its ASCE.
+    /// Creates an empty space at `id`, the first of a new family, and
+    /// returns its ASCE.
     pub fn create_space(&mut self, id: usize) -> Result<u64, MemError> {
+        let family = self
+            .families
+            .iter()
+            .position(Option::is_none)
+            .ok_or(MemError::TooManySpaces)?;
+        self.families[family] = Some(Family::new());
+        let asce = self.create_space_in(id, family);
+        if asce.is_err() {
+            self.families[family] = None;
+        }
+        asce
+    }
+
+    /// Creates an empty space at `id` in `family`, which must be able to
+    /// take it and its segment table.
+    pub(crate) fn create_space_in(&mut self, id: usize, family: usize) -> Result<u64, MemError> {
         if id >= MAX_SPACES || self.spaces[id].is_some() {
             return Err(MemError::BadRange);
         }
@@ -77,16 +98,35 @@ impl<P: Platform> Server<P> {
             .alloc(&self.platform)
             .ok_or(MemError::OutOfMemory)?;
         self.platform.init_segment_table(seg);
-        self.spaces[id] = Some(Space::new(seg));
+        self.spaces[id] = Some(Space::new(seg, family));
+        let f = self.families[family].as_mut().expect("a live family");
+        f.frames += 1;
+        f.spaces += 1;
         Ok(pt::asce(seg))
     }
 
-    /// Caps the frames space `id` may hold (page tables, anonymous frames,
-    /// its message page). Faults that would need more kill the client
-    /// with `KillReason::FrameLimit`; frames it already holds stay.
+    /// The family of space `id`.
+    pub(crate) fn family_of(&mut self, id: usize) -> Option<&mut Family> {
+        let family = self.space_ref(id)?.family;
+        self.families[family].as_mut()
+    }
+
+    /// Caps the frames the family of space `id` may hold (page tables,
+    /// anonymous frames, segment tables, message pages). Faults that
+    /// would need more kill the faulting client with
+    /// `KillReason::FrameLimit`, forks are refused; frames already held
+    /// stay.
     pub fn set_frame_limit(&mut self, id: usize, limit: u64) {
-        if let Some(space) = self.space(id) {
-            space.frame_limit = limit;
+        if let Some(family) = self.family_of(id) {
+            family.frame_limit = limit;
+        }
+    }
+
+    /// Caps the live spaces of the family of space `id`: forks beyond it
+    /// are refused with `MemError::TooManySpaces`.
+    pub fn set_space_limit(&mut self, id: usize, limit: u64) {
+        if let Some(family) = self.family_of(id) {
+            family.space_limit = limit;
         }
     }
 
@@ -99,7 +139,8 @@ impl<P: Platform> Server<P> {
     /// Counters for space `id` and the whole server.
     pub fn stats(&self, id: usize) -> Stats {
         let (c, frames, anon) = self.space_ref(id).map_or((Default::default(), 0, 0), |s| {
-            (s.counters, s.frames, s.anon_frames)
+            let f = self.families[s.family].as_ref().expect("a live family");
+            (s.counters, f.frames, f.anon_frames)
         });
         Stats {
             zero_faults: c.zero_faults,
@@ -125,8 +166,17 @@ impl<P: Platform> Server<P> {
         let seg_pfn = space.seg_pfn;
         self.clear(id, 0, pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE, Mode::Purged);
         if let Some(space) = self.spaces[id].take() {
+            let mut released = 1;
             for pfn in space.owned_frames() {
                 self.frames.release(&mut self.platform, pfn);
+                released += 1;
+            }
+            let family = self.families[space.family].as_mut().expect("a live family");
+            family.frames -= released;
+            family.spaces -= 1;
+            if family.spaces == 0 {
+                debug_assert_eq!(family.frames, 0, "I3: a family's frames outlive it");
+                self.families[space.family] = None;
             }
         }
         self.frames.release(&mut self.platform, seg_pfn);

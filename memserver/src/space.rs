@@ -97,12 +97,8 @@ pub struct Space {
     /// Regions, sorted by address, never overlapping.
     pub regions: Vec<Region, MAX_REGIONS>,
     pub counters: Counters,
-    /// Frames held privately: page tables, anonymous frames, message page.
-    pub frames: u64,
-    /// Of those, anonymous frames.
-    pub anon_frames: u64,
-    /// Most frames it may hold: a fault that would need more kills it.
-    pub frame_limit: u64,
+    /// Its family (index into the server's families).
+    pub family: usize,
     /// Index of the region the last lookup found: faults come in runs.
     hint: Cell<usize>,
 }
@@ -116,14 +112,12 @@ pub enum RegionError {
 }
 
 impl Space {
-    pub fn new(seg_pfn: u64) -> Space {
+    pub fn new(seg_pfn: u64, family: usize) -> Space {
         Space {
             seg_pfn,
             regions: Vec::new(),
             counters: Counters::default(),
-            frames: 1,
-            anon_frames: 0,
-            frame_limit: u64::MAX,
+            family,
             hint: Cell::new(0),
         }
     }

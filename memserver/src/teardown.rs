@@ -24,10 +24,62 @@ impl<P: Platform> Server<P> {
     /// Drops every mapping in `start..end` of space `id`, returns the
     /// frames no mapping reaches any more, and frees the page tables that
     /// map nothing afterwards.
+    /// A table other spaces still share is only detached from this one
+    /// when the whole segment goes (or the space dies); a part of it is
+    /// cleared in a private copy, for which the caller has checked there
+    /// are frames ([`Server::unshare_cost`]).
     pub(crate) fn clear(&mut self, id: usize, start: u64, end: u64, mode: Mode) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
-            s.clear_in_table(id, ste_phys, table, lo, hi, mode)
+            let sharers = s.records.sharers(&s.frames, &s.platform, table);
+            if sharers <= 1 {
+                return s.clear_in_table(id, ste_phys, table, lo, hi, mode);
+            }
+            if mode == Mode::Purged || hi - lo == pt::SEGMENT_SIZE {
+                if mode == Mode::Live {
+                    s.platform.invalidate_segment(ste_phys, lo);
+                }
+                s.records
+                    .set_sharers(&s.frames, &mut s.platform, table, sharers - 1);
+                return;
+            }
+            let private = s.unshare(id, lo, table);
+            s.clear_in_table(id, ste_phys, private, lo, hi, mode);
         });
+    }
+
+    /// Unshares the table of `page`'s segment for space `id` (see
+    /// the fault path's unshare); the caller has checked the frame it may take.
+    pub(crate) fn unshare(&mut self, id: usize, page: u64, table: u64) -> u64 {
+        self.parts(id)
+            .expect("a live space")
+            .unshare(page, table)
+            .expect("frames for unsharing were checked before any change")
+    }
+
+    /// How many page tables changing `start..end` of space `id` must
+    /// unshare: those behind a protected segment entry, other than
+    /// shared ones the range covers whole when `detach_whole` (unmap
+    /// detaches those instead).
+    pub(crate) fn unshare_cost(&self, id: usize, start: u64, end: u64, detach_whole: bool) -> u64 {
+        let Some(space) = self.space_ref(id) else {
+            return 0;
+        };
+        let mut cost = 0;
+        let mut lo = start;
+        while lo < end {
+            let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
+            let ste = self.platform.ste(pt::ste_phys(space.seg_pfn, lo));
+            if ste.is_valid() && ste.is_protected() {
+                let table = ste.table() / PAGE_SIZE;
+                let sharers = self.records.sharers(&self.frames, &self.platform, table);
+                let whole = hi - lo == pt::SEGMENT_SIZE;
+                if sharers > 1 && !(detach_whole && whole) {
+                    cost += 1;
+                }
+            }
+            lo = hi;
+        }
+        cost
     }
 
     /// [`Server::clear`] for `lo..hi`, all in `table`, which the segment
@@ -80,8 +132,8 @@ impl<P: Platform> Server<P> {
                 self.platform.invalidate_segment(ste_phys, lo);
             }
             self.frames.release(&mut self.platform, table);
-            if let Some(space) = self.space(id) {
-                space.frames -= 1;
+            if let Some(family) = self.family_of(id) {
+                family.frames -= 1;
             }
         }
     }
@@ -91,9 +143,9 @@ impl<P: Platform> Server<P> {
     fn drop_anon(&mut self, id: usize, pfn: u64) {
         if self.records.unmap(&self.frames, &mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
-            if let Some(space) = self.space(id) {
-                space.frames -= 1;
-                space.anon_frames -= 1;
+            if let Some(family) = self.family_of(id) {
+                family.frames -= 1;
+                family.anon_frames -= 1;
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Writes to pages mapped read-only because a write must copy: the zero
-//! page and archive data get a private anonymous frame, which replaces
-//! the valid entry through the kernel.
+//! page and archive data get a private anonymous frame, and so does an
+//! anonymous frame another page table still maps (after a fork); a COW
+//! frame mapped only here is simply made writable again. The new entry
+//! replaces the valid one through the kernel.
 
 use super::Fault;
 use crate::apply::{Mapping, Plan};
@@ -26,6 +28,23 @@ impl<P: Platform> Fault<'_, P> {
                 let pfn = self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?;
                 self.space.counters.cow_faults += 1;
                 pfn
+            }
+            Kind::Anon if self.platform.sw(table, page).is_cow() => {
+                let shared = pte.pfn();
+                self.space.counters.cow_faults += 1;
+                if self
+                    .records
+                    .get(self.frames, self.platform, shared)
+                    .map_count
+                    > 1
+                {
+                    let pfn = self.new_frame(page, shared * PAGE_SIZE, PAGE_SIZE)?;
+                    // Another table keeps the frame: this never frees it.
+                    self.records.unmap(self.frames, self.platform, shared);
+                    pfn
+                } else {
+                    shared
+                }
             }
             _ => return Err(KillReason::Spurious),
         };

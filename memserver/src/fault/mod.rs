@@ -9,10 +9,12 @@ mod file;
 mod pfn;
 
 use crate::apply::{self, FaultOutcome, Plan};
+use crate::family::Family;
 use crate::frames::FrameAllocator;
 use crate::pagetable::{self as pt, Entries};
 use crate::records::Records;
 use crate::server::Server;
+use crate::share::UnshareError;
 use crate::space::{Backing, Space};
 use crate::{Platform, PAGE_SIZE};
 use zpager_ipc::abi::{Access, KillReason};
@@ -26,32 +28,35 @@ impl<P: Platform> Server<P> {
         addr: u64,
         access: Access,
     ) -> Result<FaultOutcome, KillReason> {
-        let zero_pfn = self.zero_pfn;
-        let space = self
-            .spaces
-            .get_mut(id)
-            .and_then(Option::as_mut)
-            .ok_or(KillReason::Spurious)?;
-        Fault {
+        self.parts(id)
+            .ok_or(KillReason::Spurious)?
+            .resolve(addr & !(PAGE_SIZE - 1), access == Access::Write)
+    }
+
+    /// The parts of the server a change to space `id`'s tables touches.
+    #[inline(always)]
+    pub(crate) fn parts(&mut self, id: usize) -> Option<Fault<'_, P>> {
+        let space = self.spaces.get_mut(id).and_then(Option::as_mut)?;
+        let family = self.families[space.family].as_mut()?;
+        Some(Fault {
             platform: &mut self.platform,
             frames: &mut self.frames,
             records: &mut self.records,
             space,
-            id,
-            zero_pfn,
-        }
-        .resolve(addr & !(PAGE_SIZE - 1), access == Access::Write)
+            family,
+            zero_pfn: self.zero_pfn,
+        })
     }
 }
 
 /// The parts of the server one fault touches, borrowed apart so the space
 /// is looked up once per fault.
 pub(crate) struct Fault<'a, P: Platform> {
-    platform: &'a mut P,
-    frames: &'a mut FrameAllocator,
-    records: &'a mut Records,
-    space: &'a mut Space,
-    id: usize,
+    pub(crate) platform: &'a mut P,
+    pub(crate) frames: &'a mut FrameAllocator,
+    pub(crate) records: &'a mut Records,
+    pub(crate) space: &'a mut Space,
+    pub(crate) family: &'a mut Family,
     zero_pfn: u64,
 }
 
@@ -62,11 +67,26 @@ impl<P: Platform> Fault<'_, P> {
         if write && !region.writable {
             return Err(KillReason::WriteToReadOnly);
         }
-        let table = self.table(page)?;
+        let (mut table, ste) = self.table(page)?;
+        let unshared = write && ste.is_protected();
+        if unshared {
+            table = self.unshare(page, table).map_err(|e| match e {
+                UnshareError::FrameLimit => KillReason::FrameLimit,
+                UnshareError::OutOfMemory => KillReason::OutOfMemory,
+            })?;
+        }
         let pte = self.platform.pte(table, page);
         let plan = if pte.is_valid() {
-            if !write {
+            if !write || (pte.is_writable() && !unshared) {
                 return Err(KillReason::Spurious);
+            }
+            if pte.is_writable() {
+                // The segment was all that kept the write out.
+                return Ok(FaultOutcome {
+                    kind: self.platform.sw(table, page).kind(),
+                    pages: 0,
+                    replace: None,
+                });
             }
             self.write_to_mapped(table, page, pte)?
         } else {
@@ -88,13 +108,14 @@ impl<P: Platform> Fault<'_, P> {
         Ok(outcome)
     }
 
-    /// The page table for `page`, created if missing.
+    /// The page table for `page` and the segment entry pointing at it,
+    /// created if missing.
     #[inline(always)]
-    fn table(&mut self, page: u64) -> Result<u64, KillReason> {
+    fn table(&mut self, page: u64) -> Result<(u64, pt::Ste), KillReason> {
         let ste_phys = pt::ste_phys(self.space.seg_pfn, page);
         let ste = self.platform.ste(ste_phys);
         if ste.is_valid() {
-            return Ok(ste.table() / PAGE_SIZE);
+            return Ok((ste.table() / PAGE_SIZE, ste));
         }
         self.charge()?;
         let table = self
@@ -103,10 +124,10 @@ impl<P: Platform> Fault<'_, P> {
             .ok_or(KillReason::OutOfMemory)?;
         self.platform.init_table(table);
         // Invalid to valid: no purge needed.
-        self.platform
-            .write_u64(ste_phys, pt::Ste::new(table * PAGE_SIZE, false).0);
-        self.space.frames += 1;
-        Ok(table)
+        let ste = pt::Ste::new(table * PAGE_SIZE, false);
+        self.platform.write_u64(ste_phys, ste.0);
+        self.family.frames += 1;
+        Ok((table, ste))
     }
 
     /// An anonymous frame with its record, holding a copy of `len` bytes
@@ -123,17 +144,22 @@ impl<P: Platform> Fault<'_, P> {
             self.platform.copy_to_frame(from, pfn, len);
         }
         let index = (page / PAGE_SIZE) as u32;
-        self.records
-            .create(self.frames, self.platform, pfn, self.id as u16, index);
-        self.space.frames += 1;
-        self.space.anon_frames += 1;
+        self.records.create(
+            self.frames,
+            self.platform,
+            pfn,
+            self.space.family as u16,
+            index,
+        );
+        self.family.frames += 1;
+        self.family.anon_frames += 1;
         Ok(pfn)
     }
 
-    /// Checks that the space may take one more frame.
+    /// Checks that the family may take one more frame.
     #[inline(always)]
     fn charge(&self) -> Result<(), KillReason> {
-        if self.space.frames >= self.space.frame_limit {
+        if !self.family.can_take(1) {
             return Err(KillReason::FrameLimit);
         }
         Ok(())

@@ -189,8 +189,11 @@ fn audit_space(
                     let rec = records.get(frames, p, pfn);
                     prop_assert!(
                         rec.map_count >= 1
-                            && (usize::from(rec.space), u64::from(rec.page))
-                                == (id, vaddr / PAGE_SIZE),
+                            && (usize::from(rec.family), u64::from(rec.page))
+                                == (
+                                    s.space_ref(id).map_or(usize::MAX, |sp| sp.family),
+                                    vaddr / PAGE_SIZE
+                                ),
                         "I1: {}: record {:?}",
                         at("anonymous frame"),
                         rec

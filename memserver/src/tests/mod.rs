@@ -4,6 +4,7 @@
 //! invariants audited after every step.
 
 mod audit;
+mod fork;
 mod model;
 mod program;
 mod props;

@@ -1,0 +1,86 @@
+//! Fork: a new space in the caller's family that sees everything the
+//! caller sees. Page tables are shared, not copied: both sides' segment
+//! entries point at the same table with segment protection, so the cost
+//! is one entry per MiB; the first write in a MiB unshares it
+//! ([`crate::share`]). The MiB holding the message page is private to
+//! each space and not shared.
+
+use crate::pagetable::{self as pt, Entries, Ste};
+use crate::server::{Server, MAX_SPACES};
+use crate::space::Backing;
+use crate::{Platform, PAGE_SIZE};
+use zpager_ipc::protocol::MemError;
+
+/// A forked space, ready for its thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forked {
+    pub asce: u64,
+    /// The child's message page, a copy of the parent's (if it has one).
+    pub utcb_pfn: Option<u64>,
+}
+
+impl<P: Platform> Server<P> {
+    /// Forks space `parent` into the free id `child`. Everything that can
+    /// fail is checked before anything changes.
+    pub fn fork(&mut self, parent: usize, child: usize) -> Result<Forked, MemError> {
+        // Plan: the child's segment table and message page are the only
+        // frames fork takes.
+        let space = self.space_ref(parent).ok_or(MemError::BadRange)?;
+        let owned = space.owned_frames().next();
+        let needed = 1 + u64::from(owned.is_some());
+        let family_id = space.family;
+        if child >= MAX_SPACES || self.space_ref(child).is_some() {
+            return Err(MemError::TooManySpaces);
+        }
+        let family = self.families[family_id].as_ref().expect("a live family");
+        if family.spaces >= family.space_limit {
+            return Err(MemError::TooManySpaces);
+        }
+        if !family.can_take(needed) {
+            return Err(MemError::FrameLimit);
+        }
+        if self.frames.free() < needed {
+            return Err(MemError::OutOfMemory);
+        }
+        let regions = space.regions.clone();
+        let parent_seg = space.seg_pfn;
+
+        // Apply: nothing below can fail.
+        let asce = self
+            .create_space_in(child, family_id)
+            .expect("checked: a free id and a frame");
+        let utcb_pfn = owned.map(|_| self.frames.alloc(&self.platform).expect("checked"));
+        let child_space = self.spaces[child].as_mut().expect("just created");
+        child_space.regions = regions;
+        let mut private = [u64::MAX; 2];
+        for region in child_space.regions.iter_mut() {
+            if let (Backing::Owned { pfn }, Some(copy)) = (region.backing, utcb_pfn) {
+                region.backing = Backing::Owned { pfn: copy };
+                private = [region.start, region.end - 1].map(pt::segment_start);
+                self.platform
+                    .copy_to_frame(pfn * PAGE_SIZE, copy, PAGE_SIZE);
+            }
+        }
+        let child_seg = child_space.seg_pfn;
+        self.families[family_id].as_mut().expect("live").frames += needed - 1;
+        for index in 0..pt::SEGMENT_ENTRIES {
+            let vaddr = index * pt::SEGMENT_SIZE;
+            let ste_phys = pt::ste_phys(parent_seg, vaddr);
+            let ste = self.platform.ste(ste_phys);
+            if !ste.is_valid() || private.contains(&vaddr) {
+                continue;
+            }
+            let shared = Ste::new(ste.table(), true);
+            if !ste.is_protected() {
+                self.platform.replace_ste(ste_phys, vaddr, shared.0);
+            }
+            self.platform
+                .write_u64(pt::ste_phys(child_seg, vaddr), shared.0);
+            let table = ste.table() / PAGE_SIZE;
+            let n = self.records.sharers(&self.frames, &self.platform, table);
+            self.records
+                .set_sharers(&self.frames, &mut self.platform, table, n + 1);
+        }
+        Ok(Forked { asce, utcb_pfn })
+    }
+}

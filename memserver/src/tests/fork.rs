@@ -1,0 +1,336 @@
+//! Fork, shared page tables and copy-on-write, against a reference model.
+
+use super::{create, kill};
+use crate::pagetable::{self as pt, Entries, Kind};
+use crate::server::Server;
+use crate::sim::{access, SimMemory};
+use crate::PAGE_SIZE;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::vec;
+use std::vec::Vec;
+use zpager_ipc::protocol::{MemError, Request, Response};
+
+const FRAMES: u64 = 2048;
+const SLOTS: usize = 6;
+
+fn server() -> Server<SimMemory> {
+    Server::new(SimMemory::new(FRAMES), &[(48, FRAMES)]).unwrap()
+}
+
+fn map(s: &mut Server<SimMemory>, id: usize, pages: u64) -> u64 {
+    match s.request(
+        id,
+        Request::MapAnon {
+            len: pages * PAGE_SIZE,
+            writable: true,
+        },
+    ) {
+        Response::Mapped { addr } => addr,
+        other => panic!("map failed: {other:?}"),
+    }
+}
+
+fn asce(s: &Server<SimMemory>, id: usize) -> u64 {
+    pt::asce(s.seg_pfn(id).unwrap())
+}
+
+fn write(s: &mut Server<SimMemory>, id: usize, addr: u64, v: u8) {
+    let a = asce(s, id);
+    access(s, id, a, addr, Some(v)).unwrap();
+}
+
+fn read(s: &mut Server<SimMemory>, id: usize, addr: u64) -> u8 {
+    let a = asce(s, id);
+    access(s, id, a, addr, None).unwrap()
+}
+
+/// Checks the sharing invariants over every live space: each table's
+/// sharer count is the number of segment entries pointing at it (I6),
+/// a table pointed at by more than one is protected in all of them (I7),
+/// each anonymous frame's map count is the number of tables mapping it
+/// (I1), a COW or shared entry is never writable (I2), and the families'
+/// frame counts add up to the frames in use (I3).
+fn audit(s: &Server<SimMemory>, baseline: u64) {
+    let p = &s.platform;
+    let mut pointers: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
+    for space in s.spaces.iter().flatten() {
+        for i in 0..pt::SEGMENT_ENTRIES {
+            let ste = p.ste(space.seg_pfn * PAGE_SIZE + i * 8);
+            if ste.is_valid() {
+                pointers
+                    .entry(ste.table() / PAGE_SIZE)
+                    .or_default()
+                    .push(ste.is_protected());
+            }
+        }
+    }
+    let mut maps: BTreeMap<u64, u64> = BTreeMap::new();
+    for (&table, protections) in &pointers {
+        let n = protections.len() as u64;
+        assert_eq!(
+            s.records.sharers(&s.frames, p, table),
+            n,
+            "I6: sharers of table {table:#x}"
+        );
+        if n > 1 {
+            assert!(
+                protections.iter().all(|&x| x),
+                "I7: shared table {table:#x} writable through a segment entry"
+            );
+        }
+        for j in 0..256 {
+            let page = j * PAGE_SIZE;
+            let pte = p.pte(table, page);
+            let sw = p.sw(table, page);
+            if !pte.is_valid() {
+                assert_eq!(sw.kind(), Kind::None, "invalid entry with a kind");
+                continue;
+            }
+            if sw.kind() == Kind::Anon {
+                *maps.entry(pte.pfn()).or_default() += 1;
+                if sw.is_cow() {
+                    assert!(!pte.is_writable(), "I2: writable COW entry");
+                }
+            } else {
+                assert!(
+                    !pte.is_writable() || sw.kind() == Kind::Pfn,
+                    "I2: writable {:?}",
+                    sw.kind()
+                );
+            }
+        }
+    }
+    for (&pfn, &n) in &maps {
+        let rec = s.records.get(&s.frames, p, pfn);
+        assert_eq!(
+            u64::from(rec.map_count),
+            n,
+            "I1: map count of frame {pfn:#x}"
+        );
+    }
+    assert_eq!(
+        s.frames_with_records(),
+        maps.len() as u64,
+        "I1: records without mappings"
+    );
+    let held: u64 = s.families.iter().flatten().map(|f| f.frames).sum();
+    assert_eq!(
+        held,
+        s.frames_in_use() - baseline,
+        "I3: family frame counts"
+    );
+}
+
+#[test]
+fn fork_shares_tables_and_copies_on_write() {
+    let mut s = server();
+    create(&mut s, 1);
+    let baseline = s.frames_in_use() - 1;
+    let base = map(&mut s, 1, 300);
+    for i in 0..300 {
+        write(&mut s, 1, base + i * PAGE_SIZE, i as u8);
+    }
+    let before = s.frames_in_use();
+    let forked = s.fork(1, 2).unwrap();
+    s.platform.add_space(forked.asce);
+    // Fork took a segment table (the space has no message page: it was
+    // not loaded from a program) and no page table or frame.
+    assert_eq!(
+        s.frames_in_use(),
+        before + 1,
+        "fork copies no table and no frame"
+    );
+    audit(&s, baseline);
+    for i in 0..300 {
+        assert_eq!(read(&mut s, 2, base + i * PAGE_SIZE), i as u8);
+    }
+    // Reads never unshare.
+    assert_eq!(s.frames_in_use(), before + 1);
+    write(&mut s, 2, base, 0xaa);
+    audit(&s, baseline);
+    assert_eq!(read(&mut s, 1, base), 0);
+    assert_eq!(read(&mut s, 2, base), 0xaa);
+    write(&mut s, 1, base + PAGE_SIZE, 0xbb);
+    assert_eq!(read(&mut s, 2, base + PAGE_SIZE), 1);
+    assert_eq!(read(&mut s, 1, base + PAGE_SIZE), 0xbb);
+    audit(&s, baseline);
+    kill(&mut s, 2);
+    audit(&s, baseline);
+    // Sole owner again: the write reuses the frame.
+    let anon = s.stats(1).space_anon_frames;
+    write(&mut s, 1, base + 2 * PAGE_SIZE, 0xcc);
+    assert_eq!(
+        s.stats(1).space_anon_frames,
+        anon,
+        "COW reuse takes no frame"
+    );
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+    assert_eq!(s.frames_with_records(), 0);
+}
+
+#[test]
+fn family_limits_stop_forks_with_typed_errors() {
+    let mut s = server();
+    create(&mut s, 1);
+    s.set_space_limit(1, 3);
+    s.fork(1, 2).unwrap();
+    s.fork(2, 3).unwrap();
+    assert_eq!(s.fork(3, 4), Err(MemError::TooManySpaces));
+    kill(&mut s, 3);
+    s.set_frame_limit(1, s.stats(1).space_frames);
+    assert_eq!(s.fork(1, 3), Err(MemError::FrameLimit));
+    // A second family is not affected.
+    create(&mut s, 5);
+    s.fork(5, 6).unwrap();
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Map {
+        space: usize,
+        pages: u64,
+    },
+    Write {
+        space: usize,
+        pick: usize,
+        value: u8,
+    },
+    Read {
+        space: usize,
+        pick: usize,
+    },
+    Unmap {
+        space: usize,
+        pick: usize,
+        pages: u64,
+    },
+    Protect {
+        space: usize,
+        pick: usize,
+        pages: u64,
+        writable: bool,
+    },
+    Fork {
+        space: usize,
+        child: usize,
+    },
+    Kill {
+        space: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let s = 0..SLOTS;
+    prop_oneof![
+        2 => (s.clone(), 1u64..48).prop_map(|(space, pages)| Op::Map { space, pages }),
+        6 => (s.clone(), any::<usize>(), any::<u8>()).prop_map(|(space, pick, value)| Op::Write { space, pick, value }),
+        4 => (s.clone(), any::<usize>()).prop_map(|(space, pick)| Op::Read { space, pick }),
+        1 => (s.clone(), any::<usize>(), 1u64..40).prop_map(|(space, pick, pages)| Op::Unmap { space, pick, pages }),
+        1 => (s.clone(), any::<usize>(), 1u64..40, any::<bool>()).prop_map(|(space, pick, pages, writable)| Op::Protect { space, pick, pages, writable }),
+        2 => (s.clone(), s.clone()).prop_map(|(space, child)| Op::Fork { space, child }),
+        1 => s.prop_map(|space| Op::Kill { space }),
+    ]
+}
+
+/// A space in the model: every mapped page, its rights and the byte at
+/// its start.
+type Model = BTreeMap<u64, (bool, u8)>;
+
+/// The mapped pages from the `pick`th one on that follow it without a
+/// gap, at most `pages` of them.
+fn run(m: &Model, pick: usize, pages: u64) -> Option<(u64, u64)> {
+    let start = *m.keys().nth(pick % m.len().max(1))?;
+    let mut n = 0;
+    while n < pages && m.contains_key(&(start + n * PAGE_SIZE)) {
+        n += 1;
+    }
+    Some((start, n))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn fork_trees_match_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut s = server();
+        let baseline = s.frames_in_use();
+        let mut model: Vec<Option<Model>> = vec![None; SLOTS];
+        create(&mut s, 1);
+        model[0] = Some(Model::new());
+        for op in ops {
+            match op {
+                Op::Map { space, pages } => {
+                    let Some(m) = model[space].as_mut() else { continue };
+                    let addr = map(&mut s, space + 1, pages);
+                    for i in 0..pages {
+                        m.insert(addr + i * PAGE_SIZE, (true, 0));
+                    }
+                }
+                Op::Write { space, pick, value } => {
+                    let Some(m) = model[space].as_mut() else { continue };
+                    let Some((addr, _)) = run(m, pick, 1) else { continue };
+                    let a = asce(&s, space + 1);
+                    let got = access(&mut s, space + 1, a, addr, Some(value));
+                    if m[&addr].0 {
+                        prop_assert_eq!(got, Ok(value));
+                        m.insert(addr, (true, value));
+                    } else {
+                        prop_assert!(got.is_err(), "write to read-only memory succeeded");
+                        kill(&mut s, space + 1);
+                        model[space] = None;
+                    }
+                }
+                Op::Read { space, pick } => {
+                    let Some(m) = model[space].as_ref() else { continue };
+                    let Some((addr, _)) = run(m, pick, 1) else { continue };
+                    prop_assert_eq!(read(&mut s, space + 1, addr), m[&addr].1);
+                }
+                Op::Unmap { space, pick, pages } => {
+                    let Some(m) = model[space].as_mut() else { continue };
+                    let Some((addr, n)) = run(m, pick, pages) else { continue };
+                    let r = s.request(space + 1, Request::Unmap { addr, len: n * PAGE_SIZE });
+                    prop_assert_eq!(r, Response::Done);
+                    for i in 0..n {
+                        m.remove(&(addr + i * PAGE_SIZE));
+                    }
+                }
+                Op::Protect { space, pick, pages, writable } => {
+                    let Some(m) = model[space].as_mut() else { continue };
+                    let Some((addr, n)) = run(m, pick, pages) else { continue };
+                    let r = s.request(space + 1, Request::Protect { addr, len: n * PAGE_SIZE, writable });
+                    prop_assert_eq!(r, Response::Done);
+                    for i in 0..n {
+                        m.get_mut(&(addr + i * PAGE_SIZE)).unwrap().0 = writable;
+                    }
+                }
+                Op::Fork { space, child } => {
+                    if model[space].is_none() || model[child].is_some() { continue }
+                    let forked = s.fork(space + 1, child + 1).unwrap();
+                    s.platform.add_space(forked.asce);
+                    model[child] = model[space].clone();
+                }
+                Op::Kill { space } => {
+                    if model[space].take().is_some() {
+                        kill(&mut s, space + 1);
+                    }
+                }
+            }
+            audit(&s, baseline);
+        }
+        // Everything readable is what the model says, in every space.
+        for (i, m) in model.iter().enumerate() {
+            let Some(m) = m else { continue };
+            for (&addr, &(_, v)) in m {
+                prop_assert_eq!(read(&mut s, i + 1, addr), v);
+            }
+        }
+        for (i, m) in model.iter().enumerate() {
+            if m.is_some() {
+                kill(&mut s, i + 1);
+            }
+        }
+        prop_assert_eq!(s.frames_in_use(), baseline);
+        prop_assert_eq!(s.frames_with_records(), 0);
+    }
+}
