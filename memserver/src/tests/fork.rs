@@ -250,9 +250,9 @@ fn run(m: &Model, pick: usize, pages: u64) -> Option<(u64, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(160))]
     #[test]
-    fn fork_trees_match_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+    fn fork_trees_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
         let mut s = server();
         let baseline = s.frames_in_use();
         let mut model: Vec<Option<Model>> = vec![None; SLOTS];
