@@ -6,6 +6,7 @@
 #![no_std]
 #![no_main]
 
+mod heap;
 mod platform;
 
 use heapless::Vec;
@@ -14,7 +15,8 @@ use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access};
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
-use zpager_ipc::protocol::{ServerBootInfo, Stats, MAX_MESSAGE};
+use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo, Stats, MAX_MESSAGE};
+use zpager_memserver::frames::FrameAllocator;
 use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::{println, sys};
 
@@ -40,13 +42,20 @@ struct Client {
     as_expected: bool,
 }
 
-fn boot_info() -> Option<ServerBootInfo> {
+/// The boot information and the free ranges; read them before the
+/// message page carries anything else.
+fn boot_info() -> Option<(ServerBootInfo, FreeRanges<'static>)> {
     // SAFETY: the kernel mapped this program's message page at UTCB and
     // wrote the boot information before starting it; nothing else uses the
     // page yet.
     let page = unsafe { &*(layout::UTCB as *const [u8; utcb::SIZE]) };
     let len = u16::from_be_bytes([page[utcb::BOOT_INFO], page[utcb::BOOT_INFO + 1]]) as usize;
-    postcard::from_bytes(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?).ok()
+    decode_boot_info(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?)
+}
+
+/// Gives the heap enough frames for whatever the next message needs.
+fn top_up_heap(server: &mut Server<DirectMap>) {
+    heap::top_up(|| server.take_frame());
 }
 
 fn shutdown(status: ExitStatus) -> ! {
@@ -55,28 +64,32 @@ fn shutdown(status: ExitStatus) -> ! {
 }
 
 fn main() -> u64 {
-    let Some(info) = boot_info() else {
+    let Some((info, free)) = boot_info() else {
         println!("no boot information from the kernel");
         shutdown(ExitStatus::TestFailed);
     };
-    let free = &info.free[..info.free_count as usize];
-    let Some(mut server) = Server::new(DirectMap, free) else {
+    heap::init(info.segment_table);
+    // The heap first: the server keeps its record directory there.
+    let mut frames = FrameAllocator::new(&mut DirectMap, free);
+    heap::top_up(|| frames.alloc(&DirectMap));
+    let Some(mut server) = Server::with_frames(DirectMap, frames) else {
         println!("not enough memory to start");
         shutdown(ExitStatus::TestFailed);
     };
+    top_up_heap(&mut server);
     let (archive_phys, archive_len) = info.archive;
     let archive_bytes = platform::archive(archive_phys, archive_len);
     let Ok(archive) = Archive::parse(archive_bytes) else {
         println!("the boot archive does not parse");
         shutdown(ExitStatus::TestFailed);
     };
-    let baseline = server.frames_in_use();
+    let baseline = Baseline::now(&server);
     println!(
         "{} frames free of {} MiB; zero page at frame {:#x}; {} frames in use before any client",
         server.stats(0).frames_free,
         info.memory_bytes >> 20,
         server.zero_pfn(),
-        baseline
+        baseline.frames
     );
 
     let text = archive
@@ -89,6 +102,7 @@ fn main() -> u64 {
     // `frame_share` has validated the manifest.
     for spec in manifest::clients(text).flatten() {
         let id = clients.len() + 1;
+        top_up_heap(&mut server);
         match start_client(
             &mut server,
             &archive,
@@ -135,7 +149,9 @@ fn main() -> u64 {
                     .iter()
                     .find(|c| c.badge == badge)
                     .map_or(0, |c| c.space);
-                serve_request(&mut server, space, &msg)
+                let reply = serve_request(&mut server, space, &msg);
+                top_up_heap(&mut server);
+                reply
             }
             label::THREAD_END => {
                 // Release the ended thread first, so no thread is left in
@@ -229,15 +245,39 @@ fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, msg: &[u64; 6]) 
     c.as_expected
 }
 
-/// All clients are done: check for leaks, print the summary, stop.
-fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: u64, failed: bool) -> ! {
-    let end = server.frames_in_use();
-    let leak = end != baseline || server.frames_with_records() != 0;
+/// What the server holds before any client, to compare with the end.
+#[derive(Clone, Copy)]
+struct Baseline {
+    /// Frames in use outside the heap.
+    frames: u64,
+    heap_bytes: u64,
+}
+
+impl Baseline {
+    fn now(server: &Server<DirectMap>) -> Baseline {
+        Baseline {
+            frames: server.frames_in_use() - heap::frames(),
+            heap_bytes: heap::live_bytes(),
+        }
+    }
+}
+
+/// All clients are done: check for leaks, print the summary, stop. The
+/// heap keeps the frames it grew by, so frames are compared outside it,
+/// and the heap's bytes in use must be back as well.
+fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: Baseline, failed: bool) -> ! {
+    let end = Baseline::now(server);
+    let leak = end.frames != baseline.frames
+        || end.heap_bytes != baseline.heap_bytes
+        || server.frames_with_records() != 0;
     println!(
-        "all {} clients done; frames in use {} (before clients {}), records {}: {}",
+        "all {} clients done; frames in use {} (before clients {}) and {} in the heap, heap bytes {} (before {}), records {}: {}",
         clients.len(),
-        end,
-        baseline,
+        end.frames,
+        baseline.frames,
+        heap::frames(),
+        end.heap_bytes,
+        baseline.heap_bytes,
         server.frames_with_records(),
         if leak { "LEAK" } else { "no leak" }
     );

@@ -7,10 +7,12 @@ use crate::records::Records;
 use crate::space::{Region, RegionError, Space};
 use crate::teardown::Mode;
 use crate::Platform;
+use alloc::vec::Vec;
 use zpager_ipc::protocol::{MemError, Stats};
 
-/// Spaces the server can manage (indexed by the kernel's space id).
-pub const MAX_SPACES: usize = 32;
+/// Space ids the server can manage: 0 (the server's own) to 255, so 255
+/// clients. Ids index the kernel's table as well.
+pub const MAX_SPACES: usize = 256;
 
 /// The memory server's state.
 pub struct Server<P: Platform> {
@@ -18,13 +20,21 @@ pub struct Server<P: Platform> {
     pub(crate) frames: FrameAllocator,
     pub(crate) records: Records,
     pub(crate) zero_pfn: u64,
-    pub(crate) spaces: [Option<Space>; MAX_SPACES],
+    /// Indexed by space id; grows on the heap up to the highest live id
+    /// and shrinks when the top ones die.
+    pub(crate) spaces: Vec<Option<Space>>,
 }
 
 impl<P: Platform> Server<P> {
-    /// Takes over the free frame ranges (pfn pairs).
+    /// Takes over the free frame ranges (pfn pairs, ascending).
     pub fn new(mut platform: P, free: &[(u64, u64)]) -> Option<Self> {
-        let mut frames = FrameAllocator::new(free);
+        let frames = FrameAllocator::new(&mut platform, free.iter().copied());
+        Self::with_frames(platform, frames)
+    }
+
+    /// Starts over a pool already set up (the program first lends its
+    /// heap a few frames, since the record directory lives there).
+    pub fn with_frames(mut platform: P, mut frames: FrameAllocator) -> Option<Self> {
         let records = Records::new(&mut frames, &mut platform)?;
         let zero_pfn = frames.alloc(&platform)?;
         platform.zero_frame(zero_pfn);
@@ -33,8 +43,14 @@ impl<P: Platform> Server<P> {
             frames,
             records,
             zero_pfn,
-            spaces: [const { None }; MAX_SPACES],
+            spaces: Vec::new(),
         })
+    }
+
+    /// A frame for the program's own use (its heap), for good: it counts
+    /// as in use from now on.
+    pub fn take_frame(&mut self) -> Option<u64> {
+        self.frames.alloc(&self.platform)
     }
 
     /// The shared zero page.
@@ -61,10 +77,21 @@ impl<P: Platform> Server<P> {
         self.spaces.get(id).and_then(|s| s.as_ref())
     }
 
-    /// Creates an empty space at `id` and returns its ASCE.
+    /// Creates an empty space at `id` (below [`MAX_SPACES`]; the program
+    /// leaves 0, the kernel's id for the server itself, unused) and
+    /// returns its ASCE.
     pub fn create_space(&mut self, id: usize) -> Result<u64, MemError> {
-        if id >= MAX_SPACES || self.spaces[id].is_some() {
+        if id >= MAX_SPACES {
+            return Err(MemError::TooManySpaces);
+        }
+        if self.space_ref(id).is_some() {
             return Err(MemError::BadRange);
+        }
+        if id >= self.spaces.len() {
+            self.spaces
+                .try_reserve(id + 1 - self.spaces.len())
+                .map_err(|_| MemError::OutOfMemory)?;
+            self.spaces.resize_with(id + 1, || None);
         }
         let seg = self
             .frames
@@ -73,6 +100,11 @@ impl<P: Platform> Server<P> {
         self.platform.init_segment_table(seg);
         self.spaces[id] = Some(Space::new(seg));
         Ok(pt::asce(seg))
+    }
+
+    /// Live client spaces.
+    pub fn space_count(&self) -> usize {
+        self.spaces.iter().flatten().count()
     }
 
     /// Caps the frames space `id` may hold (page tables, anonymous frames,
@@ -124,6 +156,14 @@ impl<P: Platform> Server<P> {
             }
         }
         self.frames.release(&mut self.platform, seg_pfn);
+        while let Some(None) = self.spaces.last() {
+            self.spaces.pop();
+        }
+        if self.spaces.is_empty() {
+            // Frees the table (no allocation), so a server whose clients
+            // have all ended holds on the heap what it held before them.
+            self.spaces = Vec::new();
+        }
     }
 
     /// How many regions a space has (for tests and diagnostics).

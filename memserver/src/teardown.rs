@@ -89,7 +89,7 @@ impl<P: Platform> Server<P> {
     /// Drops one mapping of anonymous frame `pfn`, freeing it with its
     /// last.
     fn drop_anon(&mut self, id: usize, pfn: u64) {
-        if self.records.unmap(&self.frames, &mut self.platform, pfn) {
+        if self.records.unmap(&mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
             if let Some(space) = self.space(id) {
                 space.frames -= 1;

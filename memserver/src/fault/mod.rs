@@ -124,7 +124,7 @@ impl<P: Platform> Fault<'_, P> {
         }
         let index = (page / PAGE_SIZE) as u32;
         self.records
-            .create(self.frames, self.platform, pfn, self.id as u16, index);
+            .create(self.platform, pfn, self.id as u16, index);
         self.space.frames += 1;
         self.space.anon_frames += 1;
         Ok(pfn)
