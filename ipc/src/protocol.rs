@@ -77,7 +77,8 @@ pub struct Stats {
     pub space_frames: u64,
     /// This space: anonymous frames it maps (each has a record).
     pub space_anon_frames: u64,
-    /// Whole server: frames allocated (page tables and anonymous memory).
+    /// Whole server: frames allocated (page tables, anonymous memory, the
+    /// record table, the zero page and the server's own heap).
     pub frames_in_use: u64,
     /// Whole server: frames that carry a per-frame record (anonymous only).
     pub frames_with_records: u64,

@@ -123,6 +123,19 @@ fn a_space_holds_max_regions_and_refuses_the_next() {
     assert_eq!(s.request(3, unmap_last), Response::Done);
     assert_eq!(s.request(3, protect_half), Response::Done);
     assert_eq!(s.space_regions(3), MAX_REGIONS);
+    // Unmapped one by one, the space is back to its segment table.
+    for &a in addrs[1..MAX_REGIONS - 1].iter().chain(&[two]) {
+        let unmap = Request::Unmap {
+            addr: a,
+            len: if a == two { 2 * PAGE_SIZE } else { PAGE_SIZE },
+        };
+        assert_eq!(s.request(3, unmap), Response::Done);
+    }
+    assert_eq!(s.space_regions(3), 0);
+    assert_eq!(
+        (s.stats(3).space_frames, s.stats(3).space_anon_frames),
+        (1, 0)
+    );
 }
 
 #[test]

@@ -10,6 +10,15 @@ use heapless::Vec;
 use zpager_ipc::abi::layout;
 use zpager_ipc::protocol::{MemError, Request, Response};
 
+/// The answer to a region list that cannot change.
+fn refusal(e: RegionError) -> MemError {
+    match e {
+        RegionError::Full => MemError::TooManyRegions,
+        RegionError::OutOfMemory => MemError::OutOfMemory,
+        RegionError::Overlap | RegionError::OutOfRange => MemError::NoAddressSpace,
+    }
+}
+
 impl<P: Platform> Server<P> {
     /// Serves a request that arrived as postcard bytes; writes the
     /// postcard response into `out` and returns its length. Malformed
@@ -52,10 +61,7 @@ impl<P: Platform> Server<P> {
                     backing: Backing::Anon,
                     fixed: false,
                 };
-                space.insert(region).map_err(|e| match e {
-                    RegionError::Full => MemError::TooManyRegions,
-                    _ => MemError::NoAddressSpace,
-                })?;
+                space.insert(region).map_err(refusal)?;
                 Ok(Response::Mapped { addr: start })
             }
             Request::Unmap { addr, len } => {
@@ -63,7 +69,7 @@ impl<P: Platform> Server<P> {
                 self.space(id)
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, None)
-                    .map_err(|_| MemError::TooManyRegions)?;
+                    .map_err(refusal)?;
                 self.clear(id, addr, end, Mode::Live);
                 Ok(Response::Done)
             }
@@ -76,7 +82,7 @@ impl<P: Platform> Server<P> {
                 self.space(id)
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, Some(writable))
-                    .map_err(|_| MemError::TooManyRegions)?;
+                    .map_err(refusal)?;
                 self.for_each_table(id, addr, end, |s, _, table, lo, hi| {
                     s.protect_in_table(table, lo, hi, writable)
                 });
