@@ -26,7 +26,7 @@ use core::cell::UnsafeCell;
 use core::ptr::null_mut;
 use zpager_ipc::abi::layout;
 use zpager_ipc::dat::{page_index, segment_index, Pte, Ste, PAGES_PER_TABLE, PAGE_SIZE};
-use zpager_memserver::Platform;
+use zpager_memserver::{Platform, Server};
 
 /// Frames kept ready. The largest growth one request causes is a region
 /// list of 256 regions copied while it is carved (two 16 KiB blocks),
@@ -91,6 +91,30 @@ pub fn top_up(mut take: impl FnMut() -> Option<u64>) {
         s.reserve[s.reserved] = pfn;
         s.reserved += 1;
         s.frames += 1;
+    }
+}
+
+/// Gives the heap enough frames for whatever the next message needs.
+pub fn top_up_from(server: &mut Server<DirectMap>) {
+    top_up(|| server.take_frame());
+}
+
+/// What the server holds, as the leak check compares it: before the
+/// first client and after the last.
+#[derive(Clone, Copy)]
+pub struct Usage {
+    /// Frames in use outside the heap.
+    pub frames: u64,
+    /// Bytes in use on the heap.
+    pub heap_bytes: u64,
+}
+
+impl Usage {
+    pub fn now(server: &Server<DirectMap>) -> Usage {
+        Usage {
+            frames: server.frames_in_use() - frames(),
+            heap_bytes: live_bytes(),
+        }
     }
 }
 

@@ -9,13 +9,14 @@
 mod heap;
 mod platform;
 
+use heap::Usage;
 use heapless::Vec;
 use platform::DirectMap;
 use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access};
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
-use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo, Stats, MAX_MESSAGE};
+use zpager_ipc::protocol::{Stats, MAX_MESSAGE};
 use zpager_memserver::frames::FrameAllocator;
 use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::{println, sys};
@@ -42,29 +43,13 @@ struct Client {
     as_expected: bool,
 }
 
-/// The boot information and the free ranges; read them before the
-/// message page carries anything else.
-fn boot_info() -> Option<(ServerBootInfo, FreeRanges<'static>)> {
-    // SAFETY: the kernel mapped this program's message page at UTCB and
-    // wrote the boot information before starting it; nothing else uses the
-    // page yet.
-    let page = unsafe { &*(layout::UTCB as *const [u8; utcb::SIZE]) };
-    let len = u16::from_be_bytes([page[utcb::BOOT_INFO], page[utcb::BOOT_INFO + 1]]) as usize;
-    decode_boot_info(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?)
-}
-
-/// Gives the heap enough frames for whatever the next message needs.
-fn top_up_heap(server: &mut Server<DirectMap>) {
-    heap::top_up(|| server.take_frame());
-}
-
 fn shutdown(status: ExitStatus) -> ! {
     sys::raw::<{ syscall::SHUTDOWN }>([status.code() as u64, 0, 0, 0, 0]);
     sys::exit(1)
 }
 
 fn main() -> u64 {
-    let Some((info, free)) = boot_info() else {
+    let Some((info, free)) = platform::boot_info() else {
         println!("no boot information from the kernel");
         shutdown(ExitStatus::TestFailed);
     };
@@ -76,14 +61,14 @@ fn main() -> u64 {
         println!("not enough memory to start");
         shutdown(ExitStatus::TestFailed);
     };
-    top_up_heap(&mut server);
+    heap::top_up_from(&mut server);
     let (archive_phys, archive_len) = info.archive;
     let archive_bytes = platform::archive(archive_phys, archive_len);
     let Ok(archive) = Archive::parse(archive_bytes) else {
         println!("the boot archive does not parse");
         shutdown(ExitStatus::TestFailed);
     };
-    let baseline = Baseline::now(&server);
+    let baseline = Usage::now(&server);
     println!(
         "{} frames free of {} MiB; zero page at frame {:#x}; {} frames in use before any client",
         server.stats(0).frames_free,
@@ -102,7 +87,7 @@ fn main() -> u64 {
     // `frame_share` has validated the manifest.
     for spec in manifest::clients(text).flatten() {
         let id = clients.len() + 1;
-        top_up_heap(&mut server);
+        heap::top_up_from(&mut server);
         match start_client(
             &mut server,
             &archive,
@@ -150,7 +135,7 @@ fn main() -> u64 {
                     .find(|c| c.badge == badge)
                     .map_or(0, |c| c.space);
                 let reply = serve_request(&mut server, space, &msg);
-                top_up_heap(&mut server);
+                heap::top_up_from(&mut server);
                 reply
             }
             label::THREAD_END => {
@@ -245,28 +230,11 @@ fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, msg: &[u64; 6]) 
     c.as_expected
 }
 
-/// What the server holds before any client, to compare with the end.
-#[derive(Clone, Copy)]
-struct Baseline {
-    /// Frames in use outside the heap.
-    frames: u64,
-    heap_bytes: u64,
-}
-
-impl Baseline {
-    fn now(server: &Server<DirectMap>) -> Baseline {
-        Baseline {
-            frames: server.frames_in_use() - heap::frames(),
-            heap_bytes: heap::live_bytes(),
-        }
-    }
-}
-
 /// All clients are done: check for leaks, print the summary, stop. The
 /// heap keeps the frames it grew by, so frames are compared outside it,
 /// and the heap's bytes in use must be back as well.
-fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: Baseline, failed: bool) -> ! {
-    let end = Baseline::now(server);
+fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: Usage, failed: bool) -> ! {
+    let end = Usage::now(server);
     let leak = end.frames != baseline.frames
         || end.heap_bytes != baseline.heap_bytes
         || server.frames_with_records() != 0;
