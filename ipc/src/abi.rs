@@ -249,6 +249,11 @@ pub mod layout {
     pub const DIRECT_MAP: u64 = 0x4000_0000;
     /// The largest physical memory the direct map covers.
     pub const DIRECT_MAP_SIZE: u64 = 0x4000_0000;
+    /// The memory server's heap, which it maps itself a frame at a time,
+    /// up to [`SERVER_HEAP_END`].
+    pub const SERVER_HEAP: u64 = SPACE_END;
+    /// End of the memory server's heap: its direct map starts here.
+    pub const SERVER_HEAP_END: u64 = DIRECT_MAP;
 }
 
 /// The message page and the startup block a thread finds in it.

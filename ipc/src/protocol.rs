@@ -80,7 +80,8 @@ pub struct Stats {
     pub space_frames: u64,
     /// This space: anonymous frames it maps (each has a record).
     pub space_anon_frames: u64,
-    /// Whole server: frames allocated (page tables and anonymous memory).
+    /// Whole server: frames allocated (page tables, anonymous memory, the
+    /// record table, the zero page and the server's own heap).
     pub frames_in_use: u64,
     /// Whole server: frames that carry a per-frame record (anonymous only).
     pub frames_with_records: u64,
@@ -88,21 +89,109 @@ pub struct Stats {
     pub frames_free: u64,
 }
 
-/// Upper bound on the free ranges the kernel reports.
-pub const MAX_FREE_RANGES: usize = 8;
-
-/// What the kernel tells the memory server at start, in its message page.
+/// What the kernel tells the memory server at start, in its message page
+/// at [`crate::abi::utcb::BOOT_INFO`]: this, then `free_ranges` free frame
+/// ranges, each a postcard `(first pfn, end pfn)` (see
+/// [`encode_boot_info`]). The ranges follow the struct rather than sit in
+/// it so that their number is bounded only by the 2 KiB they share: at
+/// least 100 ranges whatever their frame numbers (a range takes at most
+/// 20 bytes), about 300 below 8 GiB of storage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerBootInfo {
     /// Storage size in bytes.
     pub memory_bytes: u64,
     /// Physical address and length of the boot archive.
     pub archive: (u64, u64),
-    /// Free physical frame ranges `(first pfn, end pfn)`; the server owns them.
-    pub free: [(u64, u64); MAX_FREE_RANGES],
-    /// How many entries of `free` are used.
-    pub free_count: u8,
+    /// Physical address of the server's own segment table, so it can map
+    /// its heap ([`crate::abi::layout::SERVER_HEAP`]) itself.
+    pub segment_table: u64,
+    /// How many free ranges follow; the server owns them.
+    pub free_ranges: u32,
 }
 
-/// Largest encoded request or response; they fit easily in a message page.
-pub const MAX_MESSAGE: usize = 256;
+/// Writes `info` and the free ranges after it into `out`, setting
+/// `free_ranges`; returns the bytes written, or `None` if they do not fit.
+pub fn encode_boot_info(
+    info: &ServerBootInfo,
+    free: impl Iterator<Item = (u64, u64)> + Clone,
+    out: &mut [u8],
+) -> Option<usize> {
+    let info = ServerBootInfo {
+        free_ranges: u32::try_from(free.clone().count()).ok()?,
+        ..*info
+    };
+    let mut used = postcard::to_slice(&info, out).ok()?.len();
+    for range in free {
+        used += postcard::to_slice(&range, out.get_mut(used..)?).ok()?.len();
+    }
+    Some(used)
+}
+
+/// Reads what [`encode_boot_info`] wrote; `None` if any of it is malformed.
+pub fn decode_boot_info(bytes: &[u8]) -> Option<(ServerBootInfo, FreeRanges<'_>)> {
+    let (info, rest) = postcard::take_from_bytes::<ServerBootInfo>(bytes).ok()?;
+    let ranges = FreeRanges {
+        rest,
+        left: info.free_ranges,
+    };
+    // Check them all now, so the server never acts on half a list.
+    let mut check = ranges.clone();
+    for _ in 0..info.free_ranges {
+        check.next()?;
+    }
+    Some((info, ranges))
+}
+
+/// The free ranges after a [`ServerBootInfo`].
+#[derive(Clone, Debug)]
+pub struct FreeRanges<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl Iterator for FreeRanges<'_> {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        self.left = self.left.checked_sub(1)?;
+        let (range, rest) = postcard::take_from_bytes(self.rest).ok()?;
+        self.rest = rest;
+        Some(range)
+    }
+}
+
+/// Largest encoded request or response: the whole message page (a longer
+/// request is refused by the kernel).
+pub const MAX_MESSAGE: usize = crate::abi::utcb::SIZE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::utcb;
+
+    #[test]
+    fn boot_info_carries_every_free_range() {
+        let info = ServerBootInfo {
+            memory_bytes: 1 << 30,
+            archive: (0x80_0000, 12345),
+            segment_table: 0x3fff_0000,
+            free_ranges: 0,
+        };
+        let mut area = [0u8; utcb::SIZE - utcb::BOOT_INFO - 2];
+        // The worst case: the largest frame numbers there are.
+        let ranges = (0..100u64).map(|i| (u64::MAX - 2 * i - 1, u64::MAX - 2 * i));
+        let n = encode_boot_info(&info, ranges.clone(), &mut area).expect("100 ranges fit");
+        let (got, free) = decode_boot_info(&area[..n]).unwrap();
+        assert_eq!(got.free_ranges, 100);
+        assert_eq!(got.segment_table, info.segment_table);
+        assert!(free.eq(ranges));
+        // Below 8 GiB (2^21 frames), about 300.
+        let small = (0..300u64).map(|i| (i * 6000, i * 6000 + 5000));
+        let n = encode_boot_info(&info, small.clone(), &mut area).expect("300 ranges fit");
+        assert!(decode_boot_info(&area[..n]).unwrap().1.eq(small));
+        let too_many = (0..2000u64).map(|i| (i, i + 1));
+        assert_eq!(encode_boot_info(&info, too_many, &mut area), None);
+        // A list cut short does not decode.
+        assert!(decode_boot_info(&area[..n - 1]).is_none());
+    }
+}

@@ -14,7 +14,7 @@ use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
 use zpager_ipc::dat::{self, Pte, Ste};
 use zpager_ipc::elf::Program;
 use zpager_ipc::manifest::MEMSERVER_ENTRY;
-use zpager_ipc::protocol::{ServerBootInfo, MAX_FREE_RANGES};
+use zpager_ipc::protocol::{encode_boot_info, ServerBootInfo};
 use zpager_kernel::memmap::PhysMap;
 
 const PAGE: u64 = dat::PAGE_SIZE;
@@ -174,35 +174,21 @@ pub fn start_memory_server(
     let carved = b.frames.next;
     map.reserve(carved, memory, "memory server")
         .map_err(|_| "cannot reserve the memory server's frames")?;
-    let mut info = ServerBootInfo {
+    let info = ServerBootInfo {
         memory_bytes: memory,
         archive: (LOAD_ADDRESS, archive.len() as u64),
-        ..Default::default()
+        segment_table: b.segment_table,
+        free_ranges: 0,
     };
-    // The server takes the first MAX_FREE_RANGES ranges; a map split
-    // finer than that (not one QEMU produces) loses the rest, and says so.
-    let (mut free_frames, mut left_out) = (0, 0);
-    for range in map.free_ranges() {
-        let frames = range.end - range.start;
-        if (info.free_count as usize) < MAX_FREE_RANGES {
-            info.free[info.free_count as usize] = (range.start, range.end);
-            info.free_count += 1;
-            free_frames += frames;
-        } else {
-            left_out += frames;
-        }
-    }
-    if left_out > 0 {
-        println!(
-            "boot: {left_out} free frames lie beyond the first {MAX_FREE_RANGES} free ranges and stay unused"
-        );
-    }
+    // Every free range goes to the server (a map holds at most
+    // MAX_RESERVED + 1 of them, far fewer than fit).
+    let free = map.free_ranges().map(|r| (r.start, r.end));
+    let free_frames = free.clone().map(|(start, end)| end - start).sum();
 
     let mut page = [0u8; utcb::SIZE];
     utcb::write_startup(&mut page, MEMSERVER_ENTRY, "").ok_or("startup block")?;
-    let encoded = postcard::to_slice(&info, &mut page[utcb::BOOT_INFO + 2..])
-        .map_err(|_| "boot information does not fit the message page")?
-        .len();
+    let encoded = encode_boot_info(&info, free, &mut page[utcb::BOOT_INFO + 2..])
+        .ok_or("boot information does not fit the message page")?;
     page[utcb::BOOT_INFO..utcb::BOOT_INFO + 2].copy_from_slice(&(encoded as u16).to_be_bytes());
     phys::write(utcb_frame, &page);
 

@@ -150,7 +150,7 @@ impl PhysMap {
     }
 
     /// Free frame ranges in ascending order, each maximal.
-    pub fn free_ranges(&self) -> impl Iterator<Item = FrameRange> + '_ {
+    pub fn free_ranges(&self) -> impl Iterator<Item = FrameRange> + Clone + '_ {
         let mut cursor = 0;
         let total = self.total_frames();
         core::iter::from_fn(move || {

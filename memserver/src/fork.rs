@@ -77,9 +77,8 @@ impl<P: Platform> Server<P> {
             self.platform
                 .write_u64(pt::ste_phys(child_seg, vaddr), shared.0);
             let table = ste.table() / PAGE_SIZE;
-            let n = self.records.sharers(&self.frames, &self.platform, table);
-            self.records
-                .set_sharers(&self.frames, &mut self.platform, table, n + 1);
+            let n = self.records.sharers(&self.platform, table);
+            self.records.set_sharers(&mut self.platform, table, n + 1);
         }
         Ok(Forked { asce, utcb_pfn })
     }

@@ -1,50 +1,70 @@
-//! The frame allocator. It keeps no per-frame metadata: it hands out the
-//! free ranges it was given from the bottom up, and keeps returned frames
-//! on a stack threaded through the frames themselves.
+//! The frame allocator. It keeps no per-frame metadata and no table of
+//! ranges: it hands out one free range at a time from the bottom up, the
+//! ranges still untouched are chained through their own first frames,
+//! and returned frames go on a stack threaded through the frames
+//! themselves. So any number of free ranges costs nothing but two
+//! doublewords in each range, written once at start.
 
 use crate::{Platform, PAGE_SIZE};
-use zpager_ipc::protocol::MAX_FREE_RANGES;
 
-/// Marks the end of the free stack.
+/// Marks the end of the free stack and of the chain of ranges.
 const NIL: u64 = u64::MAX;
 
 /// Hands out frames from the pool.
 #[derive(Debug)]
 pub struct FrameAllocator {
-    /// Pool ranges `(first, end)`, fixed at start.
-    ranges: [(u64, u64); MAX_FREE_RANGES],
-    /// First pool-frame index of each range (for record lookup).
-    range_index: [u64; MAX_FREE_RANGES],
-    range_count: usize,
-    /// Next never-used frame of each range.
-    bump: [u64; MAX_FREE_RANGES],
+    /// Next never-used frame of the range being handed out.
+    bump: u64,
+    /// End of that range.
+    bump_end: u64,
+    /// First frame of the next untouched range (or [`NIL`]); that frame
+    /// holds the range's end and the first frame of the range after it.
+    next_range: u64,
     /// Top of the stack of returned frames.
     free_top: u64,
     free: u64,
     total: u64,
+    /// Lowest and one past the highest pool frame.
+    span: (u64, u64),
 }
 
 impl FrameAllocator {
-    /// An allocator over `ranges` (pfn ranges, at most [`MAX_FREE_RANGES`]).
-    pub fn new(ranges: &[(u64, u64)]) -> Self {
+    /// An allocator over `ranges` (pfn ranges `(first, end)`, ascending,
+    /// not overlapping; empty ones are skipped).
+    pub fn new(p: &mut impl Platform, ranges: impl IntoIterator<Item = (u64, u64)>) -> Self {
         let mut a = FrameAllocator {
-            ranges: [(0, 0); MAX_FREE_RANGES],
-            range_index: [0; MAX_FREE_RANGES],
-            range_count: 0,
-            bump: [0; MAX_FREE_RANGES],
+            bump: 0,
+            bump_end: 0,
+            next_range: NIL,
             free_top: NIL,
             free: 0,
             total: 0,
+            span: (u64::MAX, 0),
         };
-        for &(start, end) in ranges.iter().filter(|r| r.1 > r.0).take(MAX_FREE_RANGES) {
-            a.ranges[a.range_count] = (start, end);
-            a.range_index[a.range_count] = a.total;
-            a.bump[a.range_count] = start;
-            a.range_count += 1;
+        // The range whose link is still to be written, once its successor
+        // is known.
+        let mut unlinked: Option<(u64, u64)> = None;
+        for (start, end) in ranges.into_iter().filter(|r| r.1 > r.0) {
+            if a.total == 0 {
+                (a.bump, a.bump_end) = (start, end);
+            } else if let Some((s, e)) = unlinked.replace((start, end)) {
+                Self::link(p, s, e, start);
+            } else {
+                a.next_range = start;
+            }
             a.total += end - start;
+            a.span = (a.span.0.min(start), a.span.1.max(end));
+        }
+        if let Some((s, e)) = unlinked {
+            Self::link(p, s, e, NIL);
         }
         a.free = a.total;
         a
+    }
+
+    fn link(p: &mut impl Platform, start: u64, end: u64, next: u64) {
+        p.write_u64(start * PAGE_SIZE, end);
+        p.write_u64(start * PAGE_SIZE + 8, next);
     }
 
     /// Frames in the pool.
@@ -62,21 +82,14 @@ impl FrameAllocator {
         self.total - self.free
     }
 
-    /// Whether `pfn` belongs to the pool.
-    pub fn owns(&self, pfn: u64) -> bool {
-        self.pool_index(pfn).is_some()
-    }
-
-    /// Position of `pfn` among all pool frames.
-    pub fn pool_index(&self, pfn: u64) -> Option<u64> {
-        self.ranges[..self.range_count]
-            .iter()
-            .zip(&self.range_index)
-            .find(|((start, end), _)| (*start..*end).contains(&pfn))
-            .map(|((start, _), base)| base + pfn - start)
+    /// The lowest pool frame and one past the highest (empty when the
+    /// pool is).
+    pub fn span(&self) -> (u64, u64) {
+        (self.span.0.min(self.span.1), self.span.1)
     }
 
     /// One frame, contents undefined.
+    #[inline]
     pub fn alloc(&mut self, p: &impl Platform) -> Option<u64> {
         if self.free_top != NIL {
             let pfn = self.free_top;
@@ -84,24 +97,25 @@ impl FrameAllocator {
             self.free -= 1;
             return Some(pfn);
         }
-        for i in 0..self.range_count {
-            if self.bump[i] < self.ranges[i].1 {
-                self.bump[i] += 1;
-                self.free -= 1;
-                return Some(self.bump[i] - 1);
+        if self.bump == self.bump_end {
+            if self.next_range == NIL {
+                return None;
             }
+            // Read the link before the frame holding it is handed out.
+            self.bump = self.next_range;
+            self.bump_end = p.read_u64(self.bump * PAGE_SIZE);
+            self.next_range = p.read_u64(self.bump * PAGE_SIZE + 8);
         }
-        None
+        self.bump += 1;
+        self.free -= 1;
+        Some(self.bump - 1)
     }
 
-    /// `count` contiguous never-used frames (only while the pool is fresh,
-    /// for tables the server sets up at start).
-    pub fn alloc_contiguous(&mut self, count: u64) -> Option<u64> {
-        let i = (0..self.range_count).find(|&i| self.ranges[i].1 - self.bump[i] >= count)?;
-        let first = self.bump[i];
-        self.bump[i] += count;
-        self.free -= count;
-        Some(first)
+    /// Whether `pfn` lies in the pool's span (the host tests' pools are
+    /// one range, so this is membership).
+    #[cfg(test)]
+    pub fn owns(&self, pfn: u64) -> bool {
+        (self.span.0..self.span.1).contains(&pfn)
     }
 
     /// The free frames: the never-used end of each range, and the stack
@@ -111,9 +125,12 @@ impl FrameAllocator {
         &self,
         p: &impl Platform,
     ) -> (std::vec::Vec<(u64, u64)>, std::vec::Vec<u64>) {
-        let untouched = (0..self.range_count)
-            .map(|i| (self.bump[i], self.ranges[i].1))
-            .collect();
+        let mut untouched = std::vec![(self.bump, self.bump_end)];
+        let mut next = self.next_range;
+        while next != NIL && untouched.len() as u64 <= self.total {
+            untouched.push((next, p.read_u64(next * PAGE_SIZE)));
+            next = p.read_u64(next * PAGE_SIZE + 8);
+        }
         let mut stack = std::vec::Vec::new();
         let mut pfn = self.free_top;
         while pfn != NIL && stack.len() as u64 <= self.total {
@@ -125,7 +142,10 @@ impl FrameAllocator {
 
     /// Returns a frame.
     pub fn release(&mut self, p: &mut impl Platform, pfn: u64) {
-        debug_assert!(self.owns(pfn), "frame {pfn:#x} is not from the pool");
+        debug_assert!(
+            (self.span.0..self.span.1).contains(&pfn),
+            "frame {pfn:#x} is not from the pool"
+        );
         p.write_u64(pfn * PAGE_SIZE, self.free_top);
         self.free_top = pfn;
         self.free += 1;

@@ -18,6 +18,11 @@
 #![deny(clippy::float_arithmetic)]
 #![no_std]
 
+// Per-space tables (the spaces, each one's regions) and the record
+// directory grow on the heap: std's allocator on the host, the program's
+// own heap of pool frames on s390x (memserver/src/heap.rs).
+extern crate alloc;
+
 pub mod apply;
 pub mod family;
 mod fault;

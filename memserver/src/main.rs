@@ -6,15 +6,18 @@
 #![no_std]
 #![no_main]
 
+mod heap;
 mod platform;
 
+use heap::Usage;
 use heapless::Vec;
 use platform::DirectMap;
 use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access};
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
-use zpager_ipc::protocol::{ServerBootInfo, Stats, MAX_MESSAGE};
+use zpager_ipc::protocol::{Stats, MAX_MESSAGE};
+use zpager_memserver::frames::FrameAllocator;
 use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::{println, sys};
 
@@ -40,43 +43,38 @@ struct Client {
     as_expected: bool,
 }
 
-fn boot_info() -> Option<ServerBootInfo> {
-    // SAFETY: the kernel mapped this program's message page at UTCB and
-    // wrote the boot information before starting it; nothing else uses the
-    // page yet.
-    let page = unsafe { &*(layout::UTCB as *const [u8; utcb::SIZE]) };
-    let len = u16::from_be_bytes([page[utcb::BOOT_INFO], page[utcb::BOOT_INFO + 1]]) as usize;
-    postcard::from_bytes(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?).ok()
-}
-
 fn shutdown(status: ExitStatus) -> ! {
     sys::raw::<{ syscall::SHUTDOWN }>([status.code() as u64, 0, 0, 0, 0]);
     sys::exit(1)
 }
 
 fn main() -> u64 {
-    let Some(info) = boot_info() else {
+    let Some((info, free)) = platform::boot_info() else {
         println!("no boot information from the kernel");
         shutdown(ExitStatus::TestFailed);
     };
-    let free = &info.free[..info.free_count as usize];
-    let Some(mut server) = Server::new(DirectMap, free) else {
+    heap::init(info.segment_table);
+    // The heap first: the server keeps its record directory there.
+    let mut frames = FrameAllocator::new(&mut DirectMap, free);
+    heap::top_up(|| frames.alloc(&DirectMap));
+    let Some(mut server) = Server::with_frames(DirectMap, frames) else {
         println!("not enough memory to start");
         shutdown(ExitStatus::TestFailed);
     };
+    heap::top_up_from(&mut server);
     let (archive_phys, archive_len) = info.archive;
     let archive_bytes = platform::archive(archive_phys, archive_len);
     let Ok(archive) = Archive::parse(archive_bytes) else {
         println!("the boot archive does not parse");
         shutdown(ExitStatus::TestFailed);
     };
-    let baseline = server.frames_in_use();
+    let baseline = Usage::now(&server);
     println!(
         "{} frames free of {} MiB; zero page at frame {:#x}; {} frames in use before any client",
         server.stats(0).frames_free,
         info.memory_bytes >> 20,
         server.zero_pfn(),
-        baseline
+        baseline.frames
     );
 
     let text = archive
@@ -89,6 +87,7 @@ fn main() -> u64 {
     // `frame_share` has validated the manifest.
     for spec in manifest::clients(text).flatten() {
         let id = clients.len() + 1;
+        heap::top_up_from(&mut server);
         match start_client(
             &mut server,
             &archive,
@@ -135,7 +134,9 @@ fn main() -> u64 {
                     .iter()
                     .find(|c| c.badge == badge)
                     .map_or(0, |c| c.space);
-                serve_request(&mut server, space, &msg)
+                let reply = serve_request(&mut server, space, &msg);
+                heap::top_up_from(&mut server);
+                reply
             }
             label::THREAD_END => {
                 // Release the ended thread first, so no thread is left in
@@ -229,15 +230,22 @@ fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, msg: &[u64; 6]) 
     c.as_expected
 }
 
-/// All clients are done: check for leaks, print the summary, stop.
-fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: u64, failed: bool) -> ! {
-    let end = server.frames_in_use();
-    let leak = end != baseline || server.frames_with_records() != 0;
+/// All clients are done: check for leaks, print the summary, stop. The
+/// heap keeps the frames it grew by, so frames are compared outside it,
+/// and the heap's bytes in use must be back as well.
+fn finish(server: &Server<DirectMap>, clients: &[Client], baseline: Usage, failed: bool) -> ! {
+    let end = Usage::now(server);
+    let leak = end.frames != baseline.frames
+        || end.heap_bytes != baseline.heap_bytes
+        || server.frames_with_records() != 0;
     println!(
-        "all {} clients done; frames in use {} (before clients {}), records {}: {}",
+        "all {} clients done; frames in use {} (before clients {}) and {} in the heap, heap bytes {} (before {}), records {}: {}",
         clients.len(),
-        end,
-        baseline,
+        end.frames,
+        baseline.frames,
+        heap::frames(),
+        end.heap_bytes,
+        baseline.heap_bytes,
         server.frames_with_records(),
         if leak { "LEAK" } else { "no leak" }
     );

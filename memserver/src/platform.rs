@@ -2,6 +2,7 @@
 //! valid-entry replacement through the kernel.
 
 use zpager_ipc::abi::{layout, pte_batch, syscall, utcb};
+use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo};
 use zpager_memserver::{Platform, Replace, PAGE_SIZE};
 
 /// Physical address `p` is at `DIRECT_MAP + p` in the server's space; the
@@ -108,4 +109,15 @@ pub fn archive(phys: u64, len: u64) -> &'static [u8] {
     // SAFETY: the kernel reported this range as the archive and mapped it
     // read-only in the direct map; nothing writes it.
     unsafe { core::slice::from_raw_parts(at(phys), len as usize) }
+}
+
+/// The boot information and the free ranges; read them before the
+/// message page carries anything else.
+pub fn boot_info() -> Option<(ServerBootInfo, FreeRanges<'static>)> {
+    // SAFETY: the kernel mapped this program's message page at UTCB and
+    // wrote the boot information before starting it; nothing else uses the
+    // page yet.
+    let page = unsafe { &*(layout::UTCB as *const [u8; utcb::SIZE]) };
+    let len = u16::from_be_bytes([page[utcb::BOOT_INFO], page[utcb::BOOT_INFO + 1]]) as usize;
+    decode_boot_info(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?)
 }

@@ -1,12 +1,18 @@
 //! The per-frame records of anonymous frames.
 //!
-//! Records exist for pool frames only (the frames the allocator hands
-//! out), in a table carved from the pool at start. Only anonymous frames
-//! fill their slot; archive frames (pfn mappings), page tables, the zero
-//! page and everything outside the pool have none.
+//! Records are found by frame number: a directory (on the heap) names,
+//! for every 512 frames of the pool's span, the pool frame holding their
+//! 512 records, so the pool may be cut into any number of ranges and no
+//! table needs contiguous frames. Only anonymous frames fill their slot;
+//! archive frames (pfn mappings), page tables, the zero page and
+//! everything outside the pool have none.
 
 use crate::frames::FrameAllocator;
 use crate::{Platform, PAGE_SIZE};
+use alloc::vec::Vec;
+
+/// Records per record frame (one doubleword each).
+const PER_FRAME: u64 = PAGE_SIZE / 8;
 
 /// The record of an anonymous frame: how many page-table entries map it
 /// (a table shared by several spaces counts once), its family (the anon
@@ -33,24 +39,36 @@ impl AnonRecord {
     }
 }
 
-/// The record table: one doubleword per pool frame, in pool frames.
+/// The record table: one doubleword per frame of the pool's span, in
+/// pool frames.
 #[derive(Debug)]
 pub struct Records {
-    base_phys: u64,
+    /// First frame of the span, rounded down to a multiple of
+    /// [`PER_FRAME`].
+    base_pfn: u64,
+    /// Physical address of the record frame for each [`PER_FRAME`]
+    /// frames from `base_pfn` on.
+    directory: Vec<u64>,
     in_use: u64,
 }
 
 impl Records {
-    /// Carves the table out of the fresh pool and clears it.
+    /// Takes and clears the record frames from the fresh pool; `None` if
+    /// the pool or the heap cannot hold them.
     pub fn new(frames: &mut FrameAllocator, p: &mut impl Platform) -> Option<Records> {
-        let bytes = frames.total() * 8;
-        let count = bytes.div_ceil(PAGE_SIZE).max(1);
-        let first = frames.alloc_contiguous(count)?;
-        for pfn in first..first + count {
+        let (first, end) = frames.span();
+        let base_pfn = first - first % PER_FRAME;
+        let count = (end - base_pfn).div_ceil(PER_FRAME);
+        let mut directory = Vec::new();
+        directory.try_reserve_exact(count as usize).ok()?;
+        for _ in 0..count {
+            let pfn = frames.alloc(p)?;
             p.zero_frame(pfn);
+            directory.push(pfn * PAGE_SIZE);
         }
         Some(Records {
-            base_phys: first * PAGE_SIZE,
+            base_pfn,
+            directory,
             in_use: 0,
         })
     }
@@ -60,47 +78,43 @@ impl Records {
         self.in_use
     }
 
-    fn slot(&self, frames: &FrameAllocator, pfn: u64) -> u64 {
-        let index = frames
-            .pool_index(pfn)
-            .expect("anonymous frames come from the pool");
-        self.base_phys + index * 8
+    /// Frames holding records.
+    pub fn table_frames(&self) -> u64 {
+        self.directory.len() as u64
+    }
+
+    /// The frames holding records, for the host tests' audit.
+    #[cfg(test)]
+    pub fn record_frames(&self) -> impl Iterator<Item = u64> + '_ {
+        self.directory.iter().map(|phys| phys / PAGE_SIZE)
+    }
+
+    #[inline(always)]
+    fn slot(&self, pfn: u64) -> u64 {
+        let index = pfn - self.base_pfn;
+        self.directory[(index / PER_FRAME) as usize] + index % PER_FRAME * 8
     }
 
     /// Starts the record of a newly mapped anonymous frame.
-    pub fn create(
-        &mut self,
-        frames: &FrameAllocator,
-        p: &mut impl Platform,
-        pfn: u64,
-        family: u16,
-        page: u32,
-    ) {
+    pub fn create(&mut self, p: &mut impl Platform, pfn: u64, family: u16, page: u32) {
         let rec = AnonRecord {
             map_count: 1,
             family,
             page,
         };
-        p.write_u64(self.slot(frames, pfn), rec.encode());
+        p.write_u64(self.slot(pfn), rec.encode());
         self.in_use += 1;
     }
 
-    /// The frames the table occupies.
-    #[cfg(test)]
-    pub fn table_frames(&self, frames: &FrameAllocator) -> core::ops::Range<u64> {
-        let first = self.base_phys / PAGE_SIZE;
-        first..first + (frames.total() * 8).div_ceil(PAGE_SIZE).max(1)
-    }
-
     /// Reads a record.
-    pub fn get(&self, frames: &FrameAllocator, p: &impl Platform, pfn: u64) -> AnonRecord {
-        AnonRecord::decode(p.read_u64(self.slot(frames, pfn)))
+    pub fn get(&self, p: &impl Platform, pfn: u64) -> AnonRecord {
+        AnonRecord::decode(p.read_u64(self.slot(pfn)))
     }
 
     /// Drops one mapping; returns true when the frame is now unreferenced
     /// (its record is cleared and the caller frees it).
-    pub fn unmap(&mut self, frames: &FrameAllocator, p: &mut impl Platform, pfn: u64) -> bool {
-        let slot = self.slot(frames, pfn);
+    pub fn unmap(&mut self, p: &mut impl Platform, pfn: u64) -> bool {
+        let slot = self.slot(pfn);
         let mut rec = AnonRecord::decode(p.read_u64(slot));
         debug_assert!(
             rec.map_count > 0,
@@ -119,8 +133,8 @@ impl Records {
 
     /// Adds a mapping of anonymous frame `pfn` (a second page table now
     /// maps it).
-    pub fn add_mapping(&mut self, frames: &FrameAllocator, p: &mut impl Platform, pfn: u64) {
-        let slot = self.slot(frames, pfn);
+    pub fn add_mapping(&mut self, p: &mut impl Platform, pfn: u64) {
+        let slot = self.slot(pfn);
         let mut rec = AnonRecord::decode(p.read_u64(slot));
         debug_assert!(
             rec.map_count > 0,
@@ -133,19 +147,12 @@ impl Records {
     /// How many spaces point at page table `table`: 1 unless it is shared.
     /// A shared table's count lives in its frame's slot (tables have no
     /// anonymous record, so the slot is free); a private table's slot is 0.
-    pub fn sharers(&self, frames: &FrameAllocator, p: &impl Platform, table: u64) -> u64 {
-        p.read_u64(self.slot(frames, table)).max(1)
+    pub fn sharers(&self, p: &impl Platform, table: u64) -> u64 {
+        p.read_u64(self.slot(table)).max(1)
     }
 
     /// Sets the number of spaces pointing at page table `table`.
-    pub fn set_sharers(
-        &mut self,
-        frames: &FrameAllocator,
-        p: &mut impl Platform,
-        table: u64,
-        n: u64,
-    ) {
-        let v = if n > 1 { n } else { 0 };
-        p.write_u64(self.slot(frames, table), v);
+    pub fn set_sharers(&mut self, p: &mut impl Platform, table: u64, n: u64) {
+        p.write_u64(self.slot(table), if n > 1 { n } else { 0 });
     }
 }

@@ -10,6 +10,15 @@ use heapless::Vec;
 use zpager_ipc::abi::layout;
 use zpager_ipc::protocol::{MemError, Request, Response};
 
+/// The answer to a region list that cannot change.
+fn refusal(e: RegionError) -> MemError {
+    match e {
+        RegionError::Full => MemError::TooManyRegions,
+        RegionError::OutOfMemory => MemError::OutOfMemory,
+        RegionError::Overlap | RegionError::OutOfRange => MemError::NoAddressSpace,
+    }
+}
+
 impl<P: Platform> Server<P> {
     /// Serves a request that arrived as postcard bytes; writes the
     /// postcard response into `out` and returns its length. Malformed
@@ -52,10 +61,7 @@ impl<P: Platform> Server<P> {
                     backing: Backing::Anon,
                     fixed: false,
                 };
-                space.insert(region).map_err(|e| match e {
-                    RegionError::Full => MemError::TooManyRegions,
-                    _ => MemError::NoAddressSpace,
-                })?;
+                space.insert(region).map_err(refusal)?;
                 Ok(Response::Mapped { addr: start })
             }
             Request::Unmap { addr, len } => {
@@ -64,7 +70,7 @@ impl<P: Platform> Server<P> {
                 self.space(id)
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, None)
-                    .map_err(|_| MemError::TooManyRegions)?;
+                    .map_err(refusal)?;
                 self.clear(id, addr, end, Mode::Live);
                 Ok(Response::Done)
             }
@@ -78,7 +84,7 @@ impl<P: Platform> Server<P> {
                 self.space(id)
                     .ok_or(MemError::BadRange)?
                     .carve(addr, end, Some(writable))
-                    .map_err(|_| MemError::TooManyRegions)?;
+                    .map_err(refusal)?;
                 self.for_each_table(id, addr, end, |s, ste_phys, table, lo, hi| {
                     // Rights change in a table of this space's own.
                     let table = if s.platform.ste(ste_phys).is_protected() {

@@ -8,10 +8,12 @@ use crate::records::Records;
 use crate::space::{Region, RegionError, Space};
 use crate::teardown::Mode;
 use crate::Platform;
+use alloc::vec::Vec;
 use zpager_ipc::protocol::{MemError, Stats};
 
-/// Spaces the server can manage (indexed by the kernel's space id).
-pub const MAX_SPACES: usize = 32;
+/// Space ids the server can manage: 0 (the server's own) to 255, so 255
+/// clients. Ids index the kernel's table as well.
+pub const MAX_SPACES: usize = 256;
 
 /// The memory server's state.
 pub struct Server<P: Platform> {
@@ -19,15 +21,23 @@ pub struct Server<P: Platform> {
     pub(crate) frames: FrameAllocator,
     pub(crate) records: Records,
     pub(crate) zero_pfn: u64,
-    pub(crate) spaces: [Option<Space>; MAX_SPACES],
-    /// Families, at most one per space.
-    pub(crate) families: [Option<Family>; MAX_SPACES],
+    /// Indexed by space id; grows on the heap up to the highest live id
+    /// and shrinks when the top ones die.
+    pub(crate) spaces: Vec<Option<Space>>,
+    /// Families, on the heap; a slot is reused once its last space dies.
+    pub(crate) families: Vec<Option<Family>>,
 }
 
 impl<P: Platform> Server<P> {
-    /// Takes over the free frame ranges (pfn pairs).
+    /// Takes over the free frame ranges (pfn pairs, ascending).
     pub fn new(mut platform: P, free: &[(u64, u64)]) -> Option<Self> {
-        let mut frames = FrameAllocator::new(free);
+        let frames = FrameAllocator::new(&mut platform, free.iter().copied());
+        Self::with_frames(platform, frames)
+    }
+
+    /// Starts over a pool already set up (the program first lends its
+    /// heap a few frames, since the record directory lives there).
+    pub fn with_frames(mut platform: P, mut frames: FrameAllocator) -> Option<Self> {
         let records = Records::new(&mut frames, &mut platform)?;
         let zero_pfn = frames.alloc(&platform)?;
         platform.zero_frame(zero_pfn);
@@ -36,9 +46,15 @@ impl<P: Platform> Server<P> {
             frames,
             records,
             zero_pfn,
-            spaces: [const { None }; MAX_SPACES],
-            families: [const { None }; MAX_SPACES],
+            spaces: Vec::new(),
+            families: Vec::new(),
         })
+    }
+
+    /// A frame for the program's own use (its heap), for good: it counts
+    /// as in use from now on.
+    pub fn take_frame(&mut self) -> Option<u64> {
+        self.frames.alloc(&self.platform)
     }
 
     /// The shared zero page.
@@ -61,24 +77,30 @@ impl<P: Platform> Server<P> {
         self.spaces.get_mut(id).and_then(|s| s.as_mut())
     }
 
+    pub(crate) fn space_ref(&self, id: usize) -> Option<&Space> {
+        self.spaces.get(id).and_then(|s| s.as_ref())
+    }
+
     /// The allocator and the records, for the host tests' audit.
     #[cfg(test)]
     pub fn frames_and_records(&self) -> (&FrameAllocator, &Records) {
         (&self.frames, &self.records)
     }
 
-    pub(crate) fn space_ref(&self, id: usize) -> Option<&Space> {
-        self.spaces.get(id).and_then(|s| s.as_ref())
-    }
-
-    /// Creates an empty space at `id`, the first of a new family, and
-    /// returns its ASCE.
+    /// Creates an empty space at `id` (below [`MAX_SPACES`]; the program
+    /// leaves 0, the kernel's id for the server itself, unused), the
+    /// first of a new family, and returns its ASCE.
     pub fn create_space(&mut self, id: usize) -> Result<u64, MemError> {
-        let family = self
-            .families
-            .iter()
-            .position(Option::is_none)
-            .ok_or(MemError::TooManySpaces)?;
+        let family = match self.families.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.families
+                    .try_reserve(1)
+                    .map_err(|_| MemError::OutOfMemory)?;
+                self.families.push(None);
+                self.families.len() - 1
+            }
+        };
         self.families[family] = Some(Family::new());
         let asce = self.create_space_in(id, family);
         if asce.is_err() {
@@ -90,8 +112,17 @@ impl<P: Platform> Server<P> {
     /// Creates an empty space at `id` in `family`, which must be able to
     /// take it and its segment table.
     pub(crate) fn create_space_in(&mut self, id: usize, family: usize) -> Result<u64, MemError> {
-        if id >= MAX_SPACES || self.spaces[id].is_some() {
+        if id >= MAX_SPACES {
+            return Err(MemError::TooManySpaces);
+        }
+        if self.space_ref(id).is_some() {
             return Err(MemError::BadRange);
+        }
+        if id >= self.spaces.len() {
+            self.spaces
+                .try_reserve(id + 1 - self.spaces.len())
+                .map_err(|_| MemError::OutOfMemory)?;
+            self.spaces.resize_with(id + 1, || None);
         }
         let seg = self
             .frames
@@ -109,6 +140,11 @@ impl<P: Platform> Server<P> {
     pub(crate) fn family_of(&mut self, id: usize) -> Option<&mut Family> {
         let family = self.space_ref(id)?.family;
         self.families[family].as_mut()
+    }
+
+    /// Live client spaces.
+    pub fn space_count(&self) -> usize {
+        self.spaces.iter().flatten().count()
     }
 
     /// Caps the frames the family of space `id` may hold (page tables,
@@ -180,6 +216,18 @@ impl<P: Platform> Server<P> {
             }
         }
         self.frames.release(&mut self.platform, seg_pfn);
+        while let Some(None) = self.spaces.last() {
+            self.spaces.pop();
+        }
+        while let Some(None) = self.families.last() {
+            self.families.pop();
+        }
+        if self.spaces.is_empty() {
+            // Frees the tables (no allocation), so a server whose clients
+            // have all ended holds on the heap what it held before them.
+            self.spaces = Vec::new();
+            self.families = Vec::new();
+        }
     }
 
     /// How many regions a space has (for tests and diagnostics).

@@ -28,7 +28,7 @@ impl<P: Platform> Fault<'_, P> {
     /// one the segment entry points at now, with segment protection.
     pub(crate) fn unshare(&mut self, page: u64, table: u64) -> Result<u64, UnshareError> {
         let ste_phys = pt::ste_phys(self.space.seg_pfn, page);
-        let sharers = self.records.sharers(self.frames, self.platform, table);
+        let sharers = self.records.sharers(self.platform, table);
         if sharers <= 1 {
             // The last sharer takes the table over; entries other sharers
             // left marked COW stay so until written.
@@ -45,8 +45,7 @@ impl<P: Platform> Fault<'_, P> {
             .ok_or(UnshareError::OutOfMemory)?;
         self.family.frames += 1;
         self.copy_entries(table, copy, pt::segment_start(page));
-        self.records
-            .set_sharers(self.frames, self.platform, table, sharers - 1);
+        self.records.set_sharers(self.platform, table, sharers - 1);
         self.platform
             .replace_ste(ste_phys, page, Ste::new(copy * PAGE_SIZE, false).0);
         Ok(copy)
@@ -64,8 +63,7 @@ impl<P: Platform> Fault<'_, P> {
             let mut sw = self.platform.sw(from, page);
             let mut new = pte;
             if pte.is_valid() && sw.kind() == Kind::Anon {
-                self.records
-                    .add_mapping(self.frames, self.platform, pte.pfn());
+                self.records.add_mapping(self.platform, pte.pfn());
                 if !sw.is_cow() {
                     sw = sw.with_cow(true);
                     self.platform.write_u64(pt::sw_phys(from, page), sw.0);

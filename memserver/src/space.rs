@@ -1,12 +1,14 @@
 //! Address spaces and their regions.
 
 use crate::pagetable::SEGMENT_ENTRIES;
+use alloc::vec::Vec;
 use core::cell::Cell;
-use heapless::Vec;
 use zpager_ipc::abi::layout;
 
-/// Regions a space can hold.
-pub const MAX_REGIONS: usize = 24;
+/// Regions a space can hold: a request that would need more is refused
+/// with `TooManyRegions`. The list grows on the heap as it fills, so a
+/// small space pays for its own regions only.
+pub const MAX_REGIONS: usize = 256;
 
 /// Where a region's pages come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,8 +96,9 @@ pub struct Counters {
 pub struct Space {
     /// Frame of the segment table.
     pub seg_pfn: u64,
-    /// Regions, sorted by address, never overlapping.
-    pub regions: Vec<Region, MAX_REGIONS>,
+    /// Regions, sorted by address, never overlapping; at most
+    /// [`MAX_REGIONS`].
+    pub regions: Vec<Region>,
     pub counters: Counters,
     /// Its family (index into the server's families).
     pub family: usize,
@@ -108,7 +111,10 @@ pub struct Space {
 pub enum RegionError {
     Overlap,
     OutOfRange,
+    /// The space holds [`MAX_REGIONS`] already.
     Full,
+    /// The heap has no room for a longer list.
+    OutOfMemory,
 }
 
 impl Space {
@@ -138,9 +144,10 @@ impl Space {
                 return Some(r);
             }
         }
-        let i = self.regions.iter().position(|r| r.contains(addr))?;
+        let i = self.regions.partition_point(|r| r.end <= addr);
+        let r = self.regions.get(i).filter(|r| r.start <= addr)?;
         self.hint.set(i);
-        self.regions.get(i)
+        Some(r)
     }
 
     /// The lowest address in the heap area where `pages` pages fit with a
@@ -171,28 +178,29 @@ impl Space {
         {
             return Err(RegionError::OutOfRange);
         }
-        if self
-            .regions
-            .iter()
-            .any(|r| r.start < region.end && region.start < r.end)
+        let at = self.regions.partition_point(|r| r.start < region.start);
+        let below = at.checked_sub(1).and_then(|i| self.regions.get(i));
+        if below.is_some_and(|r| r.end > region.start)
+            || self.regions.get(at).is_some_and(|r| r.start < region.end)
         {
             return Err(RegionError::Overlap);
         }
-        let at = self
-            .regions
-            .iter()
-            .position(|r| r.start > region.start)
-            .unwrap_or(self.regions.len());
+        if self.regions.len() >= MAX_REGIONS {
+            return Err(RegionError::Full);
+        }
         self.regions
-            .insert(at, region)
-            .map_err(|_| RegionError::Full)
+            .try_reserve(1)
+            .map_err(|_| RegionError::OutOfMemory)?;
+        self.regions.insert(at, region);
+        Ok(())
     }
 
     /// Removes `start..end` from the regions it overlaps (`writable` is
     /// `None`), or gives that part new rights, then merges neighbouring
     /// pieces of anonymous memory with equal rights again, so a mapping
     /// protected in parts and back uses one region. Changes nothing and
-    /// fails with [`RegionError::Full`] if the result would not fit.
+    /// fails with [`RegionError::Full`] if the result would hold more
+    /// than [`MAX_REGIONS`], or [`RegionError::OutOfMemory`].
     pub fn carve(
         &mut self,
         start: u64,
@@ -200,8 +208,11 @@ impl Space {
         writable: Option<bool>,
     ) -> Result<(), RegionError> {
         // Pieces merge as they are added, so `out` only grows to the size
-        // of the result: a push that does not fit means it would not fit.
-        let mut out: Vec<Region, MAX_REGIONS> = Vec::new();
+        // of the result: a push past the cap means it would not fit. Cutting
+        // one range out splits at most two regions, hence the capacity.
+        let mut out: Vec<Region> = Vec::new();
+        out.try_reserve_exact((self.regions.len() + 2).min(MAX_REGIONS))
+            .map_err(|_| RegionError::OutOfMemory)?;
         for r in &self.regions {
             let pieces = if r.end <= start || r.start >= end {
                 [Some(*r), None, None]
@@ -216,9 +227,11 @@ impl Space {
                 ]
             };
             for piece in pieces.into_iter().flatten() {
+                let full = out.len() == MAX_REGIONS;
                 match out.last_mut() {
                     Some(last) if last.mergeable_with(&piece) => last.end = piece.end,
-                    _ => out.push(piece).map_err(|_| RegionError::Full)?,
+                    _ if full => return Err(RegionError::Full),
+                    _ => out.push(piece),
                 }
             }
         }

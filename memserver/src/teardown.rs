@@ -30,7 +30,7 @@ impl<P: Platform> Server<P> {
     /// are frames ([`Server::unshare_cost`]).
     pub(crate) fn clear(&mut self, id: usize, start: u64, end: u64, mode: Mode) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
-            let sharers = s.records.sharers(&s.frames, &s.platform, table);
+            let sharers = s.records.sharers(&s.platform, table);
             if sharers <= 1 {
                 return s.clear_in_table(id, ste_phys, table, lo, hi, mode);
             }
@@ -38,8 +38,7 @@ impl<P: Platform> Server<P> {
                 if mode == Mode::Live {
                     s.platform.invalidate_segment(ste_phys, lo);
                 }
-                s.records
-                    .set_sharers(&s.frames, &mut s.platform, table, sharers - 1);
+                s.records.set_sharers(&mut s.platform, table, sharers - 1);
                 return;
             }
             let private = s.unshare(id, lo, table);
@@ -71,7 +70,7 @@ impl<P: Platform> Server<P> {
             let ste = self.platform.ste(pt::ste_phys(space.seg_pfn, lo));
             if ste.is_valid() && ste.is_protected() {
                 let table = ste.table() / PAGE_SIZE;
-                let sharers = self.records.sharers(&self.frames, &self.platform, table);
+                let sharers = self.records.sharers(&self.platform, table);
                 let whole = hi - lo == pt::SEGMENT_SIZE;
                 if sharers > 1 && !(detach_whole && whole) {
                     cost += 1;
@@ -141,7 +140,7 @@ impl<P: Platform> Server<P> {
     /// Drops one mapping of anonymous frame `pfn`, freeing it with its
     /// last.
     fn drop_anon(&mut self, id: usize, pfn: u64) {
-        if self.records.unmap(&self.frames, &mut self.platform, pfn) {
+        if self.records.unmap(&mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
             if let Some(family) = self.family_of(id) {
                 family.frames -= 1;

@@ -63,6 +63,13 @@ fn text_longer_than_a_message_page_keeps_every_character() {
 }
 
 #[test]
+fn a_client_maps_hundreds_of_regions_and_is_refused_past_the_cap() {
+    let run = run_clients("client-anon-regions", &["anon regions=250"]);
+    assert_contains(&run, "then refused with Some(TooManyRegions); 0 wrong");
+    assert_contains(&run, "anon: verdict: PASS");
+}
+
+#[test]
 fn anon_writes_and_reads_back_many_pages() {
     let run = run_clients("client-anon", &["anon pages=1024"]);
     assert_contains(&run, "anon: mapped 1024 pages");

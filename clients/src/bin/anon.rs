@@ -2,11 +2,12 @@
 //! them and checks the frames and page tables went back; maps the same
 //! size again and checks it gets the same addresses back, reading zeros
 //! (nothing stale from the old frames or translations). Args: `pages=N`
-//! (default 256).
+//! (default 256). With `regions=N` it checks the server's region cap
+//! instead (see `many_regions`).
 #![no_std]
 #![no_main]
 
-use zpager_rt::mem::{self, Mapping};
+use zpager_rt::mem::{self, Mapping, MemError};
 use zpager_rt::println;
 
 zpager_rt::entry!(main);
@@ -30,6 +31,10 @@ fn heap_word(m: &Mapping, page: u64, word: u64) -> u64 {
 }
 
 fn main() -> u64 {
+    let regions = arg("regions", 0);
+    if regions > 0 {
+        return many_regions(regions);
+    }
     let pages = arg("pages", 256);
     let before = mem::stats().expect("stats");
     let heap = match Mapping::anon(pages * PAGE, true) {
@@ -111,4 +116,61 @@ fn main() -> u64 {
         && bad_again == 0;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
     u64::from(!ok)
+}
+
+/// `regions=N`: maps one-page mappings until the server refuses, which
+/// must be with `TooManyRegions` and after at least N; writes each, reads
+/// each back, unmaps them all and checks the space is as before.
+// Not inlined: its arrays would grow `main`'s stack frame, and the page
+// checks count the frames the stack takes.
+#[inline(never)]
+fn many_regions(at_least: u64) -> u64 {
+    const MOST: usize = 300;
+    let mut maps: [Option<Mapping>; MOST] = core::array::from_fn(|_| None);
+    prefault_stack();
+    let before = mem::stats().expect("stats");
+    let mut count = 0;
+    let refusal = loop {
+        if count == MOST {
+            break None;
+        }
+        match Mapping::anon(PAGE, true) {
+            Ok(m) => maps[count] = Some(m),
+            Err(e) => break Some(e),
+        }
+        count += 1;
+    };
+    for (i, m) in maps.iter().flatten().enumerate() {
+        m.write_u64(8, pattern(i as u64, 1));
+    }
+    let wrong = maps
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(i, m)| m.read_u64(8) != pattern(*i as u64, 1))
+        .count();
+    for m in maps.iter_mut() {
+        if let Some(m) = m.take() {
+            m.unmap().expect("unmap");
+        }
+    }
+    let after = mem::stats().expect("stats");
+    println!(
+        "mapped {count} one-page regions, then refused with {refusal:?}; {wrong} wrong; space back to {} frames (before {})",
+        after.space_frames, before.space_frames
+    );
+    let ok = refusal == Some(MemError::TooManyRegions)
+        && count as u64 >= at_least
+        && wrong == 0
+        && after.space_frames == before.space_frames;
+    println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
+    u64::from(!ok)
+}
+
+/// Touches the next 32 KiB of stack, so that the frames counted above
+/// and below `before` differ by the mappings only, not by stack growth.
+#[inline(never)]
+fn prefault_stack() {
+    let mut probe = [0u8; 32 * 1024];
+    core::hint::black_box(&mut probe);
 }

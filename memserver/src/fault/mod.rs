@@ -144,13 +144,8 @@ impl<P: Platform> Fault<'_, P> {
             self.platform.copy_to_frame(from, pfn, len);
         }
         let index = (page / PAGE_SIZE) as u32;
-        self.records.create(
-            self.frames,
-            self.platform,
-            pfn,
-            self.space.family as u16,
-            index,
-        );
+        self.records
+            .create(self.platform, pfn, self.space.family as u16, index);
         self.family.frames += 1;
         self.family.anon_frames += 1;
         Ok(pfn)

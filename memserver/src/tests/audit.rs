@@ -87,7 +87,7 @@ pub fn audit(s: &Server<SimMemory>, live: &[Live]) -> Result<(), TestCaseError> 
     for &pfn in &stack {
         roles.claim(pfn, Role::Free)?;
     }
-    for pfn in records.table_frames(frames) {
+    for pfn in records.record_frames() {
         roles.claim(pfn, Role::Records)?;
     }
     roles.claim(s.zero_pfn(), Role::Zero)?;
@@ -97,7 +97,7 @@ pub fn audit(s: &Server<SimMemory>, live: &[Live]) -> Result<(), TestCaseError> 
         audit_space(s, sp, &mut roles, &mut anon)?;
     }
     for (&pfn, &n) in &anon {
-        let rec = records.get(frames, p, pfn);
+        let rec = records.get(p, pfn);
         prop_assert_eq!(
             rec.map_count,
             n,
@@ -186,7 +186,7 @@ fn audit_space(
                         roles.claim(pfn, Role::Anon(id))?;
                     }
                     *n += 1;
-                    let rec = records.get(frames, p, pfn);
+                    let rec = records.get(p, pfn);
                     prop_assert!(
                         rec.map_count >= 1
                             && (usize::from(rec.family), u64::from(rec.page))

@@ -69,7 +69,7 @@ fn audit(s: &Server<SimMemory>, baseline: u64) {
     for (&table, protections) in &pointers {
         let n = protections.len() as u64;
         assert_eq!(
-            s.records.sharers(&s.frames, p, table),
+            s.records.sharers(p, table),
             n,
             "I6: sharers of table {table:#x}"
         );
@@ -102,7 +102,7 @@ fn audit(s: &Server<SimMemory>, baseline: u64) {
         }
     }
     for (&pfn, &n) in &maps {
-        let rec = s.records.get(&s.frames, p, pfn);
+        let rec = s.records.get(p, pfn);
         assert_eq!(
             u64::from(rec.map_count),
             n,

@@ -4,6 +4,7 @@
 //! invariants audited after every step.
 
 mod audit;
+mod capacity;
 mod fork;
 mod model;
 mod program;
