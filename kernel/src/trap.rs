@@ -165,9 +165,8 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
             }
             // The TEID's last two bits name the address space of the
             // access: only primary-space faults are the server's to serve.
-            if let Some(space) = AddressSpace::from_teid(teid) {
-                let reason = KillReason::OutsidePrimarySpace(space);
-                k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
+            if teid & 0x3 != 0 {
+                kill_outside_primary_space(k, t, teid, pc);
                 return;
             }
             k.fault(t, addr, access, code);
@@ -178,6 +177,15 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
             k.kill(t, reason, format_args!("{reason} at pc {at:#x}"));
         }
     }
+}
+
+/// Kills `t` for an access through another address space than its
+/// primary one (off the fault path).
+#[cold]
+fn kill_outside_primary_space(k: &mut Kernel, t: ThreadId, teid: u64, pc: u64) {
+    let space = AddressSpace::from_teid(teid).unwrap_or(AddressSpace::Home);
+    let reason = KillReason::OutsidePrimarySpace(space);
+    k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
 }
 
 fn supervisor_call(k: &mut Kernel, t: ThreadId) {

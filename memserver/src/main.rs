@@ -127,26 +127,32 @@ fn main() -> u64 {
 
     let (mut badge, mut msg) = sys::recv();
     loop {
-        let reply = match msg[0] & 0xffff {
-            label::FAULT => serve_fault(&mut server, &msg),
-            label::REQUEST => {
-                let space = clients
-                    .iter()
-                    .find(|c| c.badge.raw() == badge)
-                    .map_or(0, |c| c.space.index());
-                serve_request(&mut server, space, &msg)
-            }
-            label::THREAD_END => {
-                let end = ThreadEnd::from_regs(&msg);
-                failed |= !thread_ended(&mut server, &mut clients, badge, end);
-                if clients.iter().all(|c| c.outcome != Outcome::Running) {
-                    finish(&server, &clients, baseline, failed);
+        // Faults first: decoding one checks its label on the way.
+        let reply = match FaultMsg::from_regs(&msg) {
+            Ok(fault) => serve_fault(&mut server, &fault),
+            Err(_) => match msg[0] & 0xffff {
+                label::REQUEST => {
+                    let space = clients
+                        .iter()
+                        .find(|c| c.badge.raw() == badge)
+                        .map_or(0, |c| c.space.index());
+                    serve_request(&mut server, space, &msg)
                 }
-                (badge, msg) = sys::recv();
-                continue;
-            }
-            // PING, and anything else: an empty answer.
-            _ => [0; 6],
+                label::THREAD_END => {
+                    let end = ThreadEnd::from_regs(&msg);
+                    failed |= !thread_ended(&mut server, &mut clients, badge, end);
+                    if clients.iter().all(|c| c.outcome != Outcome::Running) {
+                        finish(&server, &clients, baseline, failed);
+                    }
+                    (badge, msg) = sys::recv();
+                    continue;
+                }
+                // A fault message the kernel built wrong: killing the
+                // client is the safe answer.
+                label::FAULT => FaultReply::Kill(KillReason::Spurious).to_regs(),
+                // PING, and anything else: an empty answer.
+                _ => [0; 6],
+            },
         };
         (badge, msg) = sys::reply_recv(badge, reply);
     }
@@ -178,23 +184,18 @@ fn thread_ended(
 
 /// Resolves a fault; the reply tells the kernel what to do.
 #[inline(always)]
-fn serve_fault(server: &mut Server<DirectMap>, msg: &MessageRegs) -> MessageRegs {
-    // The kernel builds fault messages: a malformed one is its bug, and
-    // killing the client is the safe answer.
-    let reply = match FaultMsg::from_regs(msg) {
-        Ok(fault) => match server.fault(fault.space.index(), fault.address, fault.access) {
-            Ok(done) => FaultReply::Resume {
-                replace: done.replace.map(|r| PteReplace {
-                    pte_phys: r.pte_phys,
-                    vaddr: r.vaddr,
-                    new: r.new,
-                }),
-                kind: done.kind as u64,
-                pages: done.pages,
-            },
-            Err(why) => FaultReply::Kill(why),
+fn serve_fault(server: &mut Server<DirectMap>, fault: &FaultMsg) -> MessageRegs {
+    let reply = match server.fault(fault.space.index(), fault.address, fault.access) {
+        Ok(done) => FaultReply::Resume {
+            replace: done.replace.map(|r| PteReplace {
+                pte_phys: r.pte_phys,
+                vaddr: r.vaddr,
+                new: r.new,
+            }),
+            kind: done.kind as u64,
+            pages: done.pages,
         },
-        Err(_) => FaultReply::Kill(KillReason::Spurious),
+        Err(why) => FaultReply::Kill(why),
     };
     reply.to_regs()
 }
