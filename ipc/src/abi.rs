@@ -49,14 +49,21 @@ pub mod syscall {
 
     /// First number of the memory-server-only requests.
     pub const FIRST_PRIVILEGED: u8 = 16;
-    /// Register an address space: r2 = ASCE, r3 = the id the server
-    /// chose for it (1 to 31; 0 is the server's own).
+    /// Register an address space: r2 = ASCE, r3 = the slot index the
+    /// server chose for it (1 to [`super::MAX_CLIENT_SPACES`]; 0 is the
+    /// server's own). Returns r3 = its [`crate::ids::SpaceId`]: the index
+    /// with the slot's generation, which every later call naming the space
+    /// must pass. Arguments: [`crate::kcall::SpaceCreate`].
     pub const SPACE_CREATE: u8 = 16;
-    /// Drop a space: r2 = space id. It must have no threads left.
+    /// Drop a space: r2 = space id. It must have no threads left. A stale
+    /// id (an earlier generation) gets `BadArgument`.
     pub const SPACE_DESTROY: u8 = 17;
     /// Start a thread: r2 = space id, r3 = entry address, r4 = stack top,
     /// r5 = physical address of its message page, r6 = length of its name
-    /// at the start of the caller's message page. Returns r3 = badge.
+    /// at the start of the caller's message page (at most
+    /// [`super::utcb::MAX_NAME`]). Returns r3 = its
+    /// [`crate::ids::Badge`]. `NoResources` when every thread slot is in
+    /// use. Arguments: [`crate::kcall::ThreadCreate`].
     pub const THREAD_CREATE: u8 = 18;
     /// Replace a valid page-table entry: r2 = physical address of the
     /// entry, r3 = virtual address it maps (its page index must match the
@@ -97,34 +104,41 @@ pub mod syscall {
     }
 }
 
-/// Badge meaning "no caller to reply to" for [`syscall::REPLY_RECV`].
+/// Badge meaning "no caller to reply to" for [`syscall::REPLY_RECV`]. Its
+/// index is beyond every thread slot, so it never names a thread.
 pub const NO_REPLY: u64 = u64::MAX;
+
+/// Client spaces the kernel can hold at once (slot indexes 1 to this).
+pub const MAX_CLIENT_SPACES: usize = 255;
+
+/// Client threads the kernel can hold at once, besides the memory server.
+pub const MAX_CLIENT_THREADS: usize = 256;
 
 /// The endpoint of the memory server, the only one today.
 pub const MEMSERVER_ENDPOINT: u64 = 0;
 
 /// Labels in MR0 of messages the memory server receives.
 pub mod label {
-    /// A page fault, synthesised by the kernel. MR0 bits 16-23 hold the
-    /// [`super::Access`], MR1 the faulting address, MR2 the instruction
-    /// address, MR3 the space id, MR4 the program-interruption code.
+    /// A page fault, synthesised by the kernel: [`crate::kmsg::FaultMsg`].
     pub const FAULT: u64 = 1;
     /// A client request; MR1 bytes of postcard in the message page.
     pub const REQUEST: u64 = 2;
-    /// A thread ended, synthesised by the kernel. MR1 = status, MR2 = 1 if
-    /// it was killed, MR3 = space id. The reply releases the thread.
+    /// A thread ended, synthesised by the kernel:
+    /// [`crate::kmsg::ThreadEnd`], with its exit status or why it was
+    /// killed. The reply releases the thread.
     pub const THREAD_END: u64 = 3;
     /// An empty call, for measuring the IPC round trip.
     pub const PING: u64 = 4;
 }
 
-/// What a fault reply tells the kernel (MR0).
+/// What a fault reply tells the kernel (MR0); the whole reply is a
+/// [`crate::kmsg::FaultReply`].
 pub mod fault_reply {
-    /// Mapping made: resume the thread. If MR1 is not zero, first replace
-    /// the valid entry at physical address MR1, mapping virtual address
-    /// MR2, with MR3 (the kernel purges the TLB for it).
+    /// Mapping made: resume the thread, after replacing one valid entry if
+    /// the reply names one.
     pub const RESUME: u64 = 0;
-    /// Nothing may be mapped there: kill the thread. MR1 = [`super::KillReason`].
+    /// Nothing may be mapped there: kill the thread for the reply's
+    /// [`super::KillReason`].
     pub const KILL: u64 = 1;
 }
 
@@ -138,13 +152,15 @@ pub enum Access {
 }
 
 impl Access {
-    /// The access for a code in a fault message.
-    #[inline]
-    pub fn from_code(code: u64) -> Access {
+    /// The access for a code in a fault message; `None` for a code no
+    /// access has.
+    #[inline(always)]
+    pub fn try_from_code(code: u64) -> Option<Access> {
         match code {
-            1 => Access::Write,
-            2 => Access::Execute,
-            _ => Access::Read,
+            0 => Some(Access::Read),
+            1 => Some(Access::Write),
+            2 => Some(Access::Execute),
+            _ => None,
         }
     }
 
@@ -157,45 +173,7 @@ impl Access {
     }
 }
 
-/// Why the memory server refused a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum KillReason {
-    /// No region covers the address.
-    Unmapped = 1,
-    /// A write to memory mapped read-only.
-    WriteToReadOnly = 2,
-    /// The server ran out of frames.
-    OutOfMemory = 3,
-    /// The fault did not make sense (say, on a valid writable page).
-    Spurious = 4,
-    /// Serving the fault would take the space over its frame limit.
-    FrameLimit = 5,
-}
-
-impl KillReason {
-    pub fn from_code(code: u64) -> Option<KillReason> {
-        [
-            KillReason::Unmapped,
-            KillReason::WriteToReadOnly,
-            KillReason::OutOfMemory,
-            KillReason::Spurious,
-            KillReason::FrameLimit,
-        ]
-        .into_iter()
-        .find(|r| *r as u64 == code)
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            KillReason::Unmapped => "no mapping may exist in page",
-            KillReason::WriteToReadOnly => "write to read-only memory in page",
-            KillReason::OutOfMemory => "out of memory serving a fault in page",
-            KillReason::Spurious => "unresolvable fault in page",
-            KillReason::FrameLimit => "frame limit reached serving a fault in page",
-        }
-    }
-}
+pub use crate::kill::KillReason;
 
 /// The layout of a [`syscall::PTE_REPLACE_BATCH`] request in the message
 /// page.

@@ -2,8 +2,10 @@
 //! and the host tools.
 //!
 //! Everything two parties must agree on lives here and nowhere else: the
-//! system-call ABI and the fixed memory layout ([`abi`]), the memory-server
-//! protocol ([`protocol`]), the boot archive that carries programs and
+//! system-call ABI and the fixed memory layout ([`abi`]), the messages and
+//! privileged calls between the kernel and the memory server ([`kmsg`],
+//! [`kcall`], with generational ids from [`ids`] and kill reasons from
+//! [`kill`]), the memory-server protocol ([`protocol`]), the boot archive that carries programs and
 //! configuration into the guest ([`bootarchive`], [`bootconfig`],
 //! [`manifest`]), and the exit protocol between the guest and its host
 //! ([`exit`]).
@@ -20,5 +22,9 @@ pub mod elf;
 pub mod exit;
 #[cfg(all(target_arch = "s390x", not(test)))]
 pub mod freestanding;
+pub mod ids;
+pub mod kcall;
+pub mod kill;
+pub mod kmsg;
 pub mod manifest;
 pub mod protocol;

@@ -1,13 +1,15 @@
 //! The parts of the zpager kernel that are plain logic: SCLP control-block
-//! layouts, the physical memory map, and names for interruption codes.
+//! layouts, the physical memory map, names for interruption codes, and the
+//! table of address spaces with their generations.
 //!
 //! They build and are unit-tested on the host. Everything that touches the
 //! machine lives in the `zpager-kernel` binary's `arch` module.
 // Clients' FP registers are switched lazily on the promise that this code
-// never uses them (see kernel/src/thread.rs).
+// never uses them (see kernel/src/thread/sched.rs).
 #![deny(clippy::float_arithmetic)]
 #![no_std]
 
 pub mod interruption;
 pub mod memmap;
 pub mod sclp;
+pub mod spaces;

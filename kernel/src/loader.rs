@@ -8,7 +8,7 @@
 
 use crate::arch::phys;
 use crate::println;
-use crate::thread::{Kernel, SERVER};
+use crate::thread::Kernel;
 use zpager_ipc::abi::{layout, utcb};
 use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
 use zpager_ipc::dat::{self, Pte, Ste};
@@ -194,17 +194,13 @@ pub fn start_memory_server(
 
     // Table length 3: the 16 KiB segment table.
     kernel.set_server_space(b.segment_table | 3);
-    let t = kernel
-        .create_thread(
-            0,
-            program.entry,
-            layout::STACK_TOP,
-            utcb_frame,
-            MEMSERVER_ENTRY.as_bytes(),
-        )
-        .map_err(|_| "cannot create the memory server thread")?;
-    if t != SERVER {
-        return Err("the memory server must be thread 0");
+    if !kernel.create_server_thread(
+        program.entry,
+        layout::STACK_TOP,
+        utcb_frame,
+        MEMSERVER_ENTRY.as_bytes(),
+    ) {
+        return Err("cannot create the memory server as thread 0");
     }
     Ok(Started {
         frames_used: (memory - carved) / PAGE,

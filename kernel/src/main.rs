@@ -2,7 +2,7 @@
 //! other targets it explains that and exits, so host tooling can build the
 //! workspace.
 // Clients' FP registers are switched lazily on the promise that this code
-// never uses them (see kernel/src/thread.rs).
+// never uses them (see kernel/src/thread/sched.rs).
 #![deny(clippy::float_arithmetic)]
 #![cfg_attr(target_arch = "s390x", no_std, no_main)]
 

@@ -14,6 +14,12 @@ use crate::{console, fatal_println, println, timer};
 use core::sync::atomic::{AtomicBool, Ordering};
 use zpager_ipc::abi::{self, syscall, Error};
 use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::kcall::{
+    CallArgs, PteReplace, PteReplaceBatch, SegmentInvalidate, Shutdown, SpaceCreate, SpaceDestroy,
+    ThreadCreate,
+};
+use zpager_ipc::kill::{AddressSpace, KillReason};
+use zpager_ipc::kmsg::Ending;
 use zpager_kernel::interruption::{instruction_length, program_check_name};
 
 /// All threads and spaces.
@@ -126,10 +132,8 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
         0x04 | 0x10 | 0x11 | 0x38..=0x3b => {
             let pc = if code == 0x04 {
                 if teid & 0x4 == 0 {
-                    k.kill(
-                        t,
-                        format_args!("protection exception without an address at pc {pc:#x}"),
-                    );
+                    let reason = KillReason::ProtectionWithoutAddress;
+                    k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
                     return;
                 }
                 // Wrapping: a PSW at address 0 cannot follow a 4-byte
@@ -162,25 +166,26 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
             // The TEID's last two bits name the address space of the
             // access: only primary-space faults are the server's to serve.
             if teid & 0x3 != 0 {
-                k.kill(
-                    t,
-                    format_args!(
-                        "access outside its primary space ({}) at pc {pc:#x}",
-                        ["primary", "access-register", "secondary", "home"][(teid & 3) as usize]
-                    ),
-                );
+                kill_outside_primary_space(k, t, teid, pc);
                 return;
             }
-            k.fault(t, addr, access as u64, code);
+            k.fault(t, addr, access, code);
         }
         _ => {
             let at = pc.wrapping_sub(ilc);
-            k.kill(
-                t,
-                format_args!("{} at pc {at:#x}", program_check_name(code)),
-            );
+            let reason = KillReason::ProgramCheck(code);
+            k.kill(t, reason, format_args!("{reason} at pc {at:#x}"));
         }
     }
+}
+
+/// Kills `t` for an access through another address space than its
+/// primary one (off the fault path).
+#[cold]
+fn kill_outside_primary_space(k: &mut Kernel, t: ThreadId, teid: u64, pc: u64) {
+    let space = AddressSpace::from_teid(teid).unwrap_or(AddressSpace::Home);
+    let reason = KillReason::OutsidePrimarySpace(space);
+    k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
 }
 
 fn supervisor_call(k: &mut Kernel, t: ThreadId) {
@@ -199,7 +204,7 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
     }
     match number {
         syscall::YIELD => k.preempt(),
-        syscall::EXIT => k.end(t, regs[2], false),
+        syscall::EXIT => k.end(t, Ending::Exited(regs[2])),
         syscall::NULL => set(k, Error::Ok, None),
         syscall::CONSOLE_WRITE => {
             // Only ticks during this write count against the writer.
@@ -211,15 +216,16 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
                         k.preempt();
                     }
                 }
-                Err(why) => k.kill(
-                    t,
-                    format_args!("bad system call argument: {why} ({} bytes)", regs[2]),
-                ),
+                Err(why) => {
+                    let reason = KillReason::BadCallArgument(why);
+                    k.kill(t, reason, format_args!("{reason} ({} bytes)", regs[2]));
+                }
             }
         }
         syscall::CALL => {
             if let Err(why) = k.call(t) {
-                k.kill(t, format_args!("bad system call argument: {why}"));
+                let reason = KillReason::BadCallArgument(why);
+                k.kill(t, reason, format_args!("{reason}"));
             }
         }
         syscall::REPLY_RECV => {
@@ -228,60 +234,104 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             }
         }
         syscall::REPLY | syscall::RECV => rare_server_call(k, number),
-        syscall::SPACE_CREATE => match k.create_space(regs[2], regs[3]) {
-            Ok(()) => set(k, Error::Ok, None),
-            Err(e) => set(k, e, None),
-        },
-        syscall::SPACE_DESTROY => {
-            let e = k.destroy_space_call(regs[2]);
-            set(k, e, None);
+        syscall::SPACE_CREATE
+        | syscall::SPACE_DESTROY
+        | syscall::THREAD_CREATE
+        | syscall::PTE_REPLACE
+        | syscall::PTE_REPLACE_BATCH
+        | syscall::SEGMENT_INVALIDATE
+        | syscall::SHUTDOWN => {
+            let args: CallArgs = core::array::from_fn(|i| regs[2 + i]);
+            let (err, result) = match privileged_call(k, number, &args) {
+                Ok(result) => (Error::Ok, result),
+                Err((e, result)) => (e, result),
+            };
+            set(k, err, result);
         }
-        // Space 0 is the server's: only the loader starts a thread there.
-        syscall::THREAD_CREATE if regs[2] == 0 => set(k, Error::BadArgument, None),
+        n => {
+            let reason = KillReason::NoSuchSyscall(n);
+            k.kill(t, reason, format_args!("{reason}"));
+        }
+    }
+}
+
+/// A memory-server call that changes the machine's view of memory: its
+/// arguments decoded once, the result for r3 (on an error too) returned.
+fn privileged_call(
+    k: &mut Kernel,
+    number: u8,
+    args: &CallArgs,
+) -> Result<Option<u64>, (Error, Option<u64>)> {
+    let bad = |_| (Error::BadArgument, None);
+    let refused = |e| (e, None);
+    match number {
+        syscall::SPACE_CREATE => {
+            let call = SpaceCreate::from_regs(args).map_err(bad)?;
+            let id = k.create_space(call).map_err(refused)?;
+            Ok(Some(id.raw()))
+        }
+        syscall::SPACE_DESTROY => {
+            let call = SpaceDestroy::from_regs(args);
+            k.destroy_space(call.space).map_err(refused)?;
+            Ok(None)
+        }
         syscall::THREAD_CREATE => {
-            let name_len = regs[6].min(abi::utcb::MAX_NAME as u64);
-            let utcb = k.utcb(SERVER);
-            let name = arch::phys::bytes(utcb, name_len);
+            let call = ThreadCreate::from_regs(args).map_err(bad)?;
+            let name = arch::phys::bytes(k.utcb(SERVER), call.name_len as u64);
             let mut copy = [0u8; abi::utcb::MAX_NAME];
             copy[..name.len()].copy_from_slice(name);
-            match k.create_thread(
-                regs[2] as usize,
-                regs[3],
-                regs[4],
-                regs[5],
-                &copy[..name.len()],
-            ) {
-                Ok(id) => set(k, Error::Ok, Some(id as u64)),
-                Err(e) => set(k, e, None),
-            }
+            let badge = k
+                .create_thread(
+                    call.space,
+                    call.entry,
+                    call.stack_top,
+                    call.utcb_phys,
+                    &copy[..name.len()],
+                )
+                .map_err(refused)?;
+            Ok(Some(badge.raw()))
         }
         syscall::PTE_REPLACE => {
-            let ok = arch::replace_pte(regs[2], regs[3], regs[4]);
-            set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
+            let r = PteReplace::from_regs(args);
+            if !arch::replace_pte(r.pte_phys, r.vaddr, r.new) {
+                return Err((Error::BadArgument, None));
+            }
+            Ok(None)
         }
         syscall::PTE_REPLACE_BATCH => {
-            let result = match regs[2] {
-                n if n > abi::pte_batch::MAX_ENTRIES as u64 => Err(n),
-                n => arch::replace_pte_list(k.utcb(SERVER), n),
-            };
-            match result {
-                Ok(()) => set(k, Error::Ok, None),
-                Err(index) => set(k, Error::BadArgument, Some(index)),
-            }
+            // Too many entries: the first that does not fit is the bad one.
+            let first_beyond = Some(abi::pte_batch::MAX_ENTRIES as u64);
+            let call =
+                PteReplaceBatch::from_regs(args).map_err(|_| (Error::BadArgument, first_beyond))?;
+            arch::replace_pte_list(k.utcb(SERVER), call.count as u64)
+                .map_err(|index| (Error::BadArgument, Some(index)))?;
+            Ok(None)
         }
         syscall::SEGMENT_INVALIDATE => {
-            let ok = arch::invalidate_segment(regs[2], regs[3]);
-            set(k, if ok { Error::Ok } else { Error::BadArgument }, None);
+            let call = SegmentInvalidate::from_regs(args);
+            if !arch::invalidate_segment(call.ste_phys, call.vaddr) {
+                return Err((Error::BadArgument, None));
+            }
+            Ok(None)
         }
-        syscall::SHUTDOWN => {
-            println!(
-                "kernel: the memory server shut the system down (status {})",
-                regs[2]
-            );
-            let status = ExitStatus::from_code(regs[2] as u32).unwrap_or(ExitStatus::TestFailed);
-            stop(status);
-        }
-        n => k.kill(t, format_args!("no such system call {n}")),
+        syscall::SHUTDOWN => match Shutdown::from_regs(args) {
+            Ok(call) => {
+                println!(
+                    "kernel: the memory server shut the system down (status {})",
+                    call.status.code()
+                );
+                stop(call.status);
+            }
+            Err(_) => {
+                println!(
+                    "kernel: the memory server shut the system down with unknown status {}",
+                    args[0]
+                );
+                stop(ExitStatus::TestFailed);
+            }
+        },
+        // `supervisor_call` passes only the numbers above.
+        _ => Err((Error::BadArgument, None)),
     }
 }
 

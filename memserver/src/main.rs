@@ -1,7 +1,7 @@
 //! The memory server program: starts the clients named in the manifest,
 //! then serves faults and requests until every client has ended.
 // Clients' FP registers are switched lazily on the promise that this code
-// never uses them (see kernel/src/thread.rs).
+// never uses them (see kernel/src/thread/sched.rs).
 #![deny(clippy::float_arithmetic)]
 #![no_std]
 #![no_main]
@@ -11,10 +11,13 @@ mod platform;
 
 use heap::Usage;
 use heapless::Vec;
-use platform::DirectMap;
-use zpager_ipc::abi::{fault_reply, label, layout, syscall, utcb, Access};
+use platform::{shutdown, DirectMap};
+use zpager_ipc::abi::{label, utcb, KillReason};
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::ids::{Badge, SpaceId};
+use zpager_ipc::kcall::PteReplace;
+use zpager_ipc::kmsg::{BadMessage, Ending, FaultMsg, FaultReply, MessageRegs, ThreadEnd};
 use zpager_ipc::manifest::{self, Expect, MANIFEST_ENTRY};
 use zpager_ipc::protocol::{Stats, MAX_MESSAGE};
 use zpager_memserver::frames::FrameAllocator;
@@ -28,24 +31,19 @@ const MAX_CLIENTS: usize = manifest::MAX_CLIENTS;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Running,
-    Exited(u64),
-    Killed,
+    Ended(Ending),
 }
 
 struct Client {
     name: heapless::String<32>,
     expect: Expect,
-    badge: u64,
-    space: usize,
+    badge: Badge,
+    /// As the kernel names it; the core knows it by `space.index()`.
+    space: SpaceId,
     outcome: Outcome,
     /// Counters when it ended.
     stats: Stats,
     as_expected: bool,
-}
-
-fn shutdown(status: ExitStatus) -> ! {
-    sys::raw::<{ syscall::SHUTDOWN }>([status.code() as u64, 0, 0, 0, 0]);
-    sys::exit(1)
 }
 
 fn main() -> u64 {
@@ -86,25 +84,26 @@ fn main() -> u64 {
     let mut failed = false;
     // `frame_share` has validated the manifest.
     for spec in manifest::clients(text).flatten() {
-        let id = clients.len() + 1;
+        // The core's space index; the kernel adds the generation.
+        let index = clients.len() + 1;
         heap::top_up_from(&mut server);
         match start_client(
             &mut server,
             &archive,
             archive_phys,
-            id,
+            index,
             spec.name,
             spec.args,
             spec.frame_limit.unwrap_or(share),
         ) {
-            Ok(badge) => {
+            Ok((badge, space)) => {
                 let mut name = heapless::String::new();
                 let _ = name.push_str(spec.name);
                 let _ = clients.push(Client {
                     name,
                     expect: spec.expect,
                     badge,
-                    space: id,
+                    space,
                     outcome: Outcome::Running,
                     stats: Stats::default(),
                     as_expected: false,
@@ -127,57 +126,79 @@ fn main() -> u64 {
 
     let (mut badge, mut msg) = sys::recv();
     loop {
-        let reply = match msg[0] & 0xffff {
-            label::FAULT => serve_fault(&mut server, &msg),
-            label::REQUEST => {
-                let space = clients
-                    .iter()
-                    .find(|c| c.badge == badge)
-                    .map_or(0, |c| c.space);
-                let reply = serve_request(&mut server, space, &msg);
-                heap::top_up_from(&mut server);
-                reply
-            }
-            label::THREAD_END => {
-                // Release the ended thread first, so no thread is left in
-                // its space when the space is destroyed.
-                sys::reply(badge, [0; 6]);
-                if let Some(c) = clients.iter_mut().find(|c| c.badge == badge) {
-                    failed |= !client_ended(&mut server, c, &msg);
+        // Faults first: decoding one checks its label on the way.
+        let reply = match FaultMsg::from_regs(&msg) {
+            Ok(fault) => serve_fault(&mut server, &fault),
+            Err(_) => match msg[0] & 0xffff {
+                label::REQUEST => {
+                    let space = clients
+                        .iter()
+                        .find(|c| c.badge.raw() == badge)
+                        .map_or(0, |c| c.space.index());
+                    let reply = serve_request(&mut server, space, &msg);
+                    heap::top_up_from(&mut server);
+                    reply
                 }
-                if clients.iter().all(|c| c.outcome != Outcome::Running) {
-                    finish(&server, &clients, baseline, failed);
+                label::THREAD_END => {
+                    let end = ThreadEnd::from_regs(&msg);
+                    failed |= !thread_ended(&mut server, &mut clients, badge, end);
+                    if clients.iter().all(|c| c.outcome != Outcome::Running) {
+                        finish(&server, &clients, baseline, failed);
+                    }
+                    (badge, msg) = sys::recv();
+                    continue;
                 }
-                (badge, msg) = sys::recv();
-                continue;
-            }
-            // PING, and anything else: an empty answer.
-            _ => [0; 6],
+                // A fault message the kernel built wrong: killing the
+                // client is the safe answer.
+                label::FAULT => FaultReply::Kill(KillReason::Spurious).to_regs(),
+                // PING, and anything else: an empty answer.
+                _ => [0; 6],
+            },
         };
         (badge, msg) = sys::reply_recv(badge, reply);
     }
 }
 
+/// Releases an ended client's thread and space; returns whether it ended
+/// as the manifest expected. Kept out of the loop, so the fault and IPC
+/// paths keep their registers.
+#[inline(never)]
+fn thread_ended(
+    server: &mut Server<DirectMap>,
+    clients: &mut [Client],
+    badge: u64,
+    end: Result<ThreadEnd, BadMessage>,
+) -> bool {
+    // Release the ended thread first, so no thread is left in its space
+    // when the space is destroyed.
+    sys::reply(badge, [0; 6]);
+    let Ok(end) = end else {
+        // The kernel's own message: nothing it says can be trusted now.
+        println!("the kernel sent a THREAD_END that does not decode");
+        shutdown(ExitStatus::TestFailed);
+    };
+    match clients.iter_mut().find(|c| c.badge.raw() == badge) {
+        Some(c) => client_ended(server, c, &end),
+        None => true,
+    }
+}
+
 /// Resolves a fault; the reply tells the kernel what to do.
 #[inline(always)]
-fn serve_fault(server: &mut Server<DirectMap>, msg: &[u64; 6]) -> [u64; 6] {
-    let access = Access::from_code((msg[0] >> 16) & 0xff);
-    match server.fault(msg[3] as usize, msg[1], access) {
-        Ok(done) => {
-            let r = done
-                .replace
-                .map_or([0; 3], |r| [r.pte_phys, r.vaddr, r.new]);
-            [
-                fault_reply::RESUME,
-                r[0],
-                r[1],
-                r[2],
-                done.kind as u64,
-                done.pages,
-            ]
-        }
-        Err(why) => [fault_reply::KILL, why as u64, 0, 0, 0, 0],
-    }
+fn serve_fault(server: &mut Server<DirectMap>, fault: &FaultMsg) -> MessageRegs {
+    let reply = match server.fault(fault.space.index(), fault.address, fault.access) {
+        Ok(done) => FaultReply::Resume {
+            replace: done.replace.map(|r| PteReplace {
+                pte_phys: r.pte_phys,
+                vaddr: r.vaddr,
+                new: r.new,
+            }),
+            kind: done.kind as u64,
+            pages: done.pages,
+        },
+        Err(why) => FaultReply::Kill(why),
+    };
+    reply.to_regs()
 }
 
 /// Serves a postcard request from the message page, answering in place.
@@ -195,29 +216,27 @@ fn serve_request(server: &mut Server<DirectMap>, space: usize, msg: &[u64; 6]) -
 
 /// Frees an ended client's space and prints its summary; returns whether
 /// it ended as the manifest expected.
-fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, msg: &[u64; 6]) -> bool {
-    c.outcome = if msg[2] != 0 {
-        Outcome::Killed
-    } else {
-        Outcome::Exited(msg[1])
-    };
-    let stats = server.stats(c.space);
+fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, end: &ThreadEnd) -> bool {
+    if end.space != c.space {
+        println!(
+            "client {}: the kernel reports its end in space {}, not {}",
+            c.name, end.space, c.space
+        );
+        return false;
+    }
+    c.outcome = Outcome::Ended(end.ending);
+    let stats = server.stats(c.space.index());
     release_space(server, c.space);
-    c.as_expected = match (c.expect, c.outcome) {
-        (Expect::Killed, Outcome::Killed) => true,
-        (Expect::Exit(want), Outcome::Exited(got)) => want == got,
+    c.as_expected = match (c.expect, end.ending) {
+        (Expect::Killed, Ending::Killed(_)) => true,
+        (Expect::Exit(want), Ending::Exited(got)) => want == got,
         _ => false,
     };
     c.stats = stats;
-    let how = match c.outcome {
-        Outcome::Exited(s) => StatusText::Exited(s),
-        _ => StatusText::Killed,
-    };
     println!(
-        "client {} {} (expected {}): faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around); held {} frames; {}",
+        "client {} {}: faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around); held {} frames; {}",
         c.name,
-        how,
-        c.expect,
+        EndText(end.ending, c.expect),
         stats.zero_faults,
         stats.anon_faults,
         stats.zero_replaced,
@@ -271,7 +290,9 @@ fn print_table(clients: &[Client]) {
     for c in clients {
         let mut status: heapless::String<16> = heapless::String::new();
         let _ = match c.outcome {
-            Outcome::Exited(s) => core::fmt::write(&mut status, format_args!("exit {s}")),
+            Outcome::Ended(Ending::Exited(s)) => {
+                core::fmt::write(&mut status, format_args!("exit {s}"))
+            }
             _ => core::fmt::write(&mut status, format_args!("killed")),
         };
         let s = &c.stats;
@@ -290,16 +311,16 @@ fn print_table(clients: &[Client]) {
     }
 }
 
-enum StatusText {
-    Exited(u64),
-    Killed,
-}
+/// How a client ended against what the manifest expected, with the
+/// kernel's reason when it was killed: "exited 0 (expected exit:0)",
+/// "was killed (expected killed) [reason]".
+struct EndText(Ending, Expect);
 
-impl core::fmt::Display for StatusText {
+impl core::fmt::Display for EndText {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            StatusText::Exited(s) => write!(f, "exited {s}"),
-            StatusText::Killed => write!(f, "was killed"),
+        match self.0 {
+            Ending::Exited(s) => write!(f, "exited {s} (expected {})", self.1),
+            Ending::Killed(why) => write!(f, "was killed (expected {}) [{why}]", self.1),
         }
     }
 }
@@ -340,16 +361,18 @@ fn frame_share(manifest_text: &str, pool: u64) -> u64 {
     share
 }
 
-/// Builds a client's space from its program and starts its thread.
+/// Builds a client's space (index `index` in the core) from its program
+/// and starts its thread; returns its badge and the kernel's id for the
+/// space.
 fn start_client(
     server: &mut Server<DirectMap>,
     archive: &Archive<'_>,
     archive_phys: u64,
-    id: usize,
+    index: usize,
     name: &str,
     args: &str,
     frame_limit: u64,
-) -> Result<u64, &'static str> {
+) -> Result<(Badge, SpaceId), &'static str> {
     let entry = archive
         .find(name)
         .filter(|e| e.kind == EntryKind::Program)
@@ -357,35 +380,36 @@ fn start_client(
     // Everything that can fail without side effects comes first.
     let mut block = [0u8; 4 + utcb::MAX_NAME + utcb::MAX_ARGS];
     let n = utcb::write_startup(&mut block, name, args).ok_or("name or arguments too long")?;
-    let asce = server.create_space(id).map_err(|_| "no space left")?;
-    server.set_frame_limit(id, frame_limit);
+    let asce = server.create_space(index).map_err(|_| "no space left")?;
+    server.set_frame_limit(index, frame_limit);
     let image = archive_phys + entry.offset as u64;
-    let loaded = match server.load_program(id, image, entry.data.len() as u64) {
+    let loaded = match server.load_program(index, image, entry.data.len() as u64) {
         Ok(l) => l,
         Err(_) => {
-            server.destroy_space(id);
+            server.destroy_space(index);
             return Err("not a loadable program");
         }
     };
     platform::write_phys(loaded.utcb_pfn * PAGE_SIZE, &block[..n]);
-    let (err, _) = sys::raw::<{ syscall::SPACE_CREATE }>([asce, id as u64, 0, 0, 0]);
-    if err != 0 {
-        server.destroy_space(id);
+    // The first client's slot doubles as a check of the kernel's
+    // generation rules.
+    let created = if index == 1 {
+        platform::create_space_checking_generations(asce, index)
+    } else {
+        platform::create_space(asce, index)
+    };
+    let Ok(space) = created else {
+        server.destroy_space(index);
         return Err("the kernel refused the space");
+    };
+    let utcb_phys = loaded.utcb_pfn * PAGE_SIZE;
+    match platform::create_thread(space, loaded.entry, utcb_phys, name) {
+        Ok(badge) => Ok((badge, space)),
+        Err(_) => {
+            release_space(server, space);
+            Err("the kernel refused the thread")
+        }
     }
-    platform::message_page()[..name.len()].copy_from_slice(name.as_bytes());
-    let (err, badge) = sys::raw::<{ syscall::THREAD_CREATE }>([
-        id as u64,
-        loaded.entry,
-        layout::STACK_TOP,
-        loaded.utcb_pfn * PAGE_SIZE,
-        name.len() as u64,
-    ]);
-    if err != 0 {
-        release_space(server, id);
-        return Err("the kernel refused the thread");
-    }
-    Ok(badge)
 }
 
 /// Has the kernel forget space `id`, then returns its frames to the pool.
@@ -393,13 +417,12 @@ fn start_client(
 /// space), the frames stay where they are: handing out frames the space's
 /// tables may still reach would be worse than the leak the final check
 /// reports.
-fn release_space(server: &mut Server<DirectMap>, id: usize) {
-    let (err, _) = sys::raw::<{ syscall::SPACE_DESTROY }>([id as u64, 0, 0, 0, 0]);
-    if err != 0 {
+fn release_space(server: &mut Server<DirectMap>, id: SpaceId) {
+    if let Err(err) = platform::destroy_space(id) {
         println!(
             "space {id}: the kernel refused to destroy it (error {err}); its frames stay in use"
         );
         return;
     }
-    server.destroy_space(id);
+    server.destroy_space(id.index());
 }

@@ -1,9 +1,17 @@
 //! The s390x platform: physical memory through the server's direct map,
-//! valid-entry replacement through the kernel.
+//! valid-entry replacement through the kernel, and the kernel calls that
+//! register and drop spaces and threads.
 
-use zpager_ipc::abi::{layout, pte_batch, syscall, utcb};
+use zpager_ipc::abi::{layout, pte_batch, utcb, Error};
+use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::ids::{Badge, SpaceId};
+use zpager_ipc::kcall::{
+    PteReplace, PteReplaceBatch, SegmentInvalidate, Shutdown, SpaceCreate, SpaceDestroy,
+    ThreadCreate,
+};
 use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo};
 use zpager_memserver::{Platform, Replace, PAGE_SIZE};
+use zpager_rt::{println, sys};
 
 /// Physical address `p` is at `DIRECT_MAP + p` in the server's space; the
 /// kernel maps every frame above itself there before the server starts.
@@ -47,8 +55,12 @@ impl Platform for DirectMap {
     }
 
     fn replace_pte(&mut self, pte_phys: u64, vaddr: u64, new: u64) {
-        let (err, _) =
-            zpager_rt::sys::raw::<{ syscall::PTE_REPLACE }>([pte_phys, vaddr, new, 0, 0]);
+        let call = PteReplace {
+            pte_phys,
+            vaddr,
+            new,
+        };
+        let (err, _) = zpager_rt::sys::raw::<{ PteReplace::NUMBER }>(call.to_regs());
         // A refusal means the server computed a wrong entry address: going
         // on would leave a frame mapped that the server thinks is free.
         assert!(
@@ -61,17 +73,15 @@ impl Platform for DirectMap {
         for chunk in batch.chunks(pte_batch::MAX_ENTRIES) {
             let page = message_page();
             for (slot, r) in page.chunks_exact_mut(pte_batch::ENTRY_SIZE).zip(chunk) {
-                slot[..8].copy_from_slice(&r.pte_phys.to_be_bytes());
-                slot[8..16].copy_from_slice(&r.vaddr.to_be_bytes());
-                slot[16..].copy_from_slice(&r.new.to_be_bytes());
+                let entry = PteReplace {
+                    pte_phys: r.pte_phys,
+                    vaddr: r.vaddr,
+                    new: r.new,
+                };
+                slot.copy_from_slice(&entry.to_bytes());
             }
-            let (err, bad) = zpager_rt::sys::raw::<{ syscall::PTE_REPLACE_BATCH }>([
-                chunk.len() as u64,
-                0,
-                0,
-                0,
-                0,
-            ]);
+            let call = PteReplaceBatch { count: chunk.len() };
+            let (err, bad) = zpager_rt::sys::raw::<{ PteReplaceBatch::NUMBER }>(call.to_regs());
             assert!(
                 err == 0,
                 "the kernel refused entry {bad} of a batch of page-table entries"
@@ -80,8 +90,8 @@ impl Platform for DirectMap {
     }
 
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
-        let (err, _) =
-            zpager_rt::sys::raw::<{ syscall::SEGMENT_INVALIDATE }>([ste_phys, vaddr, 0, 0, 0]);
+        let call = SegmentInvalidate { ste_phys, vaddr };
+        let (err, _) = zpager_rt::sys::raw::<{ SegmentInvalidate::NUMBER }>(call.to_regs());
         assert!(
             err == 0,
             "the kernel refused to invalidate the segment entry at {ste_phys:#x} for {vaddr:#x}"
@@ -120,4 +130,78 @@ pub fn boot_info() -> Option<(ServerBootInfo, FreeRanges<'static>)> {
     let page = unsafe { &*(layout::UTCB as *const [u8; utcb::SIZE]) };
     let len = u16::from_be_bytes([page[utcb::BOOT_INFO], page[utcb::BOOT_INFO + 1]]) as usize;
     decode_boot_info(page.get(utcb::BOOT_INFO + 2..utcb::BOOT_INFO + 2 + len)?)
+}
+
+/// A kernel call's refusal: the [`Error`] code it returned in r2.
+pub type Refusal = u64;
+
+/// Registers the segment table at `asce` with the kernel as the space in
+/// slot `index`; returns the kernel's id for it (index and generation).
+pub fn create_space(asce: u64, index: usize) -> Result<SpaceId, Refusal> {
+    let call = SpaceCreate {
+        asce,
+        index: index as u32,
+    };
+    match sys::raw::<{ SpaceCreate::NUMBER }>(call.to_regs()) {
+        (0, id) => Ok(SpaceId::from_raw(id)),
+        (err, _) => Err(err),
+    }
+}
+
+/// [`create_space`], after making the kernel reuse the slot once: the id
+/// from before the reuse must be refused, or a stale id could name a newer
+/// client. Prints the outcome, so every run shows the kernel's generation
+/// rules at work.
+pub fn create_space_checking_generations(asce: u64, index: usize) -> Result<SpaceId, Refusal> {
+    let first = create_space(asce, index)?;
+    destroy_space(first)?;
+    let second = create_space(asce, index)?;
+    let stale = destroy_space(first);
+    if second != first && stale == Err(Error::BadArgument as u64) {
+        println!(
+            "kernel check: stale space id {first} refused after its slot was reused as {second}"
+        );
+        Ok(second)
+    } else {
+        println!(
+            "kernel check: stale space id {first} NOT refused after its slot was reused as {second} ({stale:?})"
+        );
+        Err(Error::BadArgument as u64)
+    }
+}
+
+/// Has the kernel forget space `id`; it must have no threads left.
+pub fn destroy_space(id: SpaceId) -> Result<(), Refusal> {
+    match sys::raw::<{ SpaceDestroy::NUMBER }>(SpaceDestroy { space: id }.to_regs()) {
+        (0, _) => Ok(()),
+        (err, _) => Err(err),
+    }
+}
+
+/// Starts a thread in `space` named `name` (copied through the server's
+/// message page); returns its badge.
+pub fn create_thread(
+    space: SpaceId,
+    entry: u64,
+    utcb_phys: u64,
+    name: &str,
+) -> Result<Badge, Refusal> {
+    message_page()[..name.len()].copy_from_slice(name.as_bytes());
+    let call = ThreadCreate {
+        space,
+        entry,
+        stack_top: layout::STACK_TOP,
+        utcb_phys,
+        name_len: name.len(),
+    };
+    match sys::raw::<{ ThreadCreate::NUMBER }>(call.to_regs()) {
+        (0, badge) => Ok(Badge::from_raw(badge)),
+        (err, _) => Err(err),
+    }
+}
+
+/// Stops the machine with `status`.
+pub fn shutdown(status: ExitStatus) -> ! {
+    sys::raw::<{ Shutdown::NUMBER }>(Shutdown { status }.to_regs());
+    sys::exit(1)
 }

@@ -3,6 +3,7 @@
 //! each ended and whether frames leaked.
 
 use xtask::qemu::Run;
+use zpager_ipc::kill::{AddressSpace, BadCallArgument, KillReason};
 use zpager_tests::{assert_contains, assert_exit, assert_line, ExitStatus, Scenario};
 
 /// Runs `clients` and checks the common ending: every client ended as
@@ -31,6 +32,16 @@ fn summary<'a>(run: &'a Run, client: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no summary for {client}:\n{}", run.transcript))
 }
 
+/// Checks that the server heard, in `THREAD_END`, that `client` was
+/// killed for `reason`.
+fn assert_killed_for(run: &Run, client: &str, reason: KillReason) {
+    let line = summary(run, client);
+    assert!(
+        line.contains(&format!("was killed (expected killed) [{reason}]:")),
+        "{client} should have been killed for {reason:?}:\n{line}"
+    );
+}
+
 fn position(run: &Run, needle: &str) -> usize {
     run.transcript
         .find(needle)
@@ -45,6 +56,12 @@ fn hello_runs_and_its_text_has_no_frame_records() {
     assert_contains(&run, "hello: text: ");
     assert_contains(&run, "pages mapped from the boot archive, 0 frame records");
     assert!(summary(&run, "hello").contains("exited 0 (expected exit:0)"));
+    // The server reuses the first client's space slot once at start: the
+    // id from before the reuse (generation 1) must be refused.
+    assert_line(
+        &run,
+        "memserver: kernel check: stale space id 1.1 refused after its slot was reused as 1.2",
+    );
 }
 
 #[test]
@@ -121,12 +138,13 @@ fn a_spinning_client_is_preempted() {
     assert_contains(&run, "spin: done after");
 }
 
-/// A bad client is killed with its reason while a good one finishes.
-fn killed_while_others_run(bad: &str, reason: &str) {
+/// A bad client is killed with its reason (the kernel's line starts with
+/// `line`) while a good one finishes.
+fn killed_while_others_run(bad: &str, line: &str, reason: KillReason) {
     let run = run_clients(&format!("client-{bad}"), &[bad, "anon pages=64", "hello"]);
-    let kill = format!("kill {bad}: {reason}");
+    let kill = format!("kill {bad}: {line}");
     assert_contains(&run, &kill);
-    assert!(summary(&run, bad).contains("was killed (expected killed)"));
+    assert_killed_for(&run, bad, reason);
     assert_contains(&run, "anon: verdict: PASS");
     assert_contains(&run, "hello: verdict: PASS");
     assert!(!run.transcript.contains(&format!("{bad}: survived")));
@@ -137,6 +155,7 @@ fn wild_store_is_killed() {
     killed_while_others_run(
         "bad_wild_store",
         "no mapping may exist in page 0xdead0000 (write at pc 0x",
+        KillReason::Unmapped,
     );
 }
 
@@ -145,12 +164,17 @@ fn store_to_own_text_is_killed() {
     killed_while_others_run(
         "bad_text_store",
         "write to read-only memory in page 0x100000 (write at pc 0x",
+        KillReason::WriteToReadOnly,
     );
 }
 
 #[test]
 fn privileged_instruction_is_killed() {
-    killed_while_others_run("bad_privileged", "privileged-operation exception at pc 0x");
+    killed_while_others_run(
+        "bad_privileged",
+        "privileged-operation exception at pc 0x",
+        KillReason::ProgramCheck(0x02),
+    );
 }
 
 #[test]
@@ -182,7 +206,7 @@ fn a_store_to_a_protected_page_is_killed() {
             "kill bad_protected_store: write to read-only memory in page {target} (write at pc"
         ),
     );
-    assert!(summary(&run, "bad_protected_store").contains("was killed (expected killed)"));
+    assert_killed_for(&run, "bad_protected_store", KillReason::WriteToReadOnly);
 }
 
 #[test]
@@ -192,6 +216,7 @@ fn secondary_space_access_is_killed() {
     killed_while_others_run(
         "bad_sacf",
         "access outside its primary space (secondary) at pc",
+        KillReason::OutsidePrimarySpace(AddressSpace::Secondary),
     );
 }
 
@@ -203,7 +228,7 @@ fn switching_to_home_space_is_killed() {
         &["bad_sacf space=home", "anon pages=64", "hello"],
     );
     assert_contains(&run, "kill bad_sacf: privileged-operation exception at pc");
-    assert!(summary(&run, "bad_sacf").contains("was killed (expected killed)"));
+    assert_killed_for(&run, "bad_sacf", KillReason::ProgramCheck(0x02));
     assert_contains(&run, "hello: verdict: PASS");
 }
 
@@ -212,6 +237,7 @@ fn bad_syscall_argument_is_killed() {
     killed_while_others_run(
         "bad_syscall",
         "bad system call argument: console write longer than the message page (1048576 bytes)",
+        KillReason::BadCallArgument(BadCallArgument::ConsoleWriteTooLong),
     );
 }
 
@@ -283,6 +309,7 @@ fn a_client_that_takes_every_frame_stops_at_its_limit() {
         &run,
         "kill bad_hog: frame limit reached serving a fault in page",
     );
+    assert_killed_for(&run, "bad_hog", KillReason::FrameLimit);
     assert!(
         summary(&run, "bad_hog").contains(&format!("held {share} frames")),
         "the hog holds exactly its share:\n{}",
@@ -314,7 +341,11 @@ fn malformed_and_forged_messages_are_refused() {
         &run,
         "kill bad_message: bad system call argument: call with a label only the kernel may send",
     );
-    assert!(summary(&run, "bad_message").contains("was killed (expected killed)"));
+    assert_killed_for(
+        &run,
+        "bad_message",
+        KillReason::BadCallArgument(BadCallArgument::KernelOnlyLabel),
+    );
     // Its attempt to pass off lines as the server's and the kernel's.
     assert_line(&run, "bad_message: half a line, then");
     assert_line(&run, "bad_message: memserver: verdict: FAIL");

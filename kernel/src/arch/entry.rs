@@ -20,7 +20,7 @@
 //! facility is enabled), the FPC and the access registers are not saved
 //! here: the kernel never uses them, so they stay live across traps
 //! and the scheduler switches them only when another client runs (see
-//! `thread.rs`). The frame has room for them. Saving is a plain store
+//! `thread/sched.rs`). The frame has room for them. Saving is a plain store
 //! from Rust; loading is done by the exit path when the lowcore asks for
 //! it, after the last compiled instruction, because compiled code may
 //! assume the callee-saved f8-f15 keep their values.

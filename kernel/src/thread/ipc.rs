@@ -1,0 +1,239 @@
+//! Synchronous IPC with the memory server, L4-style, with one endpoint
+//! today: the server's. A client `call`, a page fault and a thread's end
+//! all become a message the server receives with `reply_recv`; the sender
+//! waits until the server replies. When the server is already waiting,
+//! the kernel switches to it directly, and a reply switches straight back
+//! to the client when nothing else is queued.
+//!
+//! The kernel's own messages and the fault reply are the typed ones of
+//! `zpager_ipc::kmsg`; a sender is named by its [`Badge`], so a reply to a
+//! thread that has since ended, or to a slot's earlier thread, is refused.
+
+use super::{FaultInfo, Kernel, Pending, State, ThreadId, MAX_THREADS, SERVER};
+use crate::arch::{self, phys};
+use crate::exit::stop;
+use crate::{fatal_println, println};
+use zpager_ipc::abi::{self, label, Access, Error};
+use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::ids::Badge;
+use zpager_ipc::kill::{BadCallArgument, KillReason};
+use zpager_ipc::kmsg::{Ending, FaultMsg, FaultReply, MessageRegs, ThreadEnd};
+
+/// MR0-MR5 of a saved register set.
+#[inline(always)]
+fn message_regs(gprs: &[u64; 16]) -> MessageRegs {
+    // A slice copy, which compiles to one block move where the words are
+    // not needed in registers.
+    let mut msg = [0; 6];
+    msg.copy_from_slice(&gprs[2..8]);
+    msg
+}
+
+impl Kernel {
+    /// Delivers `msg` from `t` to the server at once when it is waiting
+    /// (and switches to it), or queues it in `t`'s outbox.
+    #[inline(always)]
+    fn send_to_server(&mut self, t: ThreadId, msg: MessageRegs, pending: Pending) {
+        self.threads[t].pending = pending;
+        if self.threads[SERVER].state == State::Receiving {
+            self.deliver(t, &msg);
+            if self.threads[self.current].state == State::Running && self.current != SERVER {
+                let c = self.current;
+                self.make_ready(c);
+            }
+            self.current = SERVER;
+            self.threads[SERVER].state = State::Running;
+        } else {
+            self.threads[t].outbox = msg;
+            self.threads[t].state = State::Sending;
+            self.push(|k| &mut k.server_queue, t);
+        }
+    }
+
+    /// Hands `t`'s message to the (receiving) server.
+    #[inline(always)]
+    fn deliver(&mut self, t: ThreadId, msg: &MessageRegs) {
+        if self.threads[t].pending == (Pending::Call { bytes: true }) {
+            let (from, to) = (self.threads[t].utcb, self.threads[SERVER].utcb);
+            phys::copy(from, to, msg[1]);
+        }
+        let badge = self.threads[t].badge.raw();
+        let server = &mut self.threads[SERVER].frame;
+        server.gprs[1] = badge;
+        server.gprs[2..8].copy_from_slice(msg);
+        self.threads[t].state = State::AwaitingReply;
+    }
+
+    /// A client's call to the server endpoint.
+    #[inline(always)]
+    pub fn call(&mut self, t: ThreadId) -> Result<(), BadCallArgument> {
+        let f = &self.threads[t].frame;
+        if f.gprs[1] != abi::MEMSERVER_ENDPOINT {
+            return Err(BadCallArgument::NoSuchEndpoint);
+        }
+        let msg = message_regs(&f.gprs);
+        let bytes = match msg[0] & 0xffff {
+            label::REQUEST if msg[1] as usize <= abi::utcb::SIZE => true,
+            label::REQUEST => return Err(BadCallArgument::RequestTooLong),
+            label::PING => false,
+            _ => return Err(BadCallArgument::KernelOnlyLabel),
+        };
+        self.send_to_server(t, msg, Pending::Call { bytes });
+        Ok(())
+    }
+
+    /// A page fault in problem state becomes a message to the server.
+    #[inline(always)]
+    pub fn fault(&mut self, t: ThreadId, address: u64, access: Access, code: u16) {
+        let th = &mut self.threads[t];
+        let pc = th.frame.psw.addr;
+        th.fault = FaultInfo {
+            addr: address,
+            pc,
+            access,
+        };
+        let msg = FaultMsg {
+            access,
+            address,
+            pc,
+            space: th.space,
+            code,
+        };
+        self.send_to_server(t, msg.to_regs(), Pending::Fault);
+    }
+
+    /// Ends thread `t`: the server hears of it and frees its memory; the
+    /// thread slot is released when the server replies.
+    pub fn end(&mut self, t: ThreadId, ending: Ending) {
+        if t == SERVER {
+            fatal_println!("kernel: the memory server ended ({ending:?}); stopping");
+            stop(ExitStatus::TestFailed);
+        }
+        crate::console::end_line_of(t);
+        let space = self.threads[t].space;
+        self.send_to_server(t, ThreadEnd { ending, space }.to_regs(), Pending::End);
+    }
+
+    /// Kills `t` for `reason`, with a one-line report on the console.
+    pub fn kill(&mut self, t: ThreadId, reason: KillReason, line: core::fmt::Arguments<'_>) {
+        if t == SERVER {
+            fatal_println!("kernel: memory server failed: {line}");
+            stop(ExitStatus::TestFailed);
+        }
+        println!("kill {}: {}", self.threads[t].name(), line);
+        self.end(t, Ending::Killed(reason));
+    }
+
+    /// The server's reply_recv: apply the reply (if any), then take the
+    /// next queued message or wait.
+    #[inline(always)]
+    pub fn reply_recv(&mut self) -> Result<(), &'static str> {
+        let badge = self.threads[SERVER].frame.gprs[1];
+        let mut resumed = None;
+        if badge != abi::NO_REPLY {
+            resumed = self.reply(Badge::from_raw(badge))?;
+        }
+        self.receive(resumed);
+        Ok(())
+    }
+
+    /// The server's reply without waiting: the client becomes ready and
+    /// the server runs on.
+    pub fn reply_only(&mut self) -> Result<(), &'static str> {
+        let badge = Badge::from_raw(self.threads[SERVER].frame.gprs[1]);
+        if let Some(r) = self.reply(badge)? {
+            self.make_ready(r);
+        }
+        self.threads[SERVER].frame.gprs[2] = Error::Ok as u64;
+        Ok(())
+    }
+
+    /// The server takes the next queued message or waits for one; when it
+    /// waits and `resumed` is set, that client runs next.
+    #[inline(always)]
+    pub fn receive(&mut self, resumed: Option<ThreadId>) {
+        if let Some(next) = self.pop(|k| &mut k.server_queue) {
+            let msg = self.threads[next].outbox;
+            self.deliver(next, &msg);
+            if let Some(r) = resumed {
+                self.make_ready(r);
+            }
+            return;
+        }
+        self.threads[SERVER].state = State::Receiving;
+        if let Some(r) = resumed {
+            // Straight back to the client the server just answered.
+            self.current = r;
+            self.threads[r].state = State::Running;
+        }
+    }
+
+    /// Applies a reply to `badge`; returns the thread to resume, if any.
+    #[inline(always)]
+    fn reply(&mut self, badge: Badge) -> Result<Option<ThreadId>, &'static str> {
+        let t = badge.index();
+        // The server itself is running, never awaiting a reply.
+        if t >= MAX_THREADS
+            || self.threads[t].badge != badge
+            || self.threads[t].state != State::AwaitingReply
+        {
+            return Err("reply to a thread that is not waiting for one");
+        }
+        let msg = message_regs(&self.threads[SERVER].frame.gprs);
+        match self.threads[t].pending {
+            Pending::Call { bytes } => {
+                if bytes {
+                    if msg[1] as usize > abi::utcb::SIZE {
+                        return Err("reply longer than the message page");
+                    }
+                    phys::copy(self.threads[SERVER].utcb, self.threads[t].utcb, msg[1]);
+                }
+                self.threads[t].frame.gprs[2..8].copy_from_slice(&msg);
+                Ok(Some(t))
+            }
+            Pending::Fault => match FaultReply::from_regs(&msg) {
+                Ok(FaultReply::Resume { replace, .. }) => {
+                    if let Some(r) = replace {
+                        if !arch::replace_pte(r.pte_phys, r.vaddr, r.new) {
+                            return Err("fault reply names a page-table entry outside storage");
+                        }
+                    }
+                    Ok(Some(t))
+                }
+                Ok(FaultReply::Kill(reason)) => {
+                    let f = self.threads[t].fault;
+                    self.kill(
+                        t,
+                        reason,
+                        format_args!(
+                            "{} {:#x} ({} at pc {:#x})",
+                            reason.describe(),
+                            f.addr,
+                            f.access.name(),
+                            f.pc
+                        ),
+                    );
+                    Ok(None)
+                }
+                Err(_) => Err("malformed fault reply"),
+            },
+            Pending::End => {
+                self.threads[t].state = State::Free;
+                if self.lazy_owner == Some(t) {
+                    self.lazy_owner = None;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Prints `len` bytes of `t`'s message page.
+    pub fn console_write(&mut self, t: ThreadId, len: u64) -> Result<(), BadCallArgument> {
+        if len > abi::utcb::SIZE as u64 {
+            return Err(BadCallArgument::ConsoleWriteTooLong);
+        }
+        let text = phys::bytes(self.threads[t].utcb, len);
+        crate::console::print_from_thread(t, self.threads[t].name(), text);
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Scheduling: starting threads, picking the next one, and switching the
+//! CPU state that goes with it (the client's ASCE, the lazily switched
+//! registers).
+//!
+//! Scheduling is round robin on the CPU-timer tick; IPC switches directly
+//! to the receiver when it is waiting.
+
+use super::{FaultInfo, Kernel, State, ThreadId, MAX_THREADS, NAME_LEN, SERVER};
+use crate::arch::entry::TrapFrame;
+use crate::arch::{self, phys, psw};
+use crate::exit::stop;
+use crate::fatal_println;
+use zpager_ipc::abi::{self, Error};
+use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::ids::{next_generation, Badge, SpaceId};
+
+impl Kernel {
+    /// Creates a thread that starts at `pc` with stack `sp` in client space
+    /// `space`; returns its badge.
+    pub fn create_thread(
+        &mut self,
+        space: SpaceId,
+        pc: u64,
+        sp: u64,
+        utcb: u64,
+        name: &[u8],
+    ) -> Result<Badge, Error> {
+        let asce = self.spaces.client(space)?;
+        self.spawn(space, asce, pc, sp, utcb, name)
+    }
+
+    /// Creates the memory server's thread, in its own space; it must be
+    /// the first thread.
+    pub fn create_server_thread(&mut self, pc: u64, sp: u64, utcb: u64, name: &[u8]) -> bool {
+        // 0 for the ASCE: the server runs in home space (CR13, loaded once).
+        self.spawn(SpaceId::SERVER, 0, pc, sp, utcb, name)
+            .is_ok_and(|badge| badge.index() == SERVER)
+    }
+
+    fn spawn(
+        &mut self,
+        space: SpaceId,
+        asce: u64,
+        pc: u64,
+        sp: u64,
+        utcb: u64,
+        name: &[u8],
+    ) -> Result<Badge, Error> {
+        if !phys::valid(utcb, abi::utcb::SIZE as u64)
+            || !utcb.is_multiple_of(4096)
+            || name.len() > NAME_LEN
+        {
+            return Err(Error::BadArgument);
+        }
+        let t = (0..MAX_THREADS)
+            .find(|&i| self.threads[i].state == State::Free)
+            .ok_or(Error::NoResources)?;
+        let th = &mut self.threads[t];
+        th.frame = TrapFrame::EMPTY;
+        th.frame.psw.mask = if space == SpaceId::SERVER {
+            psw::SERVER
+        } else {
+            psw::USER
+        };
+        th.frame.psw.addr = pc;
+        th.frame.gprs[15] = sp;
+        th.space = space;
+        th.asce = asce;
+        th.utcb = utcb;
+        th.name[..name.len()].copy_from_slice(name);
+        th.name_len = name.len();
+        th.fault = FaultInfo::NONE;
+        // A new generation, so no badge of the slot's earlier threads
+        // reaches this one.
+        th.badge = Badge::new(t as u32, next_generation(th.badge.generation()));
+        let badge = th.badge;
+        self.make_ready(t);
+        Ok(badge)
+    }
+
+    /// Picks the thread to run after `prev` and prepares the CPU for it.
+    #[inline(always)]
+    pub fn schedule(&mut self, prev: Option<ThreadId>) -> *mut TrapFrame {
+        if self.threads[self.current].state != State::Running {
+            match self.pop(|k| &mut k.ready) {
+                Some(t) => {
+                    self.current = t;
+                    self.threads[t].state = State::Running;
+                }
+                None => {
+                    fatal_println!(
+                        "kernel: no runnable thread: the memory server stopped answering"
+                    );
+                    stop(ExitStatus::TestFailed);
+                }
+            }
+        }
+        let t = self.current;
+        if prev != Some(t) {
+            self.switch_lazy_regs(prev, t);
+            // 0 is the server's: it runs in home space, CR1 stays as it is.
+            let asce = self.threads[t].asce;
+            if asce != 0 && asce != self.loaded_asce {
+                arch::load_primary_asce(asce);
+                self.loaded_asce = asce;
+            }
+        }
+        let frame = &mut self.threads[t].frame as *mut TrapFrame;
+        arch::set_current_frame(frame);
+        frame
+    }
+
+    /// Hands the FP, vector and access registers to `next` if it has them.
+    #[inline(always)]
+    fn switch_lazy_regs(&mut self, prev: Option<ThreadId>, next: ThreadId) {
+        // Debug builds check that the memory server left the owner's FP
+        // and access registers alone, against the copy saved when it was
+        // entered.
+        if cfg!(debug_assertions) && prev == Some(SERVER) {
+            if let Some(owner) = self.lazy_owner {
+                if !arch::lazy_regs_match(&self.threads[owner].frame) {
+                    fatal_println!(
+                        "kernel: the memory server changed the FP or access registers of {}",
+                        self.threads[owner].name()
+                    );
+                    stop(ExitStatus::TestFailed);
+                }
+            }
+        }
+        if !self.threads[next].has_lazy_regs() {
+            if cfg!(debug_assertions) {
+                if let Some(owner) = self.lazy_owner {
+                    arch::save_lazy_regs(&mut self.threads[owner].frame);
+                }
+            }
+            return;
+        }
+        if self.lazy_owner == Some(next) {
+            return;
+        }
+        if let Some(owner) = self.lazy_owner {
+            arch::save_lazy_regs(&mut self.threads[owner].frame);
+        }
+        arch::load_lazy_regs_on_exit(&self.threads[next].frame);
+        self.lazy_owner = Some(next);
+    }
+
+    /// Timer tick in problem state: rotate if someone else is ready.
+    pub fn preempt(&mut self) {
+        if self.ready.head.is_some() && self.threads[self.current].state == State::Running {
+            let t = self.current;
+            self.make_ready(t);
+        }
+    }
+}
