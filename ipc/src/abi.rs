@@ -84,6 +84,14 @@ pub mod syscall {
     /// entry before it changes any; r3 returns the index of the first bad
     /// one with `BadArgument`.
     pub const PTE_REPLACE_BATCH: u8 = 22;
+    /// Start a copy of a client thread that is waiting for the server's
+    /// reply to a request, in another space (fork): r2 = its badge, r3 =
+    /// the new thread's space, r4 = physical address of its message page,
+    /// r5 = the reply's byte count. The copy has every register of the
+    /// original and resumes as if its request had been answered with
+    /// MR0 = 0, MR1 = r5 (the answer is already in its message page).
+    /// The original keeps waiting. Returns r3 = the copy's badge.
+    pub const THREAD_FORK: u8 = 23;
 
     /// Whether only the memory server may make call `n`; anyone else gets
     /// [`super::Error::NotPermitted`].
@@ -99,7 +107,8 @@ pub mod syscall {
             | 1 << PTE_REPLACE
             | 1 << SHUTDOWN
             | 1 << SEGMENT_INVALIDATE
-            | 1 << PTE_REPLACE_BATCH;
+            | 1 << PTE_REPLACE_BATCH
+            | 1 << THREAD_FORK;
         n < 32 && MASK >> n & 1 != 0
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::abi::{pte_batch, syscall, utcb};
 use crate::exit::ExitStatus;
-use crate::ids::SpaceId;
+use crate::ids::{Badge, SpaceId};
 
 /// Argument registers r2-r6.
 pub type CallArgs = [u64; 5];
@@ -73,6 +73,19 @@ pub struct SegmentInvalidate {
     pub vaddr: u64,
 }
 
+/// `THREAD_FORK`: start a copy of `parent` (a client thread waiting for
+/// the reply to a request) in `space`, with its message page at
+/// `utcb_phys`, resuming as if answered with MR0 = 0, MR1 = `reply_len`.
+/// Returns r3 = the copy's [`crate::ids::Badge`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadFork {
+    pub parent: Badge,
+    pub space: SpaceId,
+    pub utcb_phys: u64,
+    /// At most [`utcb::SIZE`].
+    pub reply_len: usize,
+}
+
 /// `SHUTDOWN`: stop the machine with `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shutdown {
@@ -105,6 +118,32 @@ impl SpaceDestroy {
         SpaceDestroy {
             space: SpaceId::from_raw(regs[0]),
         }
+    }
+}
+
+impl ThreadFork {
+    pub const NUMBER: u8 = syscall::THREAD_FORK;
+
+    pub fn to_regs(&self) -> CallArgs {
+        [
+            self.parent.raw(),
+            self.space.raw(),
+            self.utcb_phys,
+            self.reply_len as u64,
+            0,
+        ]
+    }
+
+    pub fn from_regs(regs: &CallArgs) -> Result<ThreadFork, BadArgs> {
+        if regs[3] > utcb::SIZE as u64 {
+            return Err(BadArgs);
+        }
+        Ok(ThreadFork {
+            parent: Badge::from_raw(regs[0]),
+            space: SpaceId::from_raw(regs[1]),
+            utcb_phys: regs[2],
+            reply_len: regs[3] as usize,
+        })
     }
 }
 
@@ -251,6 +290,18 @@ mod tests {
         ) {
             let call = ThreadCreate { space, entry, stack_top, utcb_phys, name_len };
             prop_assert_eq!(ThreadCreate::from_regs(&call.to_regs()), Ok(call));
+        }
+
+        #[test]
+        fn thread_fork_round_trips(
+            parent: u64,
+            space in any_space(),
+            utcb_phys: u64,
+            reply_len in 0..=utcb::SIZE,
+        ) {
+            let call = ThreadFork { parent: Badge::from_raw(parent), space, utcb_phys, reply_len };
+            prop_assert_eq!(ThreadFork::from_regs(&call.to_regs()), Ok(call));
+            prop_assert_eq!(ThreadFork::from_regs(&[0, 0, 0, utcb::SIZE as u64 + 1, 0]), Err(BadArgs));
         }
 
         #[test]

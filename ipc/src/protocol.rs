@@ -19,6 +19,25 @@ pub enum Request {
     Protect { addr: u64, len: u64, writable: bool },
     /// Fault and frame counters.
     Stats,
+    /// Fork the calling space: a child in the caller's family with a copy
+    /// of its memory (copy-on-write) and of the calling thread. The parent
+    /// gets `Forked` with the child's id, the child `Forked` with 0.
+    /// Refused with `TooManySpaces` or `FrameLimit` when the family is at
+    /// its limits.
+    Fork,
+    /// Wait until child `child` (an id `Fork` returned to this space) has
+    /// ended; answers `Ended`. Once answered, the id is gone: a second
+    /// wait gets `NoSuchChild`.
+    Wait { child: u64 },
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ending {
+    /// It called exit with this status.
+    Exited(u64),
+    /// It was killed; the code of its [`crate::kill::KillReason`].
+    Killed(u64),
 }
 
 /// The server's answer.
@@ -30,6 +49,10 @@ pub enum Response {
     Done,
     /// Counters.
     Stats(Stats),
+    /// Fork done: the child's id in the parent, 0 in the child.
+    Forked { child: u64 },
+    /// The child waited for has ended.
+    Ended(Ending),
     /// Refused.
     Error(MemError),
 }
@@ -57,6 +80,8 @@ pub enum MemError {
     TooManySpaces,
     /// The caller's family would go over its frame budget.
     FrameLimit,
+    /// No child of the caller has that id (or it was waited for already).
+    NoSuchChild,
 }
 
 /// Fault and frame counters.

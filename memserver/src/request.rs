@@ -97,6 +97,9 @@ impl<P: Platform> Server<P> {
                 Ok(Response::Done)
             }
             Request::Stats => Ok(Response::Stats(self.stats(id))),
+            // These need the kernel (a thread to copy, a caller to keep
+            // waiting): the program serves them, with `Server::fork`.
+            Request::Fork | Request::Wait { .. } => Err(MemError::Malformed),
         }
     }
 
