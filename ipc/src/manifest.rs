@@ -14,10 +14,14 @@
 //! * `expect=killed` or `expect=exit:N` says how the client should end
 //!   (default `exit:0`); the run passes only if every client ends as
 //!   expected;
-//! * `frames=N` caps the frames the client may hold (page tables,
-//!   anonymous memory, its message page; at least 16). Clients without
-//!   one share what the explicit caps leave equally, so no client can
-//!   take frames another was promised.
+//! * `frames=N` caps the frames the client and every space forked from it
+//!   (its family) may hold together (page tables, anonymous memory,
+//!   segment tables, message pages; a frame shared after a fork counts
+//!   once; at least 16). Clients without one share what the explicit caps
+//!   leave equally, so no family can take frames another was promised.
+//! * `spaces=N` caps the live spaces of its family, itself included (at
+//!   least 1; 1 means it may not fork). Clients without one share what
+//!   the explicit caps leave of the 255 client spaces equally.
 //!
 //! Everything after the name and options is the client's argument string.
 
@@ -26,6 +30,9 @@ use core::fmt;
 /// Most clients a manifest may start: one space and one thread each, next
 /// to the memory server's, in the kernel's tables of 32.
 pub const MAX_CLIENTS: usize = 31;
+
+/// Client spaces the kernel and the memory server can hold at once.
+pub const MAX_SPACES: u64 = 255;
 
 /// The smallest `frames=` limit: enough for a program's tables, message
 /// page and a few pages of stack and data.
@@ -64,6 +71,9 @@ pub struct ClientSpec<'a> {
     /// Most frames it may hold (`frames=N`); `None` gives it an equal
     /// share of what the explicit limits leave.
     pub frame_limit: Option<u64>,
+    /// Most live spaces of its family (`spaces=N`); `None` gives it an
+    /// equal share of what the explicit limits leave.
+    pub space_limit: Option<u64>,
     /// The argument string (may be empty).
     pub args: &'a str,
 }
@@ -106,6 +116,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     }
     let mut expect = Expect::Exit(0);
     let mut frame_limit = None;
+    let mut space_limit = None;
     rest = rest.trim_start();
     loop {
         let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -122,6 +133,11 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
                 Ok(n) if n >= MIN_FRAME_LIMIT => frame_limit = Some(n),
                 _ => return err("frames must be a number of at least 16"),
             }
+        } else if let Some(value) = word.strip_prefix("spaces=") {
+            match value.parse() {
+                Ok(n) if (1..=MAX_SPACES).contains(&n) => space_limit = Some(n),
+                _ => return err("spaces must be a number from 1 to 255"),
+            }
         } else {
             break;
         }
@@ -134,6 +150,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
         name,
         expect,
         frame_limit,
+        space_limit,
         args: rest,
     }))
 }
@@ -179,6 +196,7 @@ mod tests {
                 name: "hello",
                 expect: Expect::Exit(0),
                 frame_limit: None,
+                space_limit: None,
                 args: ""
             }
         );
@@ -188,6 +206,7 @@ mod tests {
                 name: "anon",
                 expect: Expect::Exit(0),
                 frame_limit: None,
+                space_limit: None,
                 args: "pages=512 x"
             }
         );
@@ -197,6 +216,7 @@ mod tests {
                 name: "bad_priv",
                 expect: Expect::Killed,
                 frame_limit: None,
+                space_limit: None,
                 args: ""
             }
         );
@@ -206,6 +226,7 @@ mod tests {
                 name: "t",
                 expect: Expect::Exit(3),
                 frame_limit: None,
+                space_limit: None,
                 args: "a b"
             }
         );
@@ -239,6 +260,7 @@ mod tests {
                 name: "hog",
                 expect: Expect::Killed,
                 frame_limit: Some(64),
+                space_limit: None,
                 args: "pages=9"
             }))
         );
@@ -248,6 +270,7 @@ mod tests {
                 name: "a",
                 expect: Expect::Exit(2),
                 frame_limit: Some(16),
+                space_limit: None,
                 args: ""
             }))
         );

@@ -33,7 +33,7 @@ pub enum Request {
 
 /// How a child ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Ending {
+pub enum ChildEnd {
     /// It called exit with this status.
     Exited(u64),
     /// It was killed; the code of its [`crate::kill::KillReason`].
@@ -52,7 +52,7 @@ pub enum Response {
     /// Fork done: the child's id in the parent, 0 in the child.
     Forked { child: u64 },
     /// The child waited for has ended.
-    Ended(Ending),
+    Ended(ChildEnd),
     /// Refused.
     Error(MemError),
 }

@@ -7,7 +7,7 @@ use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::ids::{Badge, SpaceId};
 use zpager_ipc::kcall::{
     PteReplace, PteReplaceBatch, SegmentInvalidate, Shutdown, SpaceCreate, SpaceDestroy,
-    ThreadCreate,
+    ThreadCreate, ThreadFork,
 };
 use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo};
 use zpager_memserver::{Platform, Replace, PAGE_SIZE};
@@ -195,6 +195,27 @@ pub fn create_thread(
         name_len: name.len(),
     };
     match sys::raw::<{ ThreadCreate::NUMBER }>(call.to_regs()) {
+        (0, badge) => Ok(Badge::from_raw(badge)),
+        (err, _) => Err(err),
+    }
+}
+
+/// Starts a copy of client thread `parent` (waiting for the answer to
+/// its request) in `space`, answered with the `reply_len` bytes already
+/// in its message page at `utcb_phys`; returns the copy's badge.
+pub fn fork_thread(
+    parent: Badge,
+    space: SpaceId,
+    utcb_phys: u64,
+    reply_len: usize,
+) -> Result<Badge, Refusal> {
+    let call = ThreadFork {
+        parent,
+        space,
+        utcb_phys,
+        reply_len,
+    };
+    match sys::raw::<{ ThreadFork::NUMBER }>(call.to_regs()) {
         (0, badge) => Ok(Badge::from_raw(badge)),
         (err, _) => Err(err),
     }

@@ -72,11 +72,11 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
                 known.join(", ")
             );
         }
-        if let Some(late) = parsed
-            .args
-            .split_whitespace()
-            .find(|w| w.starts_with("expect=") || w.starts_with("frames="))
-        {
+        if let Some(late) = parsed.args.split_whitespace().find(|w| {
+            ["expect=", "frames=", "spaces="]
+                .iter()
+                .any(|o| w.starts_with(o))
+        }) {
             eprintln!(
                 "xtask: note: in --client {spec:?}, {late:?} comes after the arguments, so {} gets it as an argument; options go right after the name",
                 parsed.name

@@ -10,13 +10,18 @@ use std::path::PathBuf;
 /// The `bench` client's scenarios, in the order it runs them (the client
 /// is a guest program, so it keeps its own list; the suite checks that the
 /// two agree).
-pub const BENCH_SCENARIOS: [&str; 6] = [
+pub const BENCH_SCENARIOS: [&str; 11] = [
+    "fork_base",
     "anon_write_fault",
     "zero_read_fault",
     "write_after_zero",
     "unmap_written",
     "null_syscall",
     "ipc_roundtrip",
+    "protect_per_page",
+    "fork_per_page",
+    "cow_fault_shared",
+    "cow_fault_reuse",
 ];
 
 /// The workspace root.

@@ -83,8 +83,10 @@ struct RunArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Scenarios to run (default: all): anon_write_fault, zero_read_fault,
-    /// write_after_zero, unmap_written, null_syscall, ipc_roundtrip.
+    /// Scenarios to run (default: all): fork_base, anon_write_fault,
+    /// zero_read_fault, write_after_zero, unmap_written, null_syscall,
+    /// ipc_roundtrip, protect_per_page, fork_per_page, cow_fault_shared,
+    /// cow_fault_reuse.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(xtask::BENCH_SCENARIOS))]
     scenarios: Vec<String>,
     /// Guest memory.
@@ -211,7 +213,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 
 /// Guest instructions per operation Linux s390x spends on the same
 /// scenario in the same QEMU (measured for the issue that set the target).
-const LINUX_PEER: &[(&str, f64)] = &[("anon_write_fault", 2168.0), ("zero_read_fault", 793.0)];
+const LINUX_PEER: &[(&str, f64)] = &[
+    ("anon_write_fault", 2168.0),
+    ("zero_read_fault", 793.0),
+    ("write_after_zero", 2489.0),
+    ("null_syscall", 209.0),
+    ("unmap_written", 1300.0),
+    ("protect_per_page", 135.0),
+    ("fork_base", 24368.0),
+    ("fork_per_page", 217.0),
+    ("cow_fault_shared", 2639.0),
+    ("cow_fault_reuse", 1022.0),
+];
 
 fn bench(args: BenchArgs) -> Result<ExitCode> {
     qemu::ensure_installed()?;

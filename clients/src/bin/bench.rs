@@ -3,12 +3,20 @@
 //! are exactly 1000 guest instructions. Args: scenario names (default all).
 //!
 //! Each fault scenario is what Linux would see: one byte per page over
-//! 2048 fresh pages, only the loop timed. `unmap_written` times one unmap
-//! of 2048 written pages and reports it per page.
+//! 2048 fresh pages, only the loop timed. `unmap_written` and
+//! `protect_per_page` time one unmap or protect of 2048 written pages and
+//! report it per page. The fork scenarios: `fork_base` is a fork of this
+//! client before it maps anything; `fork_per_page` a fork with 2048 more
+//! written pages, per page (both timed from the call to the child's
+//! return, which the child reports); `cow_fault_shared` is the child's
+//! first write to each of 2048 pages it shares with its waiting parent;
+//! `cow_fault_reuse` the parent's writes after its child unshared every
+//! MiB and ended (each frame is the parent's alone again).
 #![no_std]
 #![no_main]
 
 use zpager_rt::mem::{self, Mapping};
+use zpager_rt::process::{fork, wait, ChildEnd, Forked};
 use zpager_rt::{println, sys};
 
 zpager_rt::entry!(main);
@@ -17,13 +25,18 @@ const PAGE: u64 = 4096;
 const PAGES: u64 = 2048;
 const CALLS: u64 = 2048;
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 11] = [
+    "fork_base",
     "anon_write_fault",
     "zero_read_fault",
     "write_after_zero",
     "unmap_written",
     "null_syscall",
     "ipc_roundtrip",
+    "protect_per_page",
+    "fork_per_page",
+    "cow_fault_shared",
+    "cow_fault_reuse",
 ];
 
 fn fresh() -> Mapping {
@@ -78,9 +91,96 @@ fn timed(ops: u64, body: impl FnOnce()) -> Timed {
     }
 }
 
-/// Runs one scenario.
-fn run(name: &str) -> Option<Timed> {
+/// Forks; the child reports `name` as timed from `t0` to its return
+/// from fork, per `ops`, and ends; the parent waits for it.
+fn fork_timed(name: &str, ops: u64, t0: u64) {
+    match fork().expect("fork") {
+        Forked::Child => {
+            let tod = sys::tod() - t0;
+            report(
+                name,
+                &Timed {
+                    tod,
+                    ops,
+                    faults: 0,
+                },
+            );
+            sys::exit(0)
+        }
+        Forked::Parent(child) => {
+            assert_eq!(
+                wait(child),
+                Ok(ChildEnd::Exited(0)),
+                "{name}: the child failed"
+            );
+        }
+    }
+}
+
+/// Runs one scenario: `None` if there is no such scenario, `Some(None)`
+/// when a child has reported it.
+fn run(name: &str) -> Option<Option<Timed>> {
     let t = match name {
+        "fork_base" => {
+            fork_timed(name, 1, sys::tod());
+            return Some(None);
+        }
+        "fork_per_page" => {
+            let base = fresh();
+            touch_write(&base);
+            fork_timed(name, PAGES, sys::tod());
+            return Some(None);
+        }
+        "cow_fault_shared" => {
+            let base = fresh();
+            touch_write(&base);
+            match fork().expect("fork") {
+                Forked::Child => {
+                    report(name, &timed(PAGES, || touch_write(&base)));
+                    sys::exit(0)
+                }
+                Forked::Parent(child) => {
+                    assert_eq!(
+                        wait(child),
+                        Ok(ChildEnd::Exited(0)),
+                        "{name}: the child failed"
+                    );
+                }
+            }
+            return Some(None);
+        }
+        "cow_fault_reuse" => {
+            let base = fresh();
+            touch_write(&base);
+            match fork().expect("fork") {
+                Forked::Child => {
+                    // One write per MiB unshares every table: the parent's
+                    // entries are all copy-on-write from here on.
+                    for mib in 0..PAGES / 256 {
+                        base.write_u8(mib * 256 * PAGE, 2);
+                    }
+                    sys::exit(0)
+                }
+                Forked::Parent(child) => {
+                    assert_eq!(
+                        wait(child),
+                        Ok(ChildEnd::Exited(0)),
+                        "{name}: the child failed"
+                    );
+                }
+            }
+            timed(PAGES, || touch_write(&base))
+        }
+        "protect_per_page" => {
+            let base = fresh();
+            touch_write(&base);
+            let mut result = Ok(());
+            let t = timed(PAGES, || {
+                result = mem::protect(base.addr(), PAGES * PAGE, false)
+            });
+            result.expect("protect");
+            t
+        }
         "anon_write_fault" => {
             let base = fresh();
             timed(PAGES, || touch_write(&base))
@@ -117,7 +217,21 @@ fn run(name: &str) -> Option<Timed> {
         }),
         _ => return None,
     };
-    Some(t)
+    Some(Some(t))
+}
+
+/// Prints a scenario's line.
+fn report(name: &str, t: &Timed) {
+    // 4096 TOD units per microsecond, 1000 instructions per microsecond
+    // under -icount shift=0.
+    let insns_x10 = t.tod * 10_000 / 4096 / t.ops;
+    println!(
+        "BENCH {name} insns_per_op={}.{} ops={} faults={}",
+        insns_x10 / 10,
+        insns_x10 % 10,
+        t.ops,
+        t.faults
+    );
 }
 
 fn main() -> u64 {
@@ -131,16 +245,8 @@ fn main() -> u64 {
     };
     for name in chosen {
         match run(name) {
-            Some(Timed { tod, ops, faults }) => {
-                // 4096 TOD units per microsecond, 1000 instructions per
-                // microsecond under -icount shift=0.
-                let insns_x10 = tod * 10_000 / 4096 / ops;
-                println!(
-                    "BENCH {name} insns_per_op={}.{} ops={ops} faults={faults}",
-                    insns_x10 / 10,
-                    insns_x10 % 10
-                );
-            }
+            Some(Some(t)) => report(name, &t),
+            Some(None) => {}
             None => {
                 println!("unknown scenario {name:?}");
                 failed = true;

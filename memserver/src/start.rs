@@ -1,0 +1,113 @@
+//! Starting the manifest's clients: limits, spaces and threads.
+
+use crate::clients::release_space;
+use crate::platform::{self, shutdown, DirectMap};
+use zpager_ipc::abi::utcb;
+use zpager_ipc::bootarchive::{Archive, EntryKind};
+use zpager_ipc::exit::ExitStatus;
+use zpager_ipc::ids::{Badge, SpaceId};
+use zpager_ipc::manifest::{self, ClientSpec};
+use zpager_memserver::{Server, PAGE_SIZE};
+use zpager_rt::println;
+
+/// The frame limit of clients without `frames=`: an equal share of what
+/// the explicit limits leave of the `pool`, so that together the limits
+/// never promise more frames than there are. Stops the system when the
+/// manifest is malformed or its explicit limits exceed the pool.
+pub fn frame_share(manifest_text: &str, pool: u64) -> u64 {
+    if let Err(e) = manifest::validate(manifest_text) {
+        println!("{e}");
+        shutdown(ExitStatus::BadBootArchive);
+    }
+    let (mut explicit, mut shared) = (0u64, 0u64);
+    for spec in manifest::clients(manifest_text).flatten() {
+        match spec.frame_limit {
+            Some(n) => explicit = explicit.saturating_add(n),
+            None => shared += 1,
+        }
+    }
+    if explicit > pool {
+        println!(
+            "the manifest's frame limits add up to {explicit} frames, more than the {pool} free"
+        );
+        shutdown(ExitStatus::BadBootArchive);
+    }
+    let share = (pool - explicit) / shared.max(1);
+    if shared > 0 && share < manifest::MIN_FRAME_LIMIT {
+        println!(
+            "the manifest's frame limits leave {share} frames for each client without one, fewer than {}",
+            manifest::MIN_FRAME_LIMIT
+        );
+        shutdown(ExitStatus::BadBootArchive);
+    }
+    if shared > 0 {
+        println!("each client without frames= may hold {share} frames");
+    }
+    share
+}
+
+/// The live-space cap of families without `spaces=`: an equal share of
+/// what the explicit caps leave of the client spaces (at least 1: the
+/// client itself). `frame_share` has validated the manifest.
+pub fn space_share(manifest_text: &str) -> u64 {
+    let (mut explicit, mut shared) = (0u64, 0u64);
+    for spec in manifest::clients(manifest_text).flatten() {
+        match spec.space_limit {
+            Some(n) => explicit = explicit.saturating_add(n),
+            None => shared += 1,
+        }
+    }
+    (manifest::MAX_SPACES.saturating_sub(explicit) / shared.max(1)).max(1)
+}
+
+/// Builds a client's space (index `index` in the core) from its program
+/// and starts its thread; returns its badge and the kernel's id for the
+/// space.
+pub fn start_client(
+    server: &mut Server<DirectMap>,
+    archive: &Archive<'_>,
+    archive_phys: u64,
+    index: usize,
+    spec: &ClientSpec<'_>,
+    (frame_limit, space_limit): (u64, u64),
+) -> Result<(Badge, SpaceId), &'static str> {
+    let (name, args) = (spec.name, spec.args);
+    let entry = archive
+        .find(name)
+        .filter(|e| e.kind == EntryKind::Program)
+        .ok_or("no such program in the boot archive")?;
+    // Everything that can fail without side effects comes first.
+    let mut block = [0u8; 4 + utcb::MAX_NAME + utcb::MAX_ARGS];
+    let n = utcb::write_startup(&mut block, name, args).ok_or("name or arguments too long")?;
+    let asce = server.create_space(index).map_err(|_| "no space left")?;
+    server.set_frame_limit(index, frame_limit);
+    server.set_space_limit(index, space_limit);
+    let image = archive_phys + entry.offset as u64;
+    let loaded = match server.load_program(index, image, entry.data.len() as u64) {
+        Ok(l) => l,
+        Err(_) => {
+            server.destroy_space(index);
+            return Err("not a loadable program");
+        }
+    };
+    platform::write_phys(loaded.utcb_pfn * PAGE_SIZE, &block[..n]);
+    // The first client's slot doubles as a check of the kernel's
+    // generation rules.
+    let created = if index == 1 {
+        platform::create_space_checking_generations(asce, index)
+    } else {
+        platform::create_space(asce, index)
+    };
+    let Ok(space) = created else {
+        server.destroy_space(index);
+        return Err("the kernel refused the space");
+    };
+    let utcb_phys = loaded.utcb_pfn * PAGE_SIZE;
+    match platform::create_thread(space, loaded.entry, utcb_phys, name) {
+        Ok(badge) => Ok((badge, space)),
+        Err(_) => {
+            release_space(server, space);
+            Err("the kernel refused the thread")
+        }
+    }
+}
