@@ -1,6 +1,7 @@
 //! The parts of the zpager kernel that are plain logic: SCLP control-block
-//! layouts, the physical memory map, names for interruption codes, and the
-//! table of address spaces with their generations.
+//! layouts, the physical memory map, names for interruption codes, the
+//! table of address spaces with their generations, and threads' states with
+//! the checks `THREAD_FORK` makes on them.
 //!
 //! They build and are unit-tested on the host. Everything that touches the
 //! machine lives in the `zpager-kernel` binary's `arch` module.
@@ -13,3 +14,4 @@ pub mod interruption;
 pub mod memmap;
 pub mod sclp;
 pub mod spaces;
+pub mod threadstate;

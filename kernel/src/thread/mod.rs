@@ -6,9 +6,10 @@
 //!
 //! The kernel's state is split by concern: this module holds the tables
 //! and queues, `sched` picks the thread to run and starts new ones, `ipc`
-//! carries messages to and from the memory server, and `space` registers
-//! and drops address spaces.
+//! carries messages to and from the memory server, `space` registers
+//! and drops address spaces, and `fork` starts the copy of a thread.
 
+mod fork;
 mod ipc;
 mod sched;
 mod space;
@@ -17,37 +18,13 @@ use crate::arch::entry::TrapFrame;
 use zpager_ipc::abi::{Access, MAX_CLIENT_THREADS};
 use zpager_ipc::ids::{Badge, SpaceId};
 use zpager_kernel::spaces::SpaceTable;
+pub use zpager_kernel::threadstate::{Pending, State};
 
 /// Thread slots, the memory server's (slot 0) included.
 pub const MAX_THREADS: usize = MAX_CLIENT_THREADS + 1;
 const NAME_LEN: usize = 32;
 
 pub type ThreadId = usize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Free,
-    /// In the ready queue.
-    Ready,
-    Running,
-    /// The server, waiting for a message.
-    Receiving,
-    /// Queued on the server's endpoint with a message in `outbox`.
-    Sending,
-    /// Message delivered; waiting for the server's reply.
-    AwaitingReply,
-}
-
-/// What a thread's message to the server is, so the reply is applied right.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pending {
-    /// A client call; `bytes` if it carries message-page bytes.
-    Call { bytes: bool },
-    /// A page fault.
-    Fault,
-    /// The thread ended; the reply releases it.
-    End,
-}
 
 /// The last fault a thread took, for the kill message.
 #[derive(Clone, Copy, Debug)]

@@ -46,24 +46,41 @@ impl Kernel {
         utcb: u64,
         name: &[u8],
     ) -> Result<Badge, Error> {
-        if !phys::valid(utcb, abi::utcb::SIZE as u64)
-            || !utcb.is_multiple_of(4096)
-            || name.len() > NAME_LEN
-        {
+        if !valid_utcb(utcb) || name.len() > NAME_LEN {
             return Err(Error::BadArgument);
         }
-        let t = (0..MAX_THREADS)
-            .find(|&i| self.threads[i].state == State::Free)
-            .ok_or(Error::NoResources)?;
-        let th = &mut self.threads[t];
-        th.frame = TrapFrame::EMPTY;
-        th.frame.psw.mask = if space == SpaceId::SERVER {
+        let t = self.free_slot()?;
+        let mut frame = TrapFrame::EMPTY;
+        frame.psw.mask = if space == SpaceId::SERVER {
             psw::SERVER
         } else {
             psw::USER
         };
-        th.frame.psw.addr = pc;
-        th.frame.gprs[15] = sp;
+        frame.psw.addr = pc;
+        frame.gprs[15] = sp;
+        Ok(self.start(t, &frame, space, asce, utcb, name))
+    }
+
+    /// The first free thread slot; `NoResources` when there is none.
+    pub(super) fn free_slot(&self) -> Result<ThreadId, Error> {
+        (0..MAX_THREADS)
+            .find(|&i| self.threads[i].state == State::Free)
+            .ok_or(Error::NoResources)
+    }
+
+    /// Starts free slot `t` from `frame` (arguments checked): a new
+    /// generation, then the ready queue. Returns its badge.
+    pub(super) fn start(
+        &mut self,
+        t: ThreadId,
+        frame: &TrapFrame,
+        space: SpaceId,
+        asce: u64,
+        utcb: u64,
+        name: &[u8],
+    ) -> Badge {
+        let th = &mut self.threads[t];
+        th.frame = *frame;
         th.space = space;
         th.asce = asce;
         th.utcb = utcb;
@@ -75,7 +92,7 @@ impl Kernel {
         th.badge = Badge::new(t as u32, next_generation(th.badge.generation()));
         let badge = th.badge;
         self.make_ready(t);
-        Ok(badge)
+        badge
     }
 
     /// Picks the thread to run after `prev` and prepares the CPU for it.
@@ -145,6 +162,17 @@ impl Kernel {
         self.lazy_owner = Some(next);
     }
 
+    /// Makes `t`'s frame hold its real FP, vector and access registers.
+    /// Only the lazy owner's may differ from its frame: they are live in
+    /// the CPU (the kernel and the server never touch them, and a load the
+    /// exit path owes has always happened before a handler runs), so they
+    /// are stored. The owner keeps them, so nothing needs reloading.
+    pub(super) fn sync_lazy_regs(&mut self, t: ThreadId) {
+        if self.lazy_owner == Some(t) {
+            arch::save_lazy_regs(&mut self.threads[t].frame);
+        }
+    }
+
     /// Timer tick in problem state: rotate if someone else is ready.
     pub fn preempt(&mut self) {
         if self.ready.head.is_some() && self.threads[self.current].state == State::Running {
@@ -152,4 +180,10 @@ impl Kernel {
             self.make_ready(t);
         }
     }
+}
+
+/// Whether `utcb` can be a thread's message page: a whole, aligned page of
+/// storage outside the kernel.
+pub(super) fn valid_utcb(utcb: u64) -> bool {
+    phys::valid(utcb, abi::utcb::SIZE as u64) && utcb.is_multiple_of(abi::utcb::SIZE as u64)
 }

@@ -6,18 +6,17 @@
 //! the running thread: system calls, page faults forwarded to the memory
 //! server, program checks that kill the thread, and timer preemption.
 
+mod privileged;
+
 use crate::arch::entry::{Class, TrapFrame};
 use crate::arch::{self, lowcore, psw};
 use crate::exit::stop;
 use crate::thread::{Kernel, ThreadId, SERVER};
-use crate::{console, fatal_println, println, timer};
+use crate::{console, fatal_println, timer};
 use core::sync::atomic::{AtomicBool, Ordering};
 use zpager_ipc::abi::{self, syscall, Error};
 use zpager_ipc::exit::ExitStatus;
-use zpager_ipc::kcall::{
-    CallArgs, PteReplace, PteReplaceBatch, SegmentInvalidate, Shutdown, SpaceCreate, SpaceDestroy,
-    ThreadCreate,
-};
+use zpager_ipc::kcall::CallArgs;
 use zpager_ipc::kill::{AddressSpace, KillReason};
 use zpager_ipc::kmsg::Ending;
 use zpager_kernel::interruption::{instruction_length, program_check_name};
@@ -240,9 +239,10 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         | syscall::PTE_REPLACE
         | syscall::PTE_REPLACE_BATCH
         | syscall::SEGMENT_INVALIDATE
+        | syscall::THREAD_FORK
         | syscall::SHUTDOWN => {
             let args: CallArgs = core::array::from_fn(|i| regs[2 + i]);
-            let (err, result) = match privileged_call(k, number, &args) {
+            let (err, result) = match privileged::call(k, number, &args) {
                 Ok(result) => (Error::Ok, result),
                 Err((e, result)) => (e, result),
             };
@@ -252,86 +252,6 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
             let reason = KillReason::NoSuchSyscall(n);
             k.kill(t, reason, format_args!("{reason}"));
         }
-    }
-}
-
-/// A memory-server call that changes the machine's view of memory: its
-/// arguments decoded once, the result for r3 (on an error too) returned.
-fn privileged_call(
-    k: &mut Kernel,
-    number: u8,
-    args: &CallArgs,
-) -> Result<Option<u64>, (Error, Option<u64>)> {
-    let bad = |_| (Error::BadArgument, None);
-    let refused = |e| (e, None);
-    match number {
-        syscall::SPACE_CREATE => {
-            let call = SpaceCreate::from_regs(args).map_err(bad)?;
-            let id = k.create_space(call).map_err(refused)?;
-            Ok(Some(id.raw()))
-        }
-        syscall::SPACE_DESTROY => {
-            let call = SpaceDestroy::from_regs(args);
-            k.destroy_space(call.space).map_err(refused)?;
-            Ok(None)
-        }
-        syscall::THREAD_CREATE => {
-            let call = ThreadCreate::from_regs(args).map_err(bad)?;
-            let name = arch::phys::bytes(k.utcb(SERVER), call.name_len as u64);
-            let mut copy = [0u8; abi::utcb::MAX_NAME];
-            copy[..name.len()].copy_from_slice(name);
-            let badge = k
-                .create_thread(
-                    call.space,
-                    call.entry,
-                    call.stack_top,
-                    call.utcb_phys,
-                    &copy[..name.len()],
-                )
-                .map_err(refused)?;
-            Ok(Some(badge.raw()))
-        }
-        syscall::PTE_REPLACE => {
-            let r = PteReplace::from_regs(args);
-            if !arch::replace_pte(r.pte_phys, r.vaddr, r.new) {
-                return Err((Error::BadArgument, None));
-            }
-            Ok(None)
-        }
-        syscall::PTE_REPLACE_BATCH => {
-            // Too many entries: the first that does not fit is the bad one.
-            let first_beyond = Some(abi::pte_batch::MAX_ENTRIES as u64);
-            let call =
-                PteReplaceBatch::from_regs(args).map_err(|_| (Error::BadArgument, first_beyond))?;
-            arch::replace_pte_list(k.utcb(SERVER), call.count as u64)
-                .map_err(|index| (Error::BadArgument, Some(index)))?;
-            Ok(None)
-        }
-        syscall::SEGMENT_INVALIDATE => {
-            let call = SegmentInvalidate::from_regs(args);
-            if !arch::invalidate_segment(call.ste_phys, call.vaddr) {
-                return Err((Error::BadArgument, None));
-            }
-            Ok(None)
-        }
-        syscall::SHUTDOWN => match Shutdown::from_regs(args) {
-            Ok(call) => {
-                println!(
-                    "kernel: the memory server shut the system down (status {})",
-                    call.status.code()
-                );
-                stop(call.status);
-            }
-            Err(_) => {
-                println!(
-                    "kernel: the memory server shut the system down with unknown status {}",
-                    args[0]
-                );
-                stop(ExitStatus::TestFailed);
-            }
-        },
-        // `supervisor_call` passes only the numbers above.
-        _ => Err((Error::BadArgument, None)),
     }
 }
 
