@@ -13,7 +13,7 @@ use zpager_rt::{println, sys};
 
 /// Clients tracked at once: every live space, plus ended children no one
 /// has waited for yet.
-pub const MAX_TRACKED: usize = 512;
+pub const MAX_TRACKED: usize = 300;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -154,10 +154,11 @@ fn run(name: &str) -> Option<Option<Timed>> {
             touch_write(&base);
             match fork().expect("fork") {
                 Forked::Child => {
-                    // One write per MiB unshares every table: the parent's
-                    // entries are all copy-on-write from here on.
-                    for mib in 0..PAGES / 256 {
-                        base.write_u8(mib * 256 * PAGE, 2);
+                    // One write per page table unshares them all (the first
+                    // and last page, and every 256th between): the
+                    // parent's entries are all copy-on-write from here on.
+                    for page in (0..PAGES).step_by(256).chain([PAGES - 1]) {
+                        base.write_u8(page * PAGE, 2);
                     }
                     sys::exit(0)
                 }
