@@ -113,18 +113,14 @@ fn main() -> u64 {
         let reply = match FaultMsg::from_regs(&msg) {
             Ok(fault) => serve_fault(&mut server, &fault),
             Err(_) => match msg[0] & 0xffff {
-                label::REQUEST => {
-                    let reply = serve_request(&mut server, &mut clients, badge, &msg);
-                    heap::top_up_from(&mut server);
-                    match reply {
-                        Some(reply) => reply,
-                        // The caller waits for a later answer.
-                        None => {
-                            (badge, msg) = sys::recv();
-                            continue;
-                        }
+                label::REQUEST => match serve_request(&mut server, &mut clients, badge, &msg) {
+                    Some(reply) => reply,
+                    // The caller waits for a later answer.
+                    None => {
+                        (badge, msg) = sys::recv();
+                        continue;
                     }
-                }
+                },
                 label::THREAD_END => {
                     let end = ThreadEnd::from_regs(&msg);
                     clients::thread_ended(&mut server, &mut clients, badge, end);
@@ -165,6 +161,8 @@ fn serve_fault(server: &mut Server<DirectMap>, fault: &FaultMsg) -> MessageRegs 
 
 /// Serves a postcard request from the message page, answering in place;
 /// `None` when the answer comes later (a wait for a running child).
+/// Kept out of the loop, so the fault path keeps its registers.
+#[inline(never)]
 fn serve_request(
     server: &mut Server<DirectMap>,
     clients: &mut Clients,
@@ -188,5 +186,6 @@ fn serve_request(
     };
     let page = platform::message_page();
     let n = postcard::to_slice(&response, &mut page[..]).map_or(0, |s| s.len());
+    heap::top_up_from(server);
     Some([0, n as u64, 0, 0, 0, 0])
 }

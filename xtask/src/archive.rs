@@ -13,6 +13,8 @@ pub const DEMO: &[&str] = &[
     "hello",
     "anon",
     "zero",
+    "fork",
+    "cow",
     "spin",
     "bad_wild_store",
     "bad_text_store",
