@@ -63,8 +63,18 @@ impl<P: Platform> Server<P> {
         }
         let child_seg = child_space.seg_pfn;
         self.families[family_id].as_mut().expect("live").frames += needed - 1;
-        for index in 0..pt::SEGMENT_ENTRIES {
-            let vaddr = index * pt::SEGMENT_SIZE;
+        // Page tables exist only where regions are: visit those segments
+        // (regions are sorted, so each segment comes up once in a row).
+        let segments = child_space
+            .regions
+            .iter()
+            .flat_map(|r| (pt::segment_start(r.start)..r.end).step_by(pt::SEGMENT_SIZE as usize));
+        let mut last = None;
+        for vaddr in segments {
+            if last == Some(vaddr) {
+                continue;
+            }
+            last = Some(vaddr);
             let ste_phys = pt::ste_phys(parent_seg, vaddr);
             let ste = self.platform.ste(ste_phys);
             if !ste.is_valid() || private.contains(&vaddr) {
