@@ -15,6 +15,7 @@
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use zpager_rt::mem::{self, Mapping};
 use zpager_rt::process::{fork, wait, ChildEnd, Forked};
 use zpager_rt::{println, sys};
@@ -39,8 +40,23 @@ const ALL: [&str; 11] = [
     "cow_fault_reuse",
 ];
 
+/// The last mapping `fresh` made, unmapped after each scenario so the
+/// next starts from the same small client (fork's cost follows what is
+/// resident).
+static LAST_FRESH: AtomicU64 = AtomicU64::new(0);
+
 fn fresh() -> Mapping {
-    Mapping::anon(PAGES * PAGE, true).expect("map_anon")
+    let m = Mapping::anon(PAGES * PAGE, true).expect("map_anon");
+    LAST_FRESH.store(m.addr(), Ordering::Relaxed);
+    m
+}
+
+/// Unmaps what the last scenario mapped (unless it did so itself).
+fn release_fresh() {
+    let addr = LAST_FRESH.swap(0, Ordering::Relaxed);
+    if addr != 0 {
+        let _ = mem::unmap(addr, PAGES * PAGE);
+    }
 }
 
 // The timed loops use raw pointers, as a C benchmark would, so only the
@@ -245,7 +261,9 @@ fn main() -> u64 {
         &mut names
     };
     for name in chosen {
-        match run(name) {
+        let result = run(name);
+        release_fresh();
+        match result {
             Some(Some(t)) => report(name, &t),
             Some(None) => {}
             None => {
