@@ -31,7 +31,7 @@ pub mod frames;
 pub mod load;
 pub mod pagetable;
 pub mod records;
-mod request;
+pub mod request;
 pub mod server;
 mod share;
 pub mod space;

@@ -22,8 +22,9 @@ use zpager_ipc::ids::Badge;
 use zpager_ipc::kcall::PteReplace;
 use zpager_ipc::kmsg::{FaultMsg, FaultReply, MessageRegs, ThreadEnd};
 use zpager_ipc::manifest::{self, MANIFEST_ENTRY};
-use zpager_ipc::protocol::{MemError, Request, Response, Stats, MAX_MESSAGE};
+use zpager_ipc::protocol::{Request, Response, Stats, MAX_MESSAGE};
 use zpager_memserver::frames::FrameAllocator;
+use zpager_memserver::request::decode_request;
 use zpager_memserver::Server;
 use zpager_rt::{println, sys};
 
@@ -176,8 +177,8 @@ fn serve_request(
     input[..len].copy_from_slice(&platform::message_page()[..len]);
     let caller = clients.by_badge(badge);
     let space = caller.map_or(0, |i| clients.list[i].space.index());
-    let response = match (postcard::from_bytes::<Request>(&input[..len]), caller) {
-        (Err(_), _) => Response::Error(MemError::Malformed),
+    let response = match (decode_request(&input[..len]), caller) {
+        (Err(e), _) => Response::Error(e),
         (Ok(Request::Fork), Some(i)) => forking::fork(server, clients, i, Badge::from_raw(badge)),
         (Ok(Request::Wait { child }), Some(i)) => {
             forking::wait(clients, i, Badge::from_raw(badge), child)?

@@ -19,14 +19,22 @@ fn refusal(e: RegionError) -> MemError {
     }
 }
 
+/// Decodes a request: exactly one postcard `Request`, nothing after it.
+pub fn decode_request(input: &[u8]) -> Result<Request, MemError> {
+    match postcard::take_from_bytes::<Request>(input) {
+        Ok((request, [])) => Ok(request),
+        _ => Err(MemError::Malformed),
+    }
+}
+
 impl<P: Platform> Server<P> {
     /// Serves a request that arrived as postcard bytes; writes the
     /// postcard response into `out` and returns its length. Malformed
     /// input gets a [`MemError::Malformed`] answer, never a panic.
     pub fn request_bytes(&mut self, id: usize, input: &[u8], out: &mut [u8]) -> usize {
-        let response = match postcard::from_bytes::<Request>(input) {
+        let response = match decode_request(input) {
             Ok(request) => self.request(id, request),
-            Err(_) => Response::Error(MemError::Malformed),
+            Err(e) => Response::Error(e),
         };
         // Every response encodes in a few dozen bytes.
         postcard::to_slice(&response, out).map_or(0, |s| s.len())

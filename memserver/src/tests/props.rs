@@ -18,13 +18,29 @@ proptest! {
         let mut out = [0u8; 256];
         let n = s.request_bytes(1, &bytes, &mut out);
         let response: Response = postcard::from_bytes(&out[..n]).unwrap();
-        if postcard::from_bytes::<Request>(&bytes).is_err() {
+        // Exactly one request and nothing after it, or Malformed.
+        let whole = matches!(postcard::take_from_bytes::<Request>(&bytes), Ok((_, [])));
+        if !whole {
             prop_assert_eq!(response, Response::Error(MemError::Malformed));
         }
         // Requests for a space that does not exist are refused too.
         let n = s.request_bytes(7, &bytes, &mut out);
         let response: Response = postcard::from_bytes(&out[..n]).unwrap();
         prop_assert!(matches!(response, Response::Error(_)));
+    }
+
+    #[test]
+    fn a_request_with_trailing_bytes_is_malformed(tail in proptest::collection::vec(any::<u8>(), 1..16)) {
+        let mut s = server();
+        s.create_space(1).unwrap();
+        let mut buf = [0u8; 64];
+        let n = postcard::to_slice(&Request::Stats, &mut buf).unwrap().len();
+        let mut bytes = buf[..n].to_vec();
+        bytes.extend_from_slice(&tail);
+        let mut out = [0u8; 256];
+        let n = s.request_bytes(1, &bytes, &mut out);
+        let response: Response = postcard::from_bytes(&out[..n]).unwrap();
+        prop_assert_eq!(response, Response::Error(MemError::Malformed));
     }
 }
 
