@@ -14,14 +14,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_ignore_per_bit() {
-        assert_eq!(program_check_name(0x05), "addressing exception");
-        assert_eq!(program_check_name(0x85), "addressing exception");
-        assert_eq!(program_check_name(0x11), "page-translation exception");
-        assert_eq!(program_check_name(0x7e), "unknown program interruption");
-    }
-
-    #[test]
     fn ilc_to_bytes() {
         assert_eq!(instruction_length(0b010), 2);
         assert_eq!(instruction_length(0b100), 4);

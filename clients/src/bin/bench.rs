@@ -107,30 +107,31 @@ fn timed(ops: u64, body: impl FnOnce()) -> Timed {
     }
 }
 
-/// Forks; the child reports `name` as timed from `t0` to its return
-/// from fork, per `ops`, and ends; the parent waits for it.
-fn fork_timed(name: &str, ops: u64, t0: u64) {
+/// Forks, runs `child` in the child, which then ends, and waits for it.
+fn in_child(name: &str, child: impl FnOnce()) {
     match fork().expect("fork") {
         Forked::Child => {
-            let tod = sys::tod() - t0;
-            report(
-                name,
-                &Timed {
-                    tod,
-                    ops,
-                    faults: 0,
-                },
-            );
+            child();
             sys::exit(0)
         }
-        Forked::Parent(child) => {
+        Forked::Parent(id) => {
             assert_eq!(
-                wait(child),
+                wait(id),
                 Ok(ChildEnd::Exited(0)),
                 "{name}: the child failed"
             );
         }
     }
+}
+
+/// Forks; the child reports `name` as timed from `t0` to its return
+/// from fork, per `ops`.
+fn fork_timed(name: &str, ops: u64, t0: u64) {
+    in_child(name, || {
+        let tod = sys::tod() - t0;
+        let faults = 0;
+        report(name, &Timed { tod, ops, faults });
+    });
 }
 
 /// Runs one scenario: `None` if there is no such scenario, `Some(None)`
@@ -150,42 +151,20 @@ fn run(name: &str) -> Option<Option<Timed>> {
         "cow_fault_shared" => {
             let base = fresh();
             touch_write(&base);
-            match fork().expect("fork") {
-                Forked::Child => {
-                    report(name, &timed(PAGES, || touch_write(&base)));
-                    sys::exit(0)
-                }
-                Forked::Parent(child) => {
-                    assert_eq!(
-                        wait(child),
-                        Ok(ChildEnd::Exited(0)),
-                        "{name}: the child failed"
-                    );
-                }
-            }
+            in_child(name, || report(name, &timed(PAGES, || touch_write(&base))));
             return Some(None);
         }
         "cow_fault_reuse" => {
             let base = fresh();
             touch_write(&base);
-            match fork().expect("fork") {
-                Forked::Child => {
-                    // One write per page table unshares them all (the first
-                    // and last page, and every 256th between): the
-                    // parent's entries are all copy-on-write from here on.
-                    for page in (0..PAGES).step_by(256).chain([PAGES - 1]) {
-                        base.write_u8(page * PAGE, 2);
-                    }
-                    sys::exit(0)
+            // One write per page table unshares them all (the first and
+            // last page, and every 256th between): the parent's entries
+            // are all copy-on-write from here on.
+            in_child(name, || {
+                for page in (0..PAGES).step_by(256).chain([PAGES - 1]) {
+                    base.write_u8(page * PAGE, 2);
                 }
-                Forked::Parent(child) => {
-                    assert_eq!(
-                        wait(child),
-                        Ok(ChildEnd::Exited(0)),
-                        "{name}: the child failed"
-                    );
-                }
-            }
+            });
             timed(PAGES, || touch_write(&base))
         }
         "protect_per_page" => {
