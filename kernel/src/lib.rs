@@ -8,6 +8,7 @@
 // Clients' FP registers are switched lazily on the promise that this code
 // never uses them (see kernel/src/thread/sched.rs).
 #![deny(clippy::float_arithmetic)]
+#![forbid(unsafe_code)]
 #![no_std]
 
 pub mod interruption;

@@ -16,6 +16,7 @@
 // Clients' FP registers are switched lazily on the promise that this code
 // never uses them (see kernel/src/thread.rs).
 #![deny(clippy::float_arithmetic)]
+#![forbid(unsafe_code)]
 #![no_std]
 
 // Per-space tables (the spaces, each one's regions) and the record
