@@ -224,3 +224,50 @@ fn pack_with(images: &Images, config: BootConfig, clients: Option<&[String]>) ->
     })
     .expect("packing the boot archive")
 }
+
+// Client scenarios: the memory server starts the clients, each checks what
+// it reads and prints a verdict, and the server's summary says how each
+// ended and whether frames leaked.
+
+/// Runs `clients` and checks the common ending: every client ended as
+/// expected, no frame leaked, the run passed.
+pub fn run_clients(name: &str, clients: &[&str]) -> Run {
+    check_ending(Scenario::new(name).clients(clients).run(), clients)
+}
+
+pub fn check_ending(run: Run, clients: &[&str]) -> Run {
+    assert_exit(&run, ExitStatus::Success);
+    assert_line(
+        &run,
+        &format!("memserver: all {} clients done", clients.len()),
+    );
+    assert_contains(&run, "records 0: no leak");
+    assert_line(&run, "memserver: verdict: PASS");
+    run
+}
+
+/// The server's summary line for `client`.
+pub fn summary<'a>(run: &'a Run, client: &str) -> &'a str {
+    let prefix = format!("memserver: client {client} ");
+    run.transcript
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no summary for {client}:\n{}", run.transcript))
+}
+
+/// Checks that the server heard, in `THREAD_END`, that `client` was
+/// killed for `reason`.
+pub fn assert_killed_for(run: &Run, client: &str, reason: zpager_ipc::kill::KillReason) {
+    let line = summary(run, client);
+    assert!(
+        line.contains(&format!("was killed (expected killed) [{reason}]:")),
+        "{client} should have been killed for {reason:?}:\n{line}"
+    );
+}
+
+/// Where `needle` first appears in the console transcript.
+pub fn position(run: &Run, needle: &str) -> usize {
+    run.transcript
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} missing:\n{}", run.transcript))
+}
