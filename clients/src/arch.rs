@@ -49,6 +49,22 @@ pub fn args() -> &'static str {
     core::str::from_utf8(&s.args[..s.args_len]).unwrap_or("")
 }
 
+/// The value of argument `key=value`, parsed; `None` when it is missing
+/// or does not parse.
+pub fn arg<T: core::str::FromStr>(key: &str) -> Option<T> {
+    arg_text(key)?.parse().ok()
+}
+
+/// The value of argument `key=value` as written.
+pub fn arg_text(key: &str) -> Option<&'static str> {
+    zpager_ipc::args::value(args(), key)
+}
+
+/// Whether the bare word `word` is among the arguments.
+pub fn flag(word: &str) -> bool {
+    zpager_ipc::args::flag(args(), word)
+}
+
 /// The message page.
 pub(crate) fn utcb_page() -> &'static mut [u8; utcb::SIZE] {
     // SAFETY: the memory server maps the message page at layout::UTCB in
@@ -59,6 +75,7 @@ pub(crate) fn utcb_page() -> &'static mut [u8; utcb::SIZE] {
 
 extern "Rust" {
     fn zpager_main() -> u64;
+    fn zpager_accepted_args() -> &'static str;
 }
 
 #[no_mangle]
@@ -70,7 +87,21 @@ extern "C" fn zpager_rt_start() -> ! {
     s.name_len = name.len();
     s.args[..args.len()].copy_from_slice(args.as_bytes());
     s.args_len = args.len();
-    // SAFETY: entry! defines zpager_main in the program.
+    // SAFETY: entry! defines both functions in the program.
+    let accepted = unsafe { zpager_accepted_args() };
+    // The copy: printing reuses the message page `args` points into.
+    if let Some(word) = zpager_ipc::args::first_unknown(self::args(), accepted) {
+        crate::println!(
+            "unknown argument {word:?}; this program takes: {}",
+            if accepted.is_empty() {
+                "no arguments"
+            } else {
+                accepted
+            }
+        );
+        crate::sys::exit(zpager_ipc::args::BAD_ARGUMENT_STATUS);
+    }
+    // SAFETY: as above.
     let status = unsafe { zpager_main() };
     crate::sys::exit(status)
 }

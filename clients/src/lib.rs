@@ -34,18 +34,45 @@ pub mod process;
 #[cfg(target_arch = "s390x")]
 pub mod sys;
 #[cfg(target_arch = "s390x")]
-pub use arch::{args, name};
+pub use arch::{arg, arg_text, args, flag, name};
 #[cfg(target_arch = "s390x")]
 pub mod console;
 
-/// Names the program's `main`, which returns the exit status.
+/// Names the program's `main`, which returns the exit status, and the
+/// arguments it accepts: `entry!(main)` takes none, `entry!(main, args =
+/// "pages= verbose")` takes `pages=<value>` and the flag `verbose` (see
+/// `zpager_ipc::args` for the format). The runtime refuses any other
+/// argument before `main` runs, and xtask before it boots.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        $crate::entry!($main, args = "");
+    };
+    ($main:path, args = $accepted:literal) => {
         #[no_mangle]
         extern "Rust" fn zpager_main() -> u64 {
             $main()
         }
+
+        #[no_mangle]
+        extern "Rust" fn zpager_accepted_args() -> &'static str {
+            $accepted
+        }
+
+        /// The declaration again, where xtask reads it from the ELF file,
+        /// NUL-terminated so that "no arguments" still has a section.
+        #[used]
+        #[link_section = ".zpager_args"]
+        static ZPAGER_ACCEPTED_ARGS: [u8; $accepted.len() + 1] = {
+            let text = $accepted.as_bytes();
+            let mut bytes = [0u8; $accepted.len() + 1];
+            let mut i = 0;
+            while i < text.len() {
+                bytes[i] = text[i];
+                i += 1;
+            }
+            bytes
+        };
     };
 }
 

@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod args;
 pub mod bootarchive;
 pub mod bootconfig;
 pub mod dat;

@@ -43,6 +43,51 @@ pub const MANIFEST_ENTRY: &str = "manifest";
 /// Name of the memory server's program entry.
 pub const MEMSERVER_ENTRY: &str = "memserver";
 
+/// Names no client may have, compared without regard to case: the first
+/// words of the lines the kernel, the memory server, QEMU's exit line and
+/// xtask print. Every client line starts with the client's name and a
+/// colon, so with these reserved no client line can pass for a system one.
+pub const RESERVED_NAMES: &[&str] = &[
+    "zpager",
+    "kernel",
+    "boot",
+    "memory",
+    "timer",
+    "cpu",
+    "memserver",
+    "kill",
+    "selftest",
+    "machine",
+    "psw",
+    "teid",
+    "xtask",
+    "qemu",
+];
+
+/// Longest client name: room is left in the kernel's 32-byte thread name
+/// for an instance number ("#31").
+pub const MAX_NAME: usize = crate::abi::utcb::MAX_NAME - 4;
+
+/// Separates a program's name from its instance number when a manifest
+/// starts it more than once ("userregs#2").
+pub const INSTANCE_MARK: char = '#';
+
+/// Whether `name` may name a client: letters, digits, `_` and `-` only
+/// (so no name can carry a space, a colon or an instance mark), and none
+/// of [`RESERVED_NAMES`].
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("client names are letters, digits, `_` and `-`");
+    }
+    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err("that name is reserved: the system's own console lines start with it");
+    }
+    Ok(())
+}
+
 /// How a client is expected to end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -108,11 +153,14 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     };
     let rest = rest.trim_start();
     let (name, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
-    if name.is_empty() || name.len() > crate::abi::utcb::MAX_NAME {
-        return err("client name must be 1 to 32 bytes");
+    if name.is_empty() || name.len() > MAX_NAME {
+        return err("client name must be 1 to 28 bytes");
     }
     if name == MEMSERVER_ENTRY {
         return err("the memory server cannot be started as a client");
+    }
+    if let Err(what) = check_name(name) {
+        return err(what);
     }
     let mut expect = Expect::Exit(0);
     let mut frame_limit = None;
@@ -160,6 +208,43 @@ pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, Manife
     text.lines()
         .enumerate()
         .filter_map(|(i, l)| parse_line(i + 1, l))
+}
+
+/// How a client is known on the console, in kill lines and in the
+/// summary: its program name, numbered when the manifest starts that
+/// program more than once ("userregs#1", "userregs#2").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instance<'a> {
+    pub name: &'a str,
+    /// 1-based among the manifest's clients of the same program; `None`
+    /// when it is the only one.
+    pub number: Option<usize>,
+}
+
+impl fmt::Display for Instance<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.number {
+            Some(n) => write!(f, "{}{INSTANCE_MARK}{n}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+/// The clients of a valid manifest with their instance names, in order.
+pub fn instances(text: &str) -> impl Iterator<Item = (Instance<'_>, ClientSpec<'_>)> {
+    let specs = || clients(text).flatten();
+    specs().enumerate().map(move |(i, spec)| {
+        let same = |s: &ClientSpec<'_>| s.name == spec.name;
+        let number =
+            (specs().filter(same).count() > 1).then(|| specs().take(i + 1).filter(same).count());
+        (
+            Instance {
+                name: spec.name,
+                number,
+            },
+            spec,
+        )
+    })
 }
 
 /// Checks a whole manifest.
@@ -323,5 +408,54 @@ mod tests {
         );
         assert!(validate("client x expect=maybe").is_err());
         assert!(validate("client ").is_err());
+    }
+
+    #[test]
+    fn programs_started_more_than_once_are_numbered() {
+        extern crate std;
+        use std::string::ToString;
+        use std::vec::Vec;
+        let text = "client a x=1\nclient b\nclient a\nclient c\nclient a";
+        let names: Vec<_> = instances(text).map(|(i, _)| i.to_string()).collect();
+        assert_eq!(names, ["a#1", "b", "a#2", "c", "a#3"]);
+        let args: Vec<_> = instances(text).map(|(_, s)| s.args).collect();
+        assert_eq!(args, ["x=1", "", "", "", ""]);
+        let long = "client abcdefghijklmnopqrstuvwxyz01\n".repeat(MAX_CLIENTS);
+        let longest = instances(&long).last().unwrap().0.to_string();
+        assert_eq!(longest.len(), crate::abi::utcb::MAX_NAME - 1, "{longest}");
+        assert_eq!(
+            validate("client abcdefghijklmnopqrstuvwxyz012"),
+            Err(ManifestError {
+                line: 1,
+                what: "client name must be 1 to 28 bytes"
+            })
+        );
+    }
+
+    #[test]
+    fn reserved_and_odd_names_are_refused() {
+        extern crate std;
+        use std::format;
+        for name in RESERVED_NAMES {
+            for line in [
+                format!("client {name}"),
+                format!("client {}", name.to_ascii_uppercase()),
+            ] {
+                let want = if line == "client memserver" {
+                    "the memory server cannot be started as a client"
+                } else {
+                    "that name is reserved: the system's own console lines start with it"
+                };
+                assert_eq!(validate(&line).map_err(|e| e.what), Err(want), "{line}");
+            }
+        }
+        for bad in ["a:b", "a#2", "caf\u{e9}", "x/y"] {
+            assert_eq!(
+                validate(&format!("client {bad}")).map_err(|e| e.what),
+                Err("client names are letters, digits, `_` and `-`"),
+                "{bad}"
+            );
+        }
+        assert_eq!(validate("client Bad-name_2"), Ok(1));
     }
 }

@@ -151,25 +151,25 @@ pub fn finish(server: &Server<DirectMap>, clients: &Clients, baseline: Usage) ->
 /// The closing per-client table.
 fn print_table(clients: &[Client]) {
     println!("summary:");
-    // As wide as the longest name, so the columns line up.
-    let width = clients.iter().map(|c| c.name.len()).fold(16, usize::max);
+    // As wide as the longest name and status, so the columns line up
+    // whatever a client's exit status is.
+    let manifest_clients = || clients.iter().filter(|c| c.expect.is_some());
+    let width = manifest_clients()
+        .map(|c| c.name.len())
+        .fold(16, usize::max);
+    let status_width = manifest_clients()
+        .map(|c| status_text(c.outcome).len())
+        .fold(10, usize::max);
     println!(
-        "  {:<width$} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
+        "  {:<width$} {:<status_width$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
         "client", "status", "zero", "anon", "z->a", "cow", "pfn", "frames"
     );
-    for c in clients.iter().filter(|c| c.expect.is_some()) {
-        let mut status: heapless::String<16> = heapless::String::new();
-        let _ = match c.outcome {
-            Outcome::Ended(Ending::Exited(s)) => {
-                core::fmt::write(&mut status, format_args!("exit {s}"))
-            }
-            _ => core::fmt::write(&mut status, format_args!("killed")),
-        };
+    for c in manifest_clients() {
         let s = &c.stats;
         println!(
-            "  {:<width$} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
+            "  {:<width$} {:<status_width$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
             c.name,
-            status,
+            status_text(c.outcome),
             s.zero_faults,
             s.anon_faults,
             s.zero_replaced,
@@ -179,6 +179,18 @@ fn print_table(clients: &[Client]) {
             if c.as_expected { "ok" } else { "UNEXPECTED" }
         );
     }
+}
+
+/// A client's status in the summary: "exit N" (N whole: a u64 takes at
+/// most 20 digits), "killed" or "running".
+fn status_text(outcome: Outcome) -> heapless::String<32> {
+    let mut text = heapless::String::new();
+    let _ = match outcome {
+        Outcome::Ended(Ending::Exited(s)) => core::fmt::write(&mut text, format_args!("exit {s}")),
+        Outcome::Ended(Ending::Killed(_)) => core::fmt::write(&mut text, format_args!("killed")),
+        Outcome::Running => core::fmt::write(&mut text, format_args!("running")),
+    };
+    text
 }
 
 /// How a client ended against what the manifest expected, with the

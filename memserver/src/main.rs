@@ -69,7 +69,7 @@ fn main() -> u64 {
     let share = start::frame_share(text, server.stats(0).frames_free);
     let space_share = start::space_share(text);
     // `frame_share` has validated the manifest.
-    for spec in manifest::clients(text).flatten() {
+    for (instance, spec) in manifest::instances(text) {
         // The core's space index; the kernel adds the generation.
         let index = clients.list.len() + 1;
         heap::top_up_from(&mut server);
@@ -77,10 +77,18 @@ fn main() -> u64 {
             spec.frame_limit.unwrap_or(share),
             spec.space_limit.unwrap_or(space_share),
         );
-        match start::start_client(&mut server, &archive, archive_phys, index, &spec, limits) {
+        let mut name = heapless::String::new();
+        let _ = core::fmt::write(&mut name, format_args!("{instance}"));
+        match start::start_client(
+            &mut server,
+            &archive,
+            archive_phys,
+            index,
+            &spec,
+            &name,
+            limits,
+        ) {
             Ok((badge, space)) => {
-                let mut name = heapless::String::new();
-                let _ = name.push_str(spec.name);
                 let _ = clients.list.push(Client {
                     name,
                     expect: Some(spec.expect),
@@ -94,7 +102,7 @@ fn main() -> u64 {
                 });
             }
             Err(why) => {
-                println!("cannot start client {}: {why}", spec.name);
+                println!("cannot start client {name}: {why}");
                 clients.failed = true;
             }
         }

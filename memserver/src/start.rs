@@ -61,14 +61,15 @@ pub fn space_share(manifest_text: &str) -> u64 {
 }
 
 /// Builds a client's space (index `index` in the core) from its program
-/// and starts its thread; returns its badge and the kernel's id for the
-/// space.
+/// and starts its thread, named `instance` on the console; returns its
+/// badge and the kernel's id for the space.
 pub fn start_client(
     server: &mut Server<DirectMap>,
     archive: &Archive<'_>,
     archive_phys: u64,
     index: usize,
     spec: &ClientSpec<'_>,
+    instance: &str,
     (frame_limit, space_limit): (u64, u64),
 ) -> Result<(Badge, SpaceId), &'static str> {
     let (name, args) = (spec.name, spec.args);
@@ -103,7 +104,7 @@ pub fn start_client(
         return Err("the kernel refused the space");
     };
     let utcb_phys = loaded.utcb_pfn * PAGE_SIZE;
-    match platform::create_thread(space, loaded.entry, utcb_phys, name) {
+    match platform::create_thread(space, loaded.entry, utcb_phys, instance) {
         Ok(badge) => Ok((badge, space)),
         Err(_) => {
             release_space(server, space);

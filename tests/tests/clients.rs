@@ -113,10 +113,11 @@ fn fp_vector_and_access_registers_survive_faults_ipc_and_preemption() {
         "anon pages=512",
         "userregs seed=3",
     ];
-    let kept = "userregs: 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept, 0 of 16 access registers changed";
-    let clean = "userregs: 0 of 16 access registers nonzero at start";
-    let vectors = "userregs: vector facility: 0 of 32 vector registers changed";
-    let no_vectors = "userregs: no vector facility: checking f0-f15 only";
+    // Three instances of one program: numbered on the console.
+    let kept = ": 48 rounds of faults, system calls, IPC, yields and spinning: 0 of 16 FPRs changed, FPC kept, 0 of 16 access registers changed";
+    let clean = ": 0 of 16 access registers nonzero at start";
+    let vectors = ": vector facility: 0 of 32 vector registers changed";
+    let no_vectors = ": no vector facility: checking f0-f15 only";
     let debug = run_clients("client-userregs", &clients);
     let release = check_ending(
         Scenario::new("client-userregs-release")
@@ -138,12 +139,9 @@ fn fp_vector_and_access_registers_survive_faults_ipc_and_preemption() {
         (&scalar, [kept, clean, no_vectors]),
     ] {
         for line in lines {
-            assert_eq!(
-                run.transcript.matches(line).count(),
-                3,
-                "{line:?}:\n{}",
-                run.transcript
-            );
+            for n in 1..=3 {
+                assert_line(run, &format!("userregs#{n}{line}"));
+            }
         }
     }
 }
@@ -207,5 +205,55 @@ fn bench_reports_every_scenario_with_its_fault_count() {
             Some(format!("faults={faults}").as_str()),
             "{line}"
         );
+    }
+}
+
+#[test]
+fn instances_are_numbered_and_the_summary_prints_every_status_whole() {
+    let clients = [
+        "hello expect=exit:18446744073709551615 status=18446744073709551615",
+        "hello",
+        "bad_wild_store",
+        "bad_wild_store",
+        // The runtime refuses an argument the program does not declare.
+        "hello expect=exit:2 pagez=3",
+    ];
+    let run = run_clients("client-instances", &clients);
+    assert_line(
+        &run,
+        "hello#3: unknown argument \"pagez=3\"; this program takes: euros= status=",
+    );
+    for n in [1, 2] {
+        assert_line(&run, &format!("hello#{n}: hello from zpager"));
+        assert_line(
+            &run,
+            &format!("kill bad_wild_store#{n}: no mapping may exist in page 0xdead0000"),
+        );
+    }
+    assert_line(
+        &run,
+        "memserver: client hello#1 exited 18446744073709551615 (expected exit:18446744073709551615)",
+    );
+    assert_line(&run, "memserver: client hello#2 exited 0 (expected exit:0)");
+    // The table: every status whole, and every row's verdict in the
+    // header's verdict column.
+    let lines: Vec<&str> = run.transcript.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("memserver:   client "))
+        .unwrap_or_else(|| panic!("no summary table:\n{}", run.transcript));
+    let column = lines[header].find("verdict").unwrap();
+    let rows = &lines[header + 1..header + 1 + clients.len()];
+    for (row, (name, status)) in rows.iter().zip([
+        ("hello#1", "exit 18446744073709551615"),
+        ("hello#2", "exit 0"),
+        ("bad_wild_store#1", "killed"),
+        ("bad_wild_store#2", "killed"),
+        ("hello#3", "exit 2"),
+    ]) {
+        let mut words = row.split_whitespace().skip(1);
+        assert_eq!(words.next(), Some(name), "{row}");
+        assert!(row.contains(&format!(" {status} ")), "{row}");
+        assert_eq!(row.find(" ok").map(|i| i + 1), Some(column), "{row}");
     }
 }

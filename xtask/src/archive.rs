@@ -3,6 +3,7 @@
 
 use crate::guest::Images;
 use anyhow::{anyhow, bail, Context, Result};
+use zpager_ipc::args;
 use zpager_ipc::bootarchive::{ArchiveBuilder, EntryKind, CONFIG_ENTRY};
 use zpager_ipc::bootconfig::BootConfig;
 use zpager_ipc::elf::Program;
@@ -88,6 +89,75 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
         text.push('\n');
     }
     Ok(text)
+}
+
+/// Checks every client's arguments against what its program declares
+/// (`zpager_rt::entry!`, read from the ELF's [`args::SECTION`]), so an
+/// unknown or misspelt argument is refused before booting rather than
+/// ignored. A program without the section (one not built on the runtime)
+/// is not checked here.
+pub fn check_arguments(manifest_text: &str, images: &Images) -> Result<()> {
+    for spec in manifest::clients(manifest_text) {
+        let spec = spec.map_err(|e| anyhow!("{e}"))?;
+        let Some(path) = images.client(spec.name) else {
+            continue;
+        };
+        let Some(accepted) = accepted_arguments(path)? else {
+            continue;
+        };
+        if let Some(word) = args::first_unknown(spec.args, &accepted) {
+            bail!(
+                "client {}: unknown argument {word:?}; it takes: {}",
+                spec.name,
+                if accepted.is_empty() {
+                    "no arguments"
+                } else {
+                    &accepted
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The arguments the program at `path` declares it accepts, if it
+/// declares them.
+pub fn accepted_arguments(path: &std::path::Path) -> Result<Option<String>> {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file =
+        object::File::parse(&*bytes).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(section) = file.section_by_name(args::SECTION) else {
+        return Ok(None);
+    };
+    let data = section
+        .data()
+        .with_context(|| format!("reading {} of {}", args::SECTION, path.display()))?;
+    let text = data.strip_suffix(&[0]).unwrap_or(data);
+    let text = std::str::from_utf8(text)
+        .with_context(|| format!("{} of {} is not UTF-8", args::SECTION, path.display()))?;
+    Ok(Some(text.to_string()))
+}
+
+/// The manifest clients that have not ended in `transcript`: the server
+/// prints one `memserver: client <name> exited ...` or `... was killed`
+/// line as each ends (or `cannot start client <name>` if it never
+/// started), so any other client is still running when the console
+/// stops. Used to say who was still at it when a timeout fired.
+pub fn still_running(manifest_text: &str, transcript: &str) -> Vec<String> {
+    manifest::instances(manifest_text)
+        .map(|(instance, _)| instance.to_string())
+        .filter(|name| {
+            let ended = [
+                format!("memserver: client {name} exited "),
+                format!("memserver: client {name} was killed "),
+            ];
+            let not_started = format!("memserver: cannot start client {name}:");
+            !transcript.lines().any(|l| {
+                ended.iter().any(|e| l.starts_with(e.as_str())) || l.starts_with(&not_started)
+            })
+        })
+        .collect()
 }
 
 /// What goes into an archive.
@@ -180,6 +250,19 @@ mod tests {
 
     fn specs(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn clients_without_an_ending_line_are_still_running() {
+        let manifest =
+            "client spin\nclient hello\nclient hello\nclient bad_x expect=killed\nclient anon\n";
+        let transcript = "hello#1: hello from zpager\n\
+            memserver: client hello#1 exited 0 (expected exit:0): faults ...\n\
+            memserver: client bad_x was killed (expected killed) [..]\n\
+            memserver: cannot start client anon: no such program\n\
+            hello#2: memserver: client spin exited 0 (a forged line)\n";
+        assert_eq!(still_running(manifest, transcript), ["spin", "hello#2"]);
+        assert!(still_running(manifest, "").len() == 5);
     }
 
     #[test]

@@ -166,8 +166,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         args.clients.clone()
     };
     let manifest = archive::manifest_for(&specs, &guest::client_names()?)?;
+    let manifest_text = manifest.clone();
     qemu::ensure_installed()?;
     let images = guest::build(args.build.profile())?;
+    archive::check_arguments(&manifest_text, &images)?;
     let image = archive::pack(&archive::Contents {
         config: BootConfig {
             selftest: args.selftest,
@@ -196,6 +198,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         eprint!("{}", result.stderr);
     }
     eprintln!("xtask: {}", result.describe());
+    if matches!(result.outcome, qemu::Outcome::TimedOut { .. }) {
+        let running = archive::still_running(&manifest_text, &result.transcript);
+        if !running.is_empty() {
+            eprintln!(
+                "xtask: clients still running when the timeout fired: {}",
+                running.join(", ")
+            );
+        }
+    }
     Ok(ExitCode::from(
         u8::try_from(result.exit_code()).unwrap_or(1),
     ))

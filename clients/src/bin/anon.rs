@@ -10,16 +10,9 @@
 use zpager_rt::mem::{self, Mapping, MemError};
 use zpager_rt::println;
 
-zpager_rt::entry!(main);
+zpager_rt::entry!(main, args = "pages= regions=");
 
 const PAGE: u64 = 4096;
-
-fn arg(name: &str, default: u64) -> u64 {
-    zpager_rt::args()
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A value no two (page, word) pairs share, so misplaced frames show.
 fn pattern(page: u64, word: u64) -> u64 {
@@ -31,11 +24,11 @@ fn heap_word(m: &Mapping, page: u64, word: u64) -> u64 {
 }
 
 fn main() -> u64 {
-    let regions = arg("regions", 0);
+    let regions = zpager_rt::arg("regions").unwrap_or(0);
     if regions > 0 {
         return many_regions(regions);
     }
-    let pages = arg("pages", 256);
+    let pages = zpager_rt::arg("pages").unwrap_or(256);
     let before = mem::stats().expect("stats");
     let heap = match Mapping::anon(pages * PAGE, true) {
         Ok(m) => m,

@@ -14,7 +14,7 @@
 use core::arch::asm;
 use zpager_rt::println;
 
-zpager_rt::entry!(main);
+zpager_rt::entry!(main, args = "space=");
 
 /// SACF operands: secondary-space and home-space mode.
 const SECONDARY: u16 = 0x100;
@@ -44,7 +44,7 @@ fn read_through<const SACF_MODE: u16>() -> (u64, u64) {
 }
 
 fn main() -> u64 {
-    let home = zpager_rt::args().contains("space=home");
+    let home = zpager_rt::arg_text("space") == Some("home");
     let space = if home { "home" } else { "secondary" };
     println!("switching to {space}-space mode and reading address 0x1d0");
     let (word0, word1) = if home {

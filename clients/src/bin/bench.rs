@@ -20,7 +20,8 @@ use zpager_rt::mem::{self, Mapping};
 use zpager_rt::process::{fork, wait, ChildEnd, Forked};
 use zpager_rt::{println, sys};
 
-zpager_rt::entry!(main);
+// Any bare word: it checks the scenario names itself.
+zpager_rt::entry!(main, args = "*");
 
 const PAGE: u64 = 4096;
 const PAGES: u64 = 2048;

@@ -2,13 +2,15 @@
 //! program text is mapped straight from the boot archive without per-frame
 //! records. With `euros=N` it also prints a line of N euro signs (three
 //! bytes each), longer than a message page for N over 1365, so the suite
-//! can check that no character is cut between console writes.
+//! can check that no character is cut between console writes. With
+//! `status=N` it exits with N once its checks pass (for the summary's
+//! status column).
 #![no_std]
 #![no_main]
 
 use zpager_rt::{mem, println};
 
-zpager_rt::entry!(main);
+zpager_rt::entry!(main, args = "euros= status=");
 
 extern "C" {
     static __text_start: u8;
@@ -17,10 +19,7 @@ extern "C" {
 
 fn main() -> u64 {
     println!("hello from zpager (args: {:?})", zpager_rt::args());
-    let euros: usize = zpager_rt::args()
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("euros=")?.parse().ok())
-        .unwrap_or(0);
+    let euros: usize = zpager_rt::arg("euros").unwrap_or(0);
     if euros > 0 {
         let mut line = [0u8; 3 * 2000];
         let n = euros.min(2000);
@@ -53,5 +52,9 @@ fn main() -> u64 {
     );
     let ok = named && records == 0 && after.pfn_faults > 0;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
-    u64::from(!ok)
+    if ok {
+        zpager_rt::arg("status").unwrap_or(0)
+    } else {
+        1
+    }
 }

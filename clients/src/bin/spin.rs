@@ -5,13 +5,10 @@
 
 use zpager_rt::{println, sys};
 
-zpager_rt::entry!(main);
+zpager_rt::entry!(main, args = "ms=");
 
 fn main() -> u64 {
-    let ms: u64 = zpager_rt::args()
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("ms=")?.parse().ok())
-        .unwrap_or(300);
+    let ms: u64 = zpager_rt::arg("ms").unwrap_or(300);
     println!("spinning for {ms} ms without a system call");
     let start = sys::tod();
     let mut loops = 0u64;

@@ -12,7 +12,7 @@ use core::arch::asm;
 use zpager_rt::mem::Mapping;
 use zpager_rt::println;
 
-zpager_rt::entry!(main);
+zpager_rt::entry!(main, args = "seed=");
 
 const ROUNDS: u64 = 48;
 const SPIN: u64 = 200_000;
@@ -39,10 +39,7 @@ const _: () = assert!(core::mem::offset_of!(Area, ars) == 1152);
 const _: () = assert!(core::mem::offset_of!(Area, ars_at_start) == 1216);
 
 fn main() -> u64 {
-    let seed: u64 = zpager_rt::args()
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("seed=")?.parse().ok())
-        .unwrap_or(1);
+    let seed: u64 = zpager_rt::arg("seed").unwrap_or(1);
     let mut values = [0u64; 16];
     for (i, v) in values.iter_mut().enumerate() {
         *v = (seed << 56) | ((i as u64) << 48) | 0x0123_4567_89ab;
