@@ -227,6 +227,12 @@ pub mod layout {
     pub const STACK_TOP: u64 = 0x1ff0_0000;
     /// Size of the initial stack.
     pub const STACK_SIZE: u64 = 256 * 1024;
+    /// Unmapped gap kept below the stack: no mapping comes closer, so a
+    /// frame that overruns the stack (code without stack probes can skip
+    /// kilobytes at once) faults instead of landing in the heap.
+    pub const STACK_GAP: u64 = 0x10_0000;
+    /// End of the area anonymous mappings are placed in.
+    pub const HEAP_END: u64 = STACK_TOP - STACK_SIZE - STACK_GAP;
     /// The thread's message page.
     pub const UTCB: u64 = 0x1fff_f000;
     /// End of a client space: one 4 KiB segment table of 512 entries.

@@ -153,10 +153,11 @@ impl Space {
     /// The lowest address in the heap area where `pages` pages fit with a
     /// free guard page between them and any other mapping above the heap
     /// base, so an overrun of one mapping faults instead of running into
-    /// the next. Unmapped ranges are reused.
+    /// the next, and never above [`layout::HEAP_END`], which keeps a
+    /// megabyte unmapped below the stack. Unmapped ranges are reused.
     pub fn free_heap_range(&self, pages: u64) -> Option<u64> {
         let len = pages.checked_mul(crate::PAGE_SIZE)?;
-        let limit = layout::STACK_TOP - layout::STACK_SIZE - crate::PAGE_SIZE;
+        let limit = layout::HEAP_END;
         let mut candidate = layout::HEAP_BASE;
         for r in self.regions.iter().filter(|r| r.end > layout::HEAP_BASE) {
             let end = candidate.checked_add(len)?;

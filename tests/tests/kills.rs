@@ -1,12 +1,13 @@
 //! Bad clients: each is killed (or refused) with its reason on the
 //! console while the others finish and no frame leaks.
 
+use xtask::qemu::Run;
 use zpager_ipc::kill::{AddressSpace, BadCallArgument, KillReason};
 use zpager_tests::{assert_contains, assert_killed_for, assert_line, run_clients, summary};
 
 /// A bad client is killed with its reason (the kernel's line starts with
 /// `line`) while a good one finishes.
-fn killed_while_others_run(bad: &str, line: &str, reason: KillReason) {
+fn killed_while_others_run(bad: &str, line: &str, reason: KillReason) -> Run {
     let run = run_clients(&format!("client-{bad}"), &[bad, "anon pages=64", "hello"]);
     let kill = format!("kill {bad}: {line}");
     assert_contains(&run, &kill);
@@ -14,6 +15,7 @@ fn killed_while_others_run(bad: &str, line: &str, reason: KillReason) {
     assert_contains(&run, "anon: verdict: PASS");
     assert_contains(&run, "hello: verdict: PASS");
     assert!(!run.transcript.contains(&format!("{bad}: survived")));
+    run
 }
 
 #[test]
@@ -180,4 +182,23 @@ fn malformed_and_forged_messages_are_refused() {
         run.transcript
     );
     assert_contains(&run, "hello: verdict: PASS");
+}
+
+#[test]
+fn a_store_just_below_the_stack_faults_in_the_gap() {
+    // The client takes every page the mapping area has; a store 12 KiB
+    // below its stack must still find nothing mapped there.
+    let run = killed_while_others_run(
+        "bad_stack_gap",
+        "no mapping may exist in page 0x1febd000 (write at pc 0x",
+        KillReason::Unmapped,
+    );
+    assert_contains(
+        &run,
+        "bad_stack_gap: the whole area below the gap: Ok(268435456); 0 KiB more mapped after it; then Err(NoAddressSpace)",
+    );
+    assert_contains(
+        &run,
+        "bad_stack_gap: highest heap word written and read back: true",
+    );
 }
