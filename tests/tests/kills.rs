@@ -153,6 +153,10 @@ fn malformed_and_forged_messages_are_refused() {
         &run,
         "bad_message: garbled request answered with Error(Malformed)",
     );
+    assert_contains(
+        &run,
+        "bad_message: a request with 1 and with 300 stray bytes after it answered with Error(Malformed) and Error(Malformed)",
+    );
     assert_contains(&run, "bad_message: server-only call answered with error 2");
     assert_contains(
         &run,
