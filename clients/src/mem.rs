@@ -126,6 +126,33 @@ pub fn stats() -> Result<Stats, MemError> {
     }
 }
 
+/// The frame behind this client's own address `addr` (a `may_offline`
+/// client only: others get `NotPermitted`).
+pub fn translate(addr: u64) -> Result<u64, MemError> {
+    match request(&Request::Translate { addr }) {
+        Response::Translated { pfn } => Ok(pfn),
+        Response::Error(e) => Err(e),
+        _ => Err(MemError::Malformed),
+    }
+}
+
+/// Takes frames `start_pfn..start_pfn+count` of storage offline; returns
+/// how many anonymous frames and page tables moved out (a `may_offline`
+/// client only). Refused, with nothing moved, with `MemError::Pinned`
+/// naming the first frame that cannot move.
+pub fn offline(start_pfn: u64, count: u64) -> Result<(u64, u64), MemError> {
+    match request(&Request::Offline { start_pfn, count }) {
+        Response::Offlined { frames, tables } => Ok((frames, tables)),
+        Response::Error(e) => Err(e),
+        _ => Err(MemError::Malformed),
+    }
+}
+
+/// Brings a range `offline` took back (named exactly as then).
+pub fn online(start_pfn: u64, count: u64) -> Result<(), MemError> {
+    done(request(&Request::Online { start_pfn, count }))
+}
+
 /// An empty call to the server and back.
 pub fn ping() {
     sys::call(MEMSERVER_ENDPOINT, [label::PING, 0, 0, 0, 0, 0]);

@@ -22,6 +22,8 @@
 //! * `spaces=N` caps the live spaces of its family, itself included (at
 //!   least 1; 1 means it may not fork). Clients without one share what
 //!   the explicit caps leave of the 255 client spaces equally.
+//! * `may_offline` lets the client and its forks make the privileged
+//!   requests `Offline`, `Online` and `Translate` (storage offline).
 //!
 //! Everything after the name and options is the client's argument string.
 
@@ -119,6 +121,8 @@ pub struct ClientSpec<'a> {
     /// Most live spaces of its family (`spaces=N`); `None` gives it an
     /// equal share of what the explicit limits leave.
     pub space_limit: Option<u64>,
+    /// Whether its family may take storage offline (`may_offline`).
+    pub may_offline: bool,
     /// The argument string (may be empty).
     pub args: &'a str,
 }
@@ -165,6 +169,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     let mut expect = Expect::Exit(0);
     let mut frame_limit = None;
     let mut space_limit = None;
+    let mut may_offline = false;
     rest = rest.trim_start();
     loop {
         let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -186,6 +191,8 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
                 Ok(n) if (1..=MAX_SPACES).contains(&n) => space_limit = Some(n),
                 _ => return err("spaces must be a number from 1 to 255"),
             }
+        } else if word == "may_offline" {
+            may_offline = true;
         } else {
             break;
         }
@@ -199,6 +206,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
         expect,
         frame_limit,
         space_limit,
+        may_offline,
         args: rest,
     }))
 }
@@ -282,6 +290,7 @@ mod tests {
                 expect: Expect::Exit(0),
                 frame_limit: None,
                 space_limit: None,
+                may_offline: false,
                 args: ""
             }
         );
@@ -292,6 +301,7 @@ mod tests {
                 expect: Expect::Exit(0),
                 frame_limit: None,
                 space_limit: None,
+                may_offline: false,
                 args: "pages=512 x"
             }
         );
@@ -302,6 +312,7 @@ mod tests {
                 expect: Expect::Killed,
                 frame_limit: None,
                 space_limit: None,
+                may_offline: false,
                 args: ""
             }
         );
@@ -312,6 +323,7 @@ mod tests {
                 expect: Expect::Exit(3),
                 frame_limit: None,
                 space_limit: None,
+                may_offline: false,
                 args: "a b"
             }
         );
@@ -346,6 +358,7 @@ mod tests {
                 expect: Expect::Killed,
                 frame_limit: Some(64),
                 space_limit: None,
+                may_offline: false,
                 args: "pages=9"
             }))
         );
@@ -356,6 +369,7 @@ mod tests {
                 expect: Expect::Exit(2),
                 frame_limit: Some(16),
                 space_limit: None,
+                may_offline: false,
                 args: ""
             }))
         );
@@ -379,6 +393,18 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn may_offline_is_an_option() {
+        let mut it = clients("client offline may_offline frames=64 x\nclient a x may_offline");
+        let first = it.next().unwrap().unwrap();
+        assert!(first.may_offline);
+        assert_eq!((first.frame_limit, first.args), (Some(64), "x"));
+        // After the arguments it is an argument.
+        let second = it.next().unwrap().unwrap();
+        assert!(!second.may_offline);
+        assert_eq!(second.args, "x may_offline");
     }
 
     #[test]

@@ -29,6 +29,25 @@ pub enum Request {
     /// ended; answers `Ended`. Once answered, the id is gone: a second
     /// wait gets `NoSuchChild`.
     Wait { child: u64 },
+    /// Take frames `start_pfn..start_pfn+count` of storage offline: every
+    /// anonymous frame and page table in them moves to a frame outside,
+    /// every mapping of it follows (invalidated through the kernel first),
+    /// and none of them is handed out until `Online`. Checked in full
+    /// before anything moves: `BadRange` outside the pool's storage or
+    /// for a count of 0, `AlreadyOffline` if part of it is offline,
+    /// `Pinned` naming the first frame that cannot move, `OutOfMemory`
+    /// if the frames outside cannot take what moves. Only clients whose
+    /// manifest line has `may_offline` (and their forks) may ask
+    /// (`NotPermitted`). Answers `Offlined`.
+    Offline { start_pfn: u64, count: u64 },
+    /// Bring back a range `Offline` took, exactly as it was named
+    /// (`NotOffline` otherwise): its frames return to the pool.
+    /// `may_offline` clients only.
+    Online { start_pfn: u64, count: u64 },
+    /// The frame behind the caller's own address `addr`, if mapped
+    /// (`NotMapped` otherwise), so a client can name the storage under
+    /// its memory. `may_offline` clients only. Answers `Translated`.
+    Translate { addr: u64 },
 }
 
 /// How a child ended.
@@ -55,6 +74,11 @@ pub enum Response {
     Ended(ChildEnd),
     /// Refused.
     Error(MemError),
+    /// The frame behind an address (`Translate`).
+    Translated { pfn: u64 },
+    /// The range is offline (`Offline`): how many anonymous frames and
+    /// page tables moved out of it.
+    Offlined { frames: u64, tables: u64 },
 }
 
 /// Why a request was refused.
@@ -82,6 +106,35 @@ pub enum MemError {
     FrameLimit,
     /// No child of the caller has that id (or it was waited for already).
     NoSuchChild,
+    /// The caller may not make this request (`Offline`, `Online`,
+    /// `Translate` need `may_offline` in its manifest line).
+    NotPermitted,
+    /// Frame `pfn` of the range cannot move, for the reason `pin`:
+    /// nothing was changed.
+    Pinned { pin: PinKind, pfn: u64 },
+    /// Part of the range is offline already.
+    AlreadyOffline,
+    /// The range is not one `Offline` took.
+    NotOffline,
+}
+
+/// What holds a frame in place, so its storage cannot go offline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PinKind {
+    /// Outside the server's pool: the kernel's own storage, and the
+    /// memory server's image, stack and tables the kernel built.
+    Kernel,
+    /// The boot archive: program text mapped in place, and the programs.
+    Archive,
+    /// The memory server's own frames in the pool: its heap and the
+    /// frame records.
+    Server,
+    /// The shared zero page.
+    ZeroPage,
+    /// A space's segment table (the kernel knows the space by it).
+    SegmentTable,
+    /// A client's message page (the kernel copies messages into it).
+    MessagePage,
 }
 
 /// Fault and frame counters.

@@ -18,7 +18,17 @@ pub struct Family {
     pub spaces: u64,
     /// Most live spaces.
     pub space_limit: u64,
+    /// Whether its spaces may take storage offline (the manifest's
+    /// `may_offline`).
+    pub may_offline: bool,
+    /// Its first live space: the live spaces are chained through
+    /// `Space::next_in_family`, so the reverse map visits the family's
+    /// live spaces and nothing else, without a list on the heap.
+    pub first_space: usize,
 }
+
+/// Ends the chain of a family's spaces.
+pub const NO_SPACE: usize = usize::MAX;
 
 impl Family {
     /// A family with no limits yet and nothing held.
@@ -29,6 +39,8 @@ impl Family {
             frame_limit: u64::MAX,
             spaces: 0,
             space_limit: u64::MAX,
+            may_offline: false,
+            first_space: NO_SPACE,
         }
     }
 

@@ -140,6 +140,107 @@ impl FrameAllocator {
         (untouched, stack)
     }
 
+    /// Calls `f` for every free frame in `lo..hi` (on the stack or not
+    /// yet handed out).
+    pub fn for_each_free(&self, p: &impl Platform, lo: u64, hi: u64, mut f: impl FnMut(u64)) {
+        let mut pfn = self.free_top;
+        while pfn != NIL {
+            if (lo..hi).contains(&pfn) {
+                f(pfn);
+            }
+            pfn = p.read_u64(pfn * PAGE_SIZE);
+        }
+        let (mut start, mut end, mut next) = (self.bump, self.bump_end, self.next_range);
+        loop {
+            (start.max(lo)..end.min(hi)).for_each(&mut f);
+            if next == NIL {
+                break;
+            }
+            (start, end) = (next, p.read_u64(next * PAGE_SIZE));
+            next = p.read_u64(next * PAGE_SIZE + 8);
+        }
+    }
+
+    /// Takes all of `lo..hi` out of the pool until [`Self::include`]: its
+    /// free frames leave the stack and the untouched ranges, so they are
+    /// never handed out; the caller moves the frames in use out of it.
+    pub fn exclude(&mut self, p: &mut impl Platform, lo: u64, hi: u64) {
+        let inside = |pfn: u64| (lo..hi).contains(&pfn);
+        let mut removed = 0;
+        // The stack: unlink the frames inside.
+        let mut prev = NIL;
+        let mut pfn = self.free_top;
+        while pfn != NIL {
+            let next = p.read_u64(pfn * PAGE_SIZE);
+            if inside(pfn) {
+                removed += 1;
+                if prev == NIL {
+                    self.free_top = next;
+                } else {
+                    p.write_u64(prev * PAGE_SIZE, next);
+                }
+            } else {
+                prev = pfn;
+            }
+            pfn = next;
+        }
+        // The range being handed out: keep the part below, chain the part
+        // above as an untouched range of its own.
+        let (start, end) = (self.bump, self.bump_end);
+        if start.max(lo) < end.min(hi) {
+            removed += end.min(hi) - start.max(lo);
+            if hi < end {
+                Self::link(p, hi, end, self.next_range);
+                self.next_range = hi;
+            }
+            self.bump_end = end.min(lo).max(start);
+        }
+        // The untouched ranges: each one that meets `lo..hi` is replaced
+        // by its parts outside.
+        let mut prev = NIL;
+        let mut at = self.next_range;
+        while at != NIL {
+            let (end, next) = (p.read_u64(at * PAGE_SIZE), p.read_u64(at * PAGE_SIZE + 8));
+            if at.max(lo) < end.min(hi) {
+                removed += end.min(hi) - at.max(lo);
+                // Rebuilt back to front: the part above, then below.
+                let mut first = next;
+                let mut last = NIL;
+                if hi < end {
+                    Self::link(p, hi, end, first);
+                    (first, last) = (hi, hi);
+                }
+                if at < lo {
+                    Self::link(p, at, lo, first);
+                    last = if last == NIL { at } else { last };
+                    first = at;
+                }
+                if prev == NIL {
+                    self.next_range = first;
+                } else {
+                    p.write_u64(prev * PAGE_SIZE + 8, first);
+                }
+                if last != NIL {
+                    prev = last;
+                }
+            } else {
+                prev = at;
+            }
+            at = next;
+        }
+        self.free -= removed;
+        self.total -= hi - lo;
+    }
+
+    /// Gives `lo..hi`, which [`Self::exclude`] took, back to the pool
+    /// as an untouched range.
+    pub fn include(&mut self, p: &mut impl Platform, lo: u64, hi: u64) {
+        Self::link(p, lo, hi, self.next_range);
+        self.next_range = lo;
+        self.free += hi - lo;
+        self.total += hi - lo;
+    }
+
     /// Returns a frame.
     pub fn release(&mut self, p: &mut impl Platform, pfn: u64) {
         debug_assert!(

@@ -25,7 +25,7 @@ use zpager_ipc::manifest::{self, MANIFEST_ENTRY};
 use zpager_ipc::protocol::{Request, Response, Stats, MAX_MESSAGE};
 use zpager_memserver::frames::FrameAllocator;
 use zpager_memserver::request::decode_request;
-use zpager_memserver::Server;
+use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::{println, sys};
 
 zpager_rt::entry!(main);
@@ -37,7 +37,7 @@ fn main() -> u64 {
     };
     heap::init(info.segment_table);
     // The heap first: the server keeps its record directory there.
-    let mut frames = FrameAllocator::new(&mut DirectMap, free);
+    let mut frames = FrameAllocator::new(&mut DirectMap, free.clone());
     heap::top_up(|| frames.alloc(&DirectMap));
     let Some(mut server) = Server::with_frames(DirectMap, frames) else {
         println!("not enough memory to start");
@@ -45,6 +45,20 @@ fn main() -> u64 {
     };
     heap::top_up_from(&mut server);
     let (archive_phys, archive_len) = info.archive;
+    let archive_frames = (
+        archive_phys / PAGE_SIZE,
+        (archive_phys + archive_len).div_ceil(PAGE_SIZE),
+    );
+    // What `Offline` may move: before the baseline, so the heap's block
+    // for the ranges is no leak.
+    if server
+        .set_storage(info.memory_bytes / PAGE_SIZE, archive_frames, free)
+        .is_err()
+    {
+        println!("not enough memory to start");
+        shutdown(ExitStatus::TestFailed);
+    }
+    heap::top_up_from(&mut server);
     let archive_bytes = platform::archive(archive_phys, archive_len);
     let Ok(archive) = Archive::parse(archive_bytes) else {
         println!("the boot archive does not parse");

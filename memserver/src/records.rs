@@ -144,6 +144,27 @@ impl Records {
         p.write_u64(slot, rec.encode());
     }
 
+    /// Moves the slot of frame `from` (an anonymous frame's record, or a
+    /// page table's sharer count) to frame `to`, which takes its place;
+    /// `from`'s slot is cleared.
+    pub fn relocate(&mut self, p: &mut impl Platform, from: u64, to: u64) {
+        let value = p.read_u64(self.slot(from));
+        p.write_u64(self.slot(to), value);
+        p.write_u64(self.slot(from), 0);
+    }
+
+    /// Whether frame `pfn` has an anonymous record: a record has a map
+    /// count, so its slot is at least 2^48; a shared table's sharer count
+    /// is below that; any other frame's slot is 0.
+    pub fn is_anon(&self, p: &impl Platform, pfn: u64) -> bool {
+        p.read_u64(self.slot(pfn)) >> 48 != 0
+    }
+
+    /// Whether `pfn` holds records.
+    pub fn is_record_frame(&self, pfn: u64) -> bool {
+        self.directory.contains(&(pfn * PAGE_SIZE))
+    }
+
     /// How many spaces point at page table `table`: 1 unless it is shared.
     /// A shared table's count lives in its frame's slot (tables have no
     /// anonymous record, so the slot is free); a private table's slot is 0.

@@ -108,6 +108,9 @@ impl<P: Platform> Server<P> {
             // These need the kernel (a thread to copy, a caller to keep
             // waiting): the program serves them, with `Server::fork`.
             Request::Fork | Request::Wait { .. } => Err(MemError::Malformed),
+            Request::Offline { start_pfn, count } => self.offline(id, start_pfn, count),
+            Request::Online { start_pfn, count } => self.online(id, start_pfn, count),
+            Request::Translate { addr } => self.translate(id, addr),
         }
     }
 

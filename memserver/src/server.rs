@@ -3,6 +3,7 @@
 
 use crate::family::Family;
 use crate::frames::FrameAllocator;
+use crate::offline::Storage;
 use crate::pagetable::{self as pt, Entries};
 use crate::records::Records;
 use crate::space::{Region, RegionError, Space};
@@ -26,13 +27,19 @@ pub struct Server<P: Platform> {
     pub(crate) spaces: Vec<Option<Space>>,
     /// Families, on the heap; a slot is reused once its last space dies.
     pub(crate) families: Vec<Option<Family>>,
+    /// Where storage is, and what of it is offline.
+    pub(crate) storage: Storage,
 }
 
 impl<P: Platform> Server<P> {
     /// Takes over the free frame ranges (pfn pairs, ascending).
     pub fn new(mut platform: P, free: &[(u64, u64)]) -> Option<Self> {
         let frames = FrameAllocator::new(&mut platform, free.iter().copied());
-        Self::with_frames(platform, frames)
+        let mut server = Self::with_frames(platform, frames)?;
+        server
+            .set_storage(server.frames.span().1, (0, 0), free.iter().copied())
+            .ok()?;
+        Some(server)
     }
 
     /// Starts over a pool already set up (the program first lends its
@@ -41,7 +48,16 @@ impl<P: Platform> Server<P> {
         let records = Records::new(&mut frames, &mut platform)?;
         let zero_pfn = frames.alloc(&platform)?;
         platform.zero_frame(zero_pfn);
+        let (first, end) = frames.span();
+        let mut pool = Vec::new();
+        pool.try_reserve_exact(1).ok()?;
+        pool.push((first, end));
         Some(Server {
+            storage: Storage {
+                end_pfn: end,
+                pool,
+                ..Storage::default()
+            },
             platform,
             frames,
             records,
@@ -129,10 +145,13 @@ impl<P: Platform> Server<P> {
             .alloc(&self.platform)
             .ok_or(MemError::OutOfMemory)?;
         self.platform.init_segment_table(seg);
-        self.spaces[id] = Some(Space::new(seg, family));
         let f = self.families[family].as_mut().expect("a live family");
         f.frames += 1;
         f.spaces += 1;
+        let mut space = Space::new(seg, family);
+        space.next_in_family = f.first_space;
+        f.first_space = id;
+        self.spaces[id] = Some(space);
         Ok(pt::asce(seg))
     }
 
@@ -201,6 +220,7 @@ impl<P: Platform> Server<P> {
         };
         let seg_pfn = space.seg_pfn;
         self.clear(id, 0, pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE, Mode::Purged);
+        self.leave_family(id);
         if let Some(space) = self.spaces[id].take() {
             let mut released = 1;
             for pfn in space.owned_frames() {

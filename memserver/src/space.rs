@@ -102,6 +102,9 @@ pub struct Space {
     pub counters: Counters,
     /// Its family (index into the server's families).
     pub family: usize,
+    /// The next live space of its family ([`crate::family::NO_SPACE`]
+    /// at the end).
+    pub next_in_family: usize,
     /// Index of the region the last lookup found: faults come in runs.
     hint: Cell<usize>,
 }
@@ -124,6 +127,7 @@ impl Space {
             regions: Vec::new(),
             counters: Counters::default(),
             family,
+            next_in_family: crate::family::NO_SPACE,
             hint: Cell::new(0),
         }
     }

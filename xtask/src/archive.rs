@@ -76,7 +76,7 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
             );
         }
         if let Some(late) = parsed.args.split_whitespace().find(|w| {
-            ["expect=", "frames=", "spaces="]
+            ["expect=", "frames=", "spaces=", "may_offline"]
                 .iter()
                 .any(|o| w.starts_with(o))
         }) {

@@ -33,6 +33,8 @@ enum Role {
     Table(usize),
     Anon(usize),
     Message(usize),
+    /// In a range taken offline (I12).
+    Offline,
 }
 
 struct Roles<'a> {
@@ -48,12 +50,23 @@ impl Roles<'_> {
 
     fn claim(&mut self, pfn: u64, role: Role) -> Result<(), TestCaseError> {
         prop_assert!(
+            role != Role::Offline || !self.untouched(pfn),
+            "I12: offline frame {:#x} is still among the frames to hand out",
+            pfn
+        );
+        prop_assert!(
             self.frames.owns(pfn) && !self.untouched(pfn),
             "I4: frame {:#x} ({:?}) is not a handed-out pool frame",
             pfn,
             role
         );
         let slot = &mut self.of[pfn as usize];
+        prop_assert!(
+            !(role == Role::Offline || *slot == Some(Role::Offline)) || slot.is_none(),
+            "I12: frame {:#x} is offline and also {:?}",
+            pfn,
+            slot.filter(|&r| r != Role::Offline).unwrap_or(role)
+        );
         prop_assert!(
             slot.is_none(),
             "I4: frame {:#x} is both {:?} and {:?}",
@@ -91,6 +104,11 @@ pub fn audit(s: &Server<SimMemory>, live: &[Live]) -> Result<(), TestCaseError> 
         roles.claim(pfn, Role::Records)?;
     }
     roles.claim(s.zero_pfn(), Role::Zero)?;
+    for &(lo, hi) in s.offline_ranges() {
+        for pfn in lo..hi {
+            roles.claim(pfn, Role::Offline)?;
+        }
+    }
     // Anonymous frame -> the entries mapping it.
     let mut anon: HashMap<u64, u16> = HashMap::new();
     for sp in live {
@@ -117,7 +135,7 @@ pub fn audit(s: &Server<SimMemory>, live: &[Live]) -> Result<(), TestCaseError> 
     let used = roles
         .of
         .iter()
-        .filter(|r| r.is_some_and(|r| r != Role::Free))
+        .filter(|r| r.is_some_and(|r| r != Role::Free && r != Role::Offline))
         .count() as u64;
     prop_assert_eq!(
         s.frames_in_use(),
@@ -269,7 +287,13 @@ fn audit_tlb(p: &SimMemory, roles: &Roles) -> Result<(), TestCaseError> {
             !roles.untouched(e.pfn)
                 && !matches!(
                     role,
-                    Some(Role::Free | Role::Records | Role::Segments(_) | Role::Table(_))
+                    Some(
+                        Role::Free
+                            | Role::Records
+                            | Role::Segments(_)
+                            | Role::Table(_)
+                            | Role::Offline
+                    )
                 ),
             "I5: the TLB maps {:#x} of space {:#x} to frame {:#x}, {:?}",
             page,

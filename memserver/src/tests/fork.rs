@@ -1,5 +1,6 @@
 //! Fork, shared page tables and copy-on-write, against a reference model.
 
+use super::offline_steps::{audit_offline, offline_step, online_step};
 use super::{create, kill};
 use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
@@ -120,6 +121,7 @@ fn audit(s: &Server<SimMemory>, baseline: u64) {
         s.frames_in_use() - baseline,
         "I3: family frame counts"
     );
+    audit_offline(s);
 }
 
 #[test]
@@ -219,6 +221,20 @@ enum Op {
     Kill {
         space: usize,
     },
+    /// Take storage offline: `count` frames from `back` below the frame
+    /// behind the first page from the `pick`th on that has one (or near
+    /// pool frame `frame`).
+    Offline {
+        space: usize,
+        pick: usize,
+        frame: u64,
+        back: u64,
+        count: u64,
+    },
+    Online {
+        space: usize,
+        pick: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -230,7 +246,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (s.clone(), any::<usize>(), 1u64..40).prop_map(|(space, pick, pages)| Op::Unmap { space, pick, pages }),
         1 => (s.clone(), any::<usize>(), 1u64..40, any::<bool>()).prop_map(|(space, pick, pages, writable)| Op::Protect { space, pick, pages, writable }),
         2 => (s.clone(), s.clone()).prop_map(|(space, child)| Op::Fork { space, child }),
-        1 => s.prop_map(|space| Op::Kill { space }),
+        1 => s.clone().prop_map(|space| Op::Kill { space }),
+        3 => (s.clone(), any::<usize>(), any::<u64>(), 0u64..8, 1u64..24).prop_map(|(space, pick, frame, back, count)| Op::Offline { space, pick, frame, back, count }),
+        1 => (s, any::<usize>()).prop_map(|(space, pick)| Op::Online { space, pick }),
     ]
 }
 
@@ -258,7 +276,9 @@ proptest! {
         let baseline = s.frames_in_use();
         let mut model: Vec<Option<Model>> = vec![None; SLOTS];
         create(&mut s, 1);
+        s.set_may_offline(1, true);
         model[0] = Some(Model::new());
+        let mut offline = Vec::new();
         for op in ops {
             match op {
                 Op::Map { space, pages } => {
@@ -316,7 +336,27 @@ proptest! {
                         kill(&mut s, space + 1);
                     }
                 }
+                // At most four ranges offline, so the pool never runs dry.
+                Op::Offline { space, pick, frame, back, count } => {
+                    let Some(m) = model[space].as_ref() else { continue };
+                    if offline.len() >= 4 { continue }
+                    let addrs: Vec<u64> = m.keys().cycle().skip(pick % m.len().max(1)).take(32).copied().collect();
+                    offline_step(&mut s, space + 1, addrs.into_iter(), (frame, back, count), &mut offline)?;
+                }
+                Op::Online { space, pick } => {
+                    if model[space].is_none() { continue }
+                    online_step(&mut s, space + 1, pick, &mut offline)?;
+                }
             }
+            audit(&s, baseline);
+        }
+        // A space of its own (another family) moves a few more frames,
+        // and brings back what is still offline at the end.
+        let admin = SLOTS + 1;
+        create(&mut s, admin);
+        s.set_may_offline(admin, true);
+        for i in 0..6 {
+            offline_step(&mut s, admin, std::iter::empty(), (i * 7919, i % 2, 3), &mut offline)?;
             audit(&s, baseline);
         }
         // Everything readable is what the model says, in every space.
@@ -331,7 +371,12 @@ proptest! {
                 kill(&mut s, i + 1);
             }
         }
+        while !offline.is_empty() {
+            online_step(&mut s, admin, 0, &mut offline)?;
+        }
+        kill(&mut s, admin);
         prop_assert_eq!(s.frames_in_use(), baseline);
         prop_assert_eq!(s.frames_with_records(), 0);
+        prop_assert_eq!(s.stats(0).frames_free + baseline, FRAMES - 48, "every frame back");
     }
 }

@@ -7,6 +7,8 @@ mod audit;
 mod capacity;
 mod fork;
 mod model;
+mod offline;
+mod offline_steps;
 mod program;
 mod props;
 mod sim;
