@@ -14,7 +14,7 @@ use zpager_rt::println;
 use zpager_rt::process::{fork, wait, Forked};
 use zpager_rt::sys;
 
-zpager_rt::entry!(main);
+zpager_rt::entry!(main, args = "unprivileged");
 
 const PAGE: u64 = 4096;
 /// More than a MiB, so the memory has two page tables.
@@ -205,7 +205,7 @@ fn pin_under(addr: u64) -> Option<PinKind> {
 }
 
 fn main() -> u64 {
-    if zpager_rt::args() == "unprivileged" {
+    if zpager_rt::flag("unprivileged") {
         let refused = (
             mem::translate(layout::IMAGE_BASE),
             mem::offline(0x1000, 1),
