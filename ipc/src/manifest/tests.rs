@@ -1,0 +1,210 @@
+use super::*;
+
+#[test]
+fn parses_clients() {
+    let text = "# demo\nclient hello\n\nclient anon pages=512 x\nclient bad_priv expect=killed\nclient t expect=exit:3 a b";
+    let got: [ClientSpec; 4] = core::array::from_fn({
+        let mut it = clients(text);
+        move |_| it.next().unwrap().unwrap()
+    });
+    assert_eq!(
+        got[0],
+        ClientSpec {
+            name: "hello",
+            expect: Expect::Exit(0),
+            frame_limit: None,
+            space_limit: None,
+            may_offline: false,
+            args: ""
+        }
+    );
+    assert_eq!(
+        got[1],
+        ClientSpec {
+            name: "anon",
+            expect: Expect::Exit(0),
+            frame_limit: None,
+            space_limit: None,
+            may_offline: false,
+            args: "pages=512 x"
+        }
+    );
+    assert_eq!(
+        got[2],
+        ClientSpec {
+            name: "bad_priv",
+            expect: Expect::Killed,
+            frame_limit: None,
+            space_limit: None,
+            may_offline: false,
+            args: ""
+        }
+    );
+    assert_eq!(
+        got[3],
+        ClientSpec {
+            name: "t",
+            expect: Expect::Exit(3),
+            frame_limit: None,
+            space_limit: None,
+            may_offline: false,
+            args: "a b"
+        }
+    );
+    assert_eq!(validate(text), Ok(4));
+}
+
+#[test]
+fn at_most_31_clients() {
+    let mut text = [0u8; 13 * 32];
+    for line in text.chunks_mut(13) {
+        line.copy_from_slice(b"client hello\n");
+    }
+    let text = core::str::from_utf8(&text).unwrap();
+    assert_eq!(validate(&text[..13 * 31]), Ok(31));
+    assert_eq!(
+        validate(text),
+        Err(ManifestError {
+            line: 32,
+            what: "more than 31 clients"
+        })
+    );
+}
+
+#[test]
+fn options_in_any_order() {
+    let text = "client hog frames=64 expect=killed pages=9\nclient a expect=exit:2 frames=16";
+    let mut it = clients(text);
+    assert_eq!(
+        it.next(),
+        Some(Ok(ClientSpec {
+            name: "hog",
+            expect: Expect::Killed,
+            frame_limit: Some(64),
+            space_limit: None,
+            may_offline: false,
+            args: "pages=9"
+        }))
+    );
+    assert_eq!(
+        it.next(),
+        Some(Ok(ClientSpec {
+            name: "a",
+            expect: Expect::Exit(2),
+            frame_limit: Some(16),
+            space_limit: None,
+            may_offline: false,
+            args: ""
+        }))
+    );
+    assert_eq!(
+        validate("client memserver"),
+        Err(ManifestError {
+            line: 1,
+            what: "the memory server cannot be started as a client"
+        })
+    );
+    for bad in [
+        "client a frames=15",
+        "client a frames=x",
+        "client a frames=",
+    ] {
+        assert_eq!(
+            validate(bad),
+            Err(ManifestError {
+                line: 1,
+                what: "frames must be a number of at least 16"
+            })
+        );
+    }
+}
+
+#[test]
+fn may_offline_is_an_option() {
+    let mut it = clients("client offline may_offline frames=64 x\nclient a x may_offline");
+    let first = it.next().unwrap().unwrap();
+    assert!(first.may_offline);
+    assert_eq!((first.frame_limit, first.args), (Some(64), "x"));
+    // After the arguments it is an argument.
+    let second = it.next().unwrap().unwrap();
+    assert!(!second.may_offline);
+    assert_eq!(second.args, "x may_offline");
+}
+
+#[test]
+fn rejects_arguments_that_do_not_fit_the_startup_block() {
+    const PREFIX: &[u8] = b"client anon ";
+    let mut line = [b'x'; PREFIX.len() + crate::abi::utcb::MAX_ARGS + 1];
+    line[..PREFIX.len()].copy_from_slice(PREFIX);
+    let text = |len| core::str::from_utf8(&line[..len]).unwrap();
+    assert_eq!(validate(text(line.len() - 1)), Ok(1));
+    assert_eq!(
+        validate(text(line.len())),
+        Err(ManifestError {
+            line: 1,
+            what: "client arguments longer than 1024 bytes"
+        })
+    );
+}
+
+#[test]
+fn rejects_bad_lines() {
+    assert_eq!(
+        validate("client a\nprogram b"),
+        Err(ManifestError {
+            line: 2,
+            what: "expected `client <name> [expect=...] [args]`"
+        })
+    );
+    assert!(validate("client x expect=maybe").is_err());
+    assert!(validate("client ").is_err());
+}
+
+#[test]
+fn programs_started_more_than_once_are_numbered() {
+    extern crate std;
+    use std::string::ToString;
+    use std::vec::Vec;
+    let text = "client a x=1\nclient b\nclient a\nclient c\nclient a";
+    let names: Vec<_> = instances(text).map(|(i, _)| i.to_string()).collect();
+    assert_eq!(names, ["a#1", "b", "a#2", "c", "a#3"]);
+    let args: Vec<_> = instances(text).map(|(_, s)| s.args).collect();
+    assert_eq!(args, ["x=1", "", "", "", ""]);
+    let long = "client abcdefghijklmnopqrstuvwxyz01\n".repeat(MAX_CLIENTS);
+    let longest = instances(&long).last().unwrap().0.to_string();
+    assert_eq!(longest.len(), crate::abi::utcb::MAX_NAME - 1, "{longest}");
+    assert_eq!(
+        validate("client abcdefghijklmnopqrstuvwxyz012"),
+        Err(ManifestError {
+            line: 1,
+            what: "client name must be 1 to 28 bytes"
+        })
+    );
+}
+
+#[test]
+fn reserved_and_odd_names_are_refused() {
+    extern crate std;
+    use std::format;
+    for name in RESERVED_NAMES {
+        for line in [
+            format!("client {name}"),
+            format!("client {}", name.to_ascii_uppercase()),
+        ] {
+            let want = if line == "client memserver" {
+                "the memory server cannot be started as a client"
+            } else {
+                "that name is reserved: the system's own console lines start with it"
+            };
+            assert_eq!(validate(&line).map_err(|e| e.what), Err(want), "{line}");
+        }
+    }
+    for bad in ["a:b", "a#2", "caf\u{e9}", "x/y"] {
+        assert_eq!(
+            validate(&format!("client {bad}")).map_err(|e| e.what),
+            Err("client names are letters, digits, `_` and `-`"),
+            "{bad}"
+        );
+    }
+    assert_eq!(validate("client Bad-name_2"), Ok(1));
+}
