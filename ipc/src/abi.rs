@@ -238,10 +238,13 @@ pub mod layout {
     /// End of a client space: one 4 KiB segment table of 512 entries.
     pub const SPACE_END: u64 = 0x2000_0000;
     /// Where the memory server sees physical memory: physical address p is
-    /// at DIRECT_MAP + p in its space.
-    pub const DIRECT_MAP: u64 = 0x4000_0000;
-    /// The largest physical memory the direct map covers.
-    pub const DIRECT_MAP_SIZE: u64 = 0x4000_0000;
+    /// at DIRECT_MAP + p in its space (2 GiB: the second region-third
+    /// entry, so the first segment table holds the server's image, stack
+    /// and heap alone).
+    pub const DIRECT_MAP: u64 = 0x8000_0000;
+    /// The largest physical memory the direct map covers: the rest of the
+    /// 4 TiB one region-third table maps.
+    pub const DIRECT_MAP_SIZE: u64 = (4 << 40) - DIRECT_MAP;
     /// The memory server's heap, which it maps itself a frame at a time,
     /// up to [`SERVER_HEAP_END`].
     pub const SERVER_HEAP: u64 = SPACE_END;

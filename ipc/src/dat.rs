@@ -51,10 +51,48 @@ pub const fn page_index(vaddr: u64) -> u64 {
     (vaddr >> 12) & (PAGES_PER_TABLE - 1)
 }
 
-/// The index of `vaddr`'s entry in a segment table.
+/// Entries in a full segment or region table (16 KiB).
+pub const CRST_ENTRIES: u64 = 2048;
+/// Bytes one region-third-table entry maps (one full segment table).
+pub const REGION_THIRD_SIZE: u64 = 1 << 31;
+
+/// The index of `vaddr`'s entry in its (full, 2048-entry) segment table.
 #[inline(always)]
 pub const fn segment_index(vaddr: u64) -> u64 {
-    vaddr >> 20
+    (vaddr >> 20) & (CRST_ENTRIES - 1)
+}
+
+/// The index of `vaddr`'s entry in a region-third table.
+#[inline(always)]
+pub const fn region_third_index(vaddr: u64) -> u64 {
+    (vaddr >> 31) & (CRST_ENTRIES - 1)
+}
+
+/// Address-space-control elements: a table origin, the designation type
+/// of that table and its length in 4 KiB units less one.
+pub mod asce {
+    /// Designation type: the table is a segment table.
+    pub const SEGMENT_TABLE: u64 = 0x0;
+    /// Designation type: the table is a region-third table.
+    pub const REGION_THIRD: u64 = 0x4;
+    /// The designation-type bits.
+    pub const TYPE_MASK: u64 = 0xc;
+    /// The table-length bits: 0 for 512 entries (4 KiB) to 3 for 2048
+    /// (16 KiB).
+    pub const LENGTH_MASK: u64 = 0x3;
+    /// The table-origin bits.
+    pub const ORIGIN_MASK: u64 = !0xfff;
+
+    /// The ASCE of the table at `origin` (4 KiB aligned) of type
+    /// `designation`, `frames` 4 KiB frames long (1 to 4).
+    pub const fn new(origin: u64, designation: u64, frames: u64) -> u64 {
+        (origin & ORIGIN_MASK) | designation | ((frames - 1) & LENGTH_MASK)
+    }
+
+    /// Bytes of table an ASCE designates.
+    pub const fn table_bytes(asce: u64) -> u64 {
+        ((asce & LENGTH_MASK) + 1) * 4096
+    }
 }
 
 /// A hardware page-table entry: frame address, invalid bit, protect bit.
@@ -127,6 +165,42 @@ impl Ste {
     }
 
     /// Physical address of the page table.
+    #[inline(always)]
+    pub const fn table(self) -> u64 {
+        self.0 & Self::ORIGIN_MASK
+    }
+}
+
+/// A hardware region-third-table entry: the origin of a full (16 KiB)
+/// segment table, the invalid bit, the table type and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Rtte(pub u64);
+
+impl Rtte {
+    /// Bit: the region translates nothing.
+    pub const INVALID_BIT: u64 = 0x20;
+    /// Table-type bits of a region-third-table entry.
+    pub const TYPE: u64 = 0x4;
+    /// Table length of the segment table: 3, all 2048 entries.
+    pub const FULL_LENGTH: u64 = 0x3;
+    /// Segment-table origins are 4 KiB aligned.
+    pub const ORIGIN_MASK: u64 = !0xfff;
+    /// An invalid entry.
+    pub const INVALID: Rtte = Rtte(Self::TYPE | Self::INVALID_BIT);
+
+    /// A valid entry pointing at the full segment table at `table`.
+    #[inline(always)]
+    pub const fn new(table: u64) -> Rtte {
+        Rtte((table & Self::ORIGIN_MASK) | Self::TYPE | Self::FULL_LENGTH)
+    }
+
+    #[inline(always)]
+    pub const fn is_valid(self) -> bool {
+        self.0 & Self::INVALID_BIT == 0
+    }
+
+    /// Physical address of the segment table.
     #[inline(always)]
     pub const fn table(self) -> u64 {
         self.0 & Self::ORIGIN_MASK
@@ -247,6 +321,18 @@ mod tests {
         assert!(!Ste::INVALID.is_valid());
         assert_eq!(page_index(0x0030_2fff), 2);
         assert_eq!(segment_index(0x0030_2fff), 3);
+        assert_eq!(segment_index(0x8030_2fff), 3);
+        assert_eq!(segment_index(0x7ff0_0000), 2047);
+        assert_eq!(region_third_index(0x2_8030_0000), 5);
+        assert_eq!(region_third_index(4 << 40), 0, "4 TiB wraps");
+        let rtte = Rtte::new(0x12_3000);
+        assert!(rtte.is_valid() && rtte.table() == 0x12_3000);
+        assert_eq!(rtte.0 & 0xf, 0x7, "type 01, length 3");
+        assert!(!Rtte::INVALID.is_valid());
+        let a = asce::new(0x4000, asce::REGION_THIRD, 4);
+        assert_eq!(a, 0x4007);
+        assert_eq!(asce::table_bytes(a), 16384);
+        assert_eq!(asce::new(0x4000, asce::SEGMENT_TABLE, 1), 0x4000);
     }
 
     #[test]

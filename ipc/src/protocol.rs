@@ -180,7 +180,8 @@ pub struct ServerBootInfo {
     pub memory_bytes: u64,
     /// Physical address and length of the boot archive.
     pub archive: (u64, u64),
-    /// Physical address of the server's own segment table, so it can map
+    /// Physical address of the segment table of the server's first 2 GiB
+    /// (below its direct map), so it can map
     /// its heap ([`crate::abi::layout::SERVER_HEAP`]) itself.
     pub segment_table: u64,
     /// How many free ranges follow; the server owns them.

@@ -11,15 +11,16 @@ use crate::println;
 use crate::thread::Kernel;
 use zpager_ipc::abi::{layout, utcb};
 use zpager_ipc::bootarchive::{Archive, EntryKind, LOAD_ADDRESS};
-use zpager_ipc::dat::{self, Pte, Ste};
+use zpager_ipc::dat::{self, asce, Pte, Rtte, Ste};
 use zpager_ipc::elf::Program;
 use zpager_ipc::manifest::MEMSERVER_ENTRY;
 use zpager_ipc::protocol::{encode_boot_info, ServerBootInfo};
 use zpager_kernel::memmap::PhysMap;
 
 const PAGE: u64 = dat::PAGE_SIZE;
-/// 2048 segment-table entries (16 KiB, table length 3) cover 2 GiB.
-const SEGMENT_TABLE_FRAMES: u64 = 4;
+/// Full segment and region tables: 2048 entries, 16 KiB (table length
+/// 3). A segment table maps 2 GiB, a region-third table 4 TiB.
+const CRST_FRAMES: u64 = 4;
 
 /// Hands out frames from the top of storage down.
 struct TopDown {
@@ -59,12 +60,33 @@ impl TopDown {
 
 struct Builder {
     frames: TopDown,
-    segment_table: u64,
+    /// The server's top table: a region-third table.
+    region_table: u64,
 }
 
 impl Builder {
+    /// A full table of `invalid` entries.
+    fn crst(&mut self, invalid: u64) -> Result<u64, &'static str> {
+        let table = self.frames.frames(CRST_FRAMES)?;
+        for i in 0..dat::CRST_ENTRIES {
+            phys::write_u64(table + i * 8, invalid);
+        }
+        Ok(table)
+    }
+
+    /// The segment table mapping `vaddr`'s 2 GiB, made if missing.
+    fn segment_table(&mut self, vaddr: u64) -> Result<u64, &'static str> {
+        let rtte_addr = self.region_table + dat::region_third_index(vaddr) * 8;
+        let mut rtte = Rtte(phys::read_u64(rtte_addr));
+        if !rtte.is_valid() {
+            rtte = Rtte::new(self.crst(Ste::INVALID.0)?);
+            phys::write_u64(rtte_addr, rtte.0);
+        }
+        Ok(rtte.table())
+    }
+
     fn map(&mut self, vaddr: u64, paddr: u64, writable: bool) -> Result<(), &'static str> {
-        let ste_addr = self.segment_table + dat::segment_index(vaddr) * 8;
+        let ste_addr = self.segment_table(vaddr)? + dat::segment_index(vaddr) * 8;
         let mut ste = Ste(phys::read_u64(ste_addr));
         if !ste.is_valid() {
             ste = Ste::new(self.frames.page_table()?, false);
@@ -103,7 +125,7 @@ pub fn start_memory_server(
     let memory = map.memory_bytes().min(layout::DIRECT_MAP_SIZE);
     if memory < map.memory_bytes() {
         println!(
-            "boot: the memory server gets the first {} MiB; the {} MiB above stay unused (its direct map covers 1 GiB)",
+            "boot: the memory server gets the first {} MiB; the {} MiB above stay unused (its direct map covers 4 TiB - 2 GiB)",
             memory >> 20,
             (map.memory_bytes() - memory) >> 20
         );
@@ -116,12 +138,12 @@ pub fn start_memory_server(
             floor: archive_end,
             spare_half: None,
         },
-        segment_table: 0,
+        region_table: 0,
     };
-    b.segment_table = b.frames.frames(SEGMENT_TABLE_FRAMES)?;
-    for i in 0..SEGMENT_TABLE_FRAMES * PAGE / 8 {
-        phys::write_u64(b.segment_table + i * 8, Ste::INVALID.0);
-    }
+    b.region_table = b.crst(Rtte::INVALID.0)?;
+    // The image, stack and heap share the first segment table, which the
+    // server extends itself as its heap grows.
+    let low_segment_table = b.segment_table(0)?;
 
     for seg in program.segments() {
         let first = seg.vaddr & !(PAGE - 1);
@@ -177,7 +199,7 @@ pub fn start_memory_server(
     let info = ServerBootInfo {
         memory_bytes: memory,
         archive: (LOAD_ADDRESS, archive.len() as u64),
-        segment_table: b.segment_table,
+        segment_table: low_segment_table,
         free_ranges: 0,
     };
     // Every free range goes to the server (a map holds at most
@@ -192,8 +214,7 @@ pub fn start_memory_server(
     page[utcb::BOOT_INFO..utcb::BOOT_INFO + 2].copy_from_slice(&(encoded as u16).to_be_bytes());
     phys::write(utcb_frame, &page);
 
-    // Table length 3: the 16 KiB segment table.
-    kernel.set_server_space(b.segment_table | 3);
+    kernel.set_server_space(asce::new(b.region_table, asce::REGION_THIRD, CRST_FRAMES));
     if !kernel.create_server_thread(
         program.entry,
         layout::STACK_TOP,

@@ -138,6 +138,10 @@ pub fn finish(server: &Server<DirectMap>, clients: &Clients, baseline: Usage) ->
         server.frames_with_records(),
         if leak { "LEAK" } else { "no leak" }
     );
+    println!(
+        "the pool was used up to {} MiB into storage",
+        (server.pool_high_water() * zpager_memserver::PAGE_SIZE) >> 20
+    );
     print_table(&clients.list);
     let ok = !clients.failed && !leak;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });

@@ -26,6 +26,8 @@ pub struct FrameAllocator {
     total: u64,
     /// Lowest and one past the highest pool frame.
     span: (u64, u64),
+    /// One past the highest frame ever handed out (0 before the first).
+    high_water: u64,
 }
 
 impl FrameAllocator {
@@ -40,6 +42,7 @@ impl FrameAllocator {
             free: 0,
             total: 0,
             span: (u64::MAX, 0),
+            high_water: 0,
         };
         // The range whose link is still to be written, once its successor
         // is known.
@@ -108,7 +111,16 @@ impl FrameAllocator {
         }
         self.bump += 1;
         self.free -= 1;
+        // Returned frames come back from the stack above, so only a never
+        // used frame can raise the mark.
+        self.high_water = self.high_water.max(self.bump);
         Some(self.bump - 1)
+    }
+
+    /// One past the highest frame ever handed out: how far into storage
+    /// the pool has been used.
+    pub fn high_water(&self) -> u64 {
+        self.high_water
     }
 
     /// Whether `pfn` lies in the pool's span (the host tests' pools are

@@ -84,6 +84,11 @@ impl<P: Platform> Server<P> {
         self.frames.in_use()
     }
 
+    /// One past the highest frame the pool has ever handed out.
+    pub fn pool_high_water(&self) -> u64 {
+        self.frames.high_water()
+    }
+
     /// Frames with a per-frame record.
     pub fn frames_with_records(&self) -> u64 {
         self.records.in_use()

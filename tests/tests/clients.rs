@@ -257,3 +257,32 @@ fn instances_are_numbered_and_the_summary_prints_every_status_whole() {
         assert_eq!(row.find(" ok").map(|i| i + 1), Some(column), "{row}");
     }
 }
+
+#[test]
+fn the_server_uses_all_of_4_gib() {
+    // Ten clients of 242 MiB each take the pool past 2 GiB, the third
+    // segment table of the server's direct map (the old map ended at
+    // 1 GiB). Release build: 620000 faults.
+    // Each holds its pages 3 s after writing them, so all hold at once.
+    let clients = ["anon pages=62000 hold_ms=3000"; 10];
+    let run = check_ending(
+        Scenario::new("client-4g")
+            .memory("4G")
+            .release()
+            .clients(&clients)
+            .run(),
+        &clients,
+    );
+    assert_contains(&run, "frames free of 4096 MiB");
+    let used: u64 = run
+        .transcript
+        .lines()
+        .find_map(|l| l.strip_prefix("memserver: the pool was used up to "))
+        .and_then(|rest| rest.strip_suffix(" MiB into storage"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pool line:\n{}", run.transcript));
+    assert!(used > 2048, "the pool reached only {used} MiB");
+    for n in 1..=10 {
+        assert_line(&run, &format!("anon#{n}: verdict: PASS"));
+    }
+}

@@ -3,14 +3,16 @@
 //! size again and checks it gets the same addresses back, reading zeros
 //! (nothing stale from the old frames or translations). Args: `pages=N`
 //! (default 256). With `regions=N` it checks the server's region cap
-//! instead (see `many_regions`).
+//! instead (see `many_regions`). With `hold_ms=N` it keeps the written
+//! pages N ms (yielding) before reading them back, so clients started
+//! together hold their memory at the same time.
 #![no_std]
 #![no_main]
 
 use zpager_rt::mem::{self, Mapping, MemError};
 use zpager_rt::println;
 
-zpager_rt::entry!(main, args = "pages= regions=");
+zpager_rt::entry!(main, args = "pages= regions= hold_ms=");
 
 const PAGE: u64 = 4096;
 
@@ -46,6 +48,11 @@ fn main() -> u64 {
         for &w in &words {
             heap.write_u64(p * PAGE + w * 8, pattern(p, w));
         }
+    }
+    let hold_ms: u64 = zpager_rt::arg("hold_ms").unwrap_or(0);
+    let start = zpager_rt::sys::tod();
+    while zpager_rt::sys::tod() - start < hold_ms * 1000 * 4096 {
+        zpager_rt::sys::yield_now();
     }
     let mut bad = 0;
     for p in 0..pages {

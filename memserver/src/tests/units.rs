@@ -79,6 +79,7 @@ fn unmap_returns_page_tables_so_map_touch_unmap_runs_forever() {
     s.set_frame_limit(1, 16);
     let baseline = s.frames_in_use();
     let mut addrs = std::collections::BTreeSet::new();
+    let mut high_water = None;
     for round in 0..1000 {
         let a = map(&mut s, 1, 256, true);
         addrs.insert(a);
@@ -106,7 +107,14 @@ fn unmap_returns_page_tables_so_map_touch_unmap_runs_forever() {
             "round {round}: the table went back"
         );
         assert_eq!(s.frames_in_use(), baseline, "round {round}");
+        // Returned frames are reused: the pool is not walked further.
+        assert_eq!(
+            *high_water.get_or_insert(s.pool_high_water()),
+            s.pool_high_water(),
+            "round {round}"
+        );
     }
+    assert!(s.pool_high_water() > 0);
     assert_eq!(addrs.len(), 1, "the same heap range is reused");
     assert_eq!(s.platform.segments_invalidated, 1000);
     // Each unmap invalidated its three entries in one kernel call.
