@@ -105,6 +105,10 @@ impl Pte {
     pub const INVALID_BIT: u64 = 0x400;
     /// Bit: stores through the entry raise a protection exception.
     pub const PROTECT_BIT: u64 = 0x200;
+    /// Bit: instruction fetches from the page raise a protection
+    /// exception (with instruction-execution protection on in CR0;
+    /// ignored by a machine without the facility).
+    pub const NOEXEC_BIT: u64 = 0x100;
     /// An invalid entry.
     pub const INVALID: Pte = Pte(Self::INVALID_BIT);
 

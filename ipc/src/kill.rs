@@ -37,6 +37,9 @@ pub enum KillReason {
     BadCallArgument(BadCallArgument),
     /// An SVC number the kernel does not know.
     NoSuchSyscall(u8),
+    /// An instruction fetched from a page mapped non-executable
+    /// (instruction-execution protection).
+    ExecuteProtected,
 }
 
 /// The address space an access went through (the TEID's last two bits),
@@ -114,6 +117,7 @@ mod cause {
     pub const OUTSIDE_PRIMARY_SPACE: u64 = 18;
     pub const BAD_CALL_ARGUMENT: u64 = 19;
     pub const NO_SUCH_SYSCALL: u64 = 20;
+    pub const EXECUTE_PROTECTED: u64 = 21;
 }
 
 impl KillReason {
@@ -130,6 +134,7 @@ impl KillReason {
             KillReason::OutsidePrimarySpace(s) => (cause::OUTSIDE_PRIMARY_SPACE, s as u64),
             KillReason::BadCallArgument(a) => (cause::BAD_CALL_ARGUMENT, a as u64),
             KillReason::NoSuchSyscall(n) => (cause::NO_SUCH_SYSCALL, u64::from(n)),
+            KillReason::ExecuteProtected => (cause::EXECUTE_PROTECTED, 0),
         };
         cause | detail << 8
     }
@@ -157,6 +162,7 @@ impl KillReason {
                 BadCallArgument::from_code(detail).map(KillReason::BadCallArgument)
             }
             cause::NO_SUCH_SYSCALL => u8::try_from(detail).ok().map(KillReason::NoSuchSyscall),
+            cause::EXECUTE_PROTECTED => plain(KillReason::ExecuteProtected),
             _ => None,
         }
     }
@@ -206,6 +212,9 @@ impl fmt::Display for KillReason {
             }
             KillReason::BadCallArgument(a) => write!(f, "bad system call argument: {a}"),
             KillReason::NoSuchSyscall(n) => write!(f, "no such system call {n}"),
+            KillReason::ExecuteProtected => {
+                f.write_str("instruction fetch from non-executable memory")
+            }
         }
     }
 }
@@ -244,6 +253,9 @@ pub fn program_check_name(code: u16) -> &'static str {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+    extern crate std;
+    // prop_oneof! with more than ten arms builds a vec!.
+    use std::vec;
 
     /// Any kill reason.
     pub fn any_reason() -> impl Strategy<Value = KillReason> {
@@ -264,6 +276,7 @@ pub(crate) mod tests {
             space.prop_map(KillReason::OutsidePrimarySpace),
             argument.prop_map(KillReason::BadCallArgument),
             any::<u8>().prop_map(KillReason::NoSuchSyscall),
+            Just(KillReason::ExecuteProtected),
         ]
     }
 

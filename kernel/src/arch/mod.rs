@@ -115,10 +115,24 @@ pub mod cr0 {
     pub const SERVICE_SIGNAL: u64 = 0x200;
     /// Vector registers usable (bit 46), set when the facility exists.
     pub const VECTOR: u64 = 1 << 17;
+    /// Instruction-execution protection (bit 43): a page-table entry's
+    /// 0x100 bit forbids fetching instructions from its page. Set when the
+    /// facility exists.
+    pub const INSTRUCTION_EXECUTION_PROTECTION: u64 = 1 << 20;
 }
 
 /// Facility 129, the vector facility, as STFLE reports it.
 pub fn has_vector_facility() -> bool {
+    has_facility(129)
+}
+
+/// Facility 130, instruction-execution protection, as STFLE reports it.
+pub fn has_execution_protection() -> bool {
+    has_facility(130)
+}
+
+/// Whether STFLE reports facility `bit` (below 192).
+fn has_facility(bit: u64) -> bool {
     let mut list = [0u64; 3];
     // SAFETY: STFLE stores at most r0 + 1 = 3 doublewords into `list` and
     // sets r0 and the condition code; both are declared.
@@ -130,7 +144,7 @@ pub fn has_vector_facility() -> bool {
             options(nostack),
         )
     };
-    list[2] & (1 << (63 - (129 - 128))) != 0
+    list[(bit / 64) as usize] & (1 << (63 - bit % 64)) != 0
 }
 
 /// A program-status word as stored in the lowcore and in trap frames.
@@ -216,6 +230,11 @@ pub fn init_cpu() {
         crs[0] |= cr0::VECTOR;
     }
     write_lowcore_u8(lowcore::VECTOR_REGS, u8::from(vector));
+    // Pages the memory server marks non-executable refuse instruction
+    // fetches where the machine can enforce it.
+    if has_execution_protection() {
+        crs[0] |= cr0::INSTRUCTION_EXECUTION_PROTECTION;
+    }
     // Primary, secondary and home spaces: empty until the loader and the
     // scheduler put real ones in.
     crs[1] = empty_asce();

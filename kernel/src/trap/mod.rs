@@ -130,6 +130,10 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
         // the instruction. Protection is suppressing: back up over it.
         0x04 | 0x10 | 0x11 | 0x38..=0x3b => {
             let pc = if code == 0x04 {
+                if teid & TEID_EXECUTE_PROTECTED == TEID_EXECUTE_PROTECTED {
+                    kill_execute_protected(k, t, teid);
+                    return;
+                }
                 if teid & 0x4 == 0 {
                     let reason = KillReason::ProtectionWithoutAddress;
                     k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
@@ -176,6 +180,25 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
             k.kill(t, reason, format_args!("{reason} at pc {at:#x}"));
         }
     }
+}
+
+/// TEID bits 56 and 61 of a protection exception: instruction-execution
+/// protection refused the fetch of an instruction in the TEID's page.
+const TEID_EXECUTE_PROTECTED: u64 = 0x84;
+
+/// Kills `t` for fetching an instruction from a non-executable page. Not
+/// the server's to resolve: it marked the page so.
+#[cold]
+fn kill_execute_protected(k: &mut Kernel, t: ThreadId, teid: u64) {
+    let reason = KillReason::ExecuteProtected;
+    let page = teid & !0xfff;
+    if t == SERVER {
+        fatal_println!(
+            "kernel: the memory server fetched an instruction from non-executable page {page:#x}"
+        );
+        stop(ExitStatus::TestFailed);
+    }
+    k.kill(t, reason, format_args!("{reason} in page {page:#x}"));
 }
 
 /// Kills `t` for an access through another address space than its
