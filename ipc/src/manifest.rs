@@ -24,6 +24,8 @@
 //!   the explicit caps leave of the 255 client spaces equally.
 //! * `may_offline` lets the client and its forks make the privileged
 //!   requests `Offline`, `Online` and `Translate` (storage offline).
+//! * `server_stats` lets the client and its forks see the whole server's
+//!   frame counts in `Stats` (everyone sees its own family's).
 //!
 //! Everything after the name and options is the client's argument string.
 
@@ -123,6 +125,9 @@ pub struct ClientSpec<'a> {
     pub space_limit: Option<u64>,
     /// Whether its family may take storage offline (`may_offline`).
     pub may_offline: bool,
+    /// Whether its family sees the whole server's frame counts
+    /// (`server_stats`).
+    pub server_stats: bool,
     /// The argument string (may be empty).
     pub args: &'a str,
 }
@@ -170,6 +175,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     let mut frame_limit = None;
     let mut space_limit = None;
     let mut may_offline = false;
+    let mut server_stats = false;
     rest = rest.trim_start();
     loop {
         let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -193,6 +199,8 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
             }
         } else if word == "may_offline" {
             may_offline = true;
+        } else if word == "server_stats" {
+            server_stats = true;
         } else {
             break;
         }
@@ -207,6 +215,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
         frame_limit,
         space_limit,
         may_offline,
+        server_stats,
         args: rest,
     }))
 }

@@ -153,18 +153,28 @@ pub struct Stats {
     pub pfn_faults: u64,
     /// Pages mapped by fault-around besides the faulting one.
     pub fault_around: u64,
-    /// This space: frames it holds privately (tables, message page,
-    /// anonymous frames).
-    pub space_frames: u64,
-    /// This space: anonymous frames it maps (each has a record).
-    pub space_anon_frames: u64,
-    /// Whole server: frames allocated (page tables, anonymous memory, the
-    /// record table, the zero page and the server's own heap).
-    pub frames_in_use: u64,
-    /// Whole server: frames that carry a per-frame record (anonymous only).
-    pub frames_with_records: u64,
-    /// Whole server: free frames.
-    pub frames_free: u64,
+    /// The caller's family (it and the spaces forked from it or from its
+    /// ancestors): frames charged to it (page tables, segment tables,
+    /// message pages, anonymous frames; a frame shared in the family
+    /// counts once). The stack's pages count as they are touched.
+    pub family_frames: u64,
+    /// The caller's family: anonymous frames it maps (each has a record).
+    pub family_anon_frames: u64,
+    /// The whole server's frame counts: only for families whose manifest
+    /// line has `server_stats`; `None` for every other client.
+    pub server: Option<ServerFrames>,
+}
+
+/// The whole server's frame counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFrames {
+    /// Frames allocated (page tables, anonymous memory, the record table,
+    /// the zero page and the server's own heap).
+    pub in_use: u64,
+    /// Frames that carry a per-frame record (anonymous only).
+    pub with_records: u64,
+    /// Free frames.
+    pub free: u64,
 }
 
 /// What the kernel tells the memory server at start, in its message page

@@ -112,7 +112,7 @@ pub fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, end: &Thread
         stats.cow_faults,
         stats.pfn_faults,
         stats.fault_around,
-        stats.space_frames,
+        stats.family_frames,
         if c.as_expected { "ok" } else { "UNEXPECTED" }
     );
     c.as_expected
@@ -179,7 +179,7 @@ fn print_table(clients: &[Client]) {
             s.zero_replaced,
             s.cow_faults,
             s.pfn_faults,
-            s.space_frames,
+            s.family_frames,
             if c.as_expected { "ok" } else { "UNEXPECTED" }
         );
     }

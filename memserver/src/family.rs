@@ -21,6 +21,9 @@ pub struct Family {
     /// Whether its spaces may take storage offline (the manifest's
     /// `may_offline`).
     pub may_offline: bool,
+    /// Whether its spaces see the whole server's frame counts in `Stats`
+    /// (the manifest's `server_stats`).
+    pub server_stats: bool,
     /// Its first live space: the live spaces are chained through
     /// `Space::next_in_family`, so the reverse map visits the family's
     /// live spaces and nothing else, without a list on the heap.
@@ -40,6 +43,7 @@ impl Family {
             spaces: 0,
             space_limit: u64::MAX,
             may_offline: false,
+            server_stats: false,
             first_space: NO_SPACE,
         }
     }

@@ -70,7 +70,7 @@ fn main() -> u64 {
     let baseline = Usage::now(&server);
     println!(
         "{} frames free of {} MiB; zero page at frame {:#x}; {} frames in use before any client",
-        server.stats(0).frames_free,
+        server.free_frames(),
         info.memory_bytes >> 20,
         server.zero_pfn(),
         baseline.frames
@@ -80,7 +80,7 @@ fn main() -> u64 {
         .find(MANIFEST_ENTRY)
         .and_then(|e| core::str::from_utf8(e.data).ok())
         .unwrap_or("");
-    let share = start::frame_share(text, server.stats(0).frames_free);
+    let share = start::frame_share(text, server.free_frames());
     let space_share = start::space_share(text);
     // `frame_share` has validated the manifest.
     for (instance, spec) in manifest::instances(text) {

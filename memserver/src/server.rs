@@ -10,7 +10,7 @@ use crate::space::{Region, RegionError, Space};
 use crate::teardown::Mode;
 use crate::Platform;
 use alloc::vec::Vec;
-use zpager_ipc::protocol::{MemError, Stats};
+use zpager_ipc::protocol::{MemError, ServerFrames, Stats};
 
 /// Space ids the server can manage: 0 (the server's own) to 255, so 255
 /// clients. Ids index the kernel's table as well.
@@ -82,6 +82,11 @@ impl<P: Platform> Server<P> {
     /// zero page).
     pub fn frames_in_use(&self) -> u64 {
         self.frames.in_use()
+    }
+
+    /// Free frames in the pool.
+    pub fn free_frames(&self) -> u64 {
+        self.frames.free()
     }
 
     /// One past the highest frame the pool has ever handed out.
@@ -190,6 +195,14 @@ impl<P: Platform> Server<P> {
         }
     }
 
+    /// Lets the family of space `id` see the whole server's frame counts
+    /// in `Stats` (the manifest's `server_stats`).
+    pub fn set_server_stats(&mut self, id: usize, allowed: bool) {
+        if let Some(family) = self.family_of(id) {
+            family.server_stats = allowed;
+        }
+    }
+
     /// Adds a region to a space.
     pub fn add_region(&mut self, id: usize, region: Region) -> Result<(), RegionError> {
         let space = self.space(id).ok_or(RegionError::OutOfRange)?;
@@ -198,10 +211,15 @@ impl<P: Platform> Server<P> {
 
     /// Counters for space `id` and the whole server.
     pub fn stats(&self, id: usize) -> Stats {
-        let (c, frames, anon) = self.space_ref(id).map_or((Default::default(), 0, 0), |s| {
-            let f = self.families[s.family].as_ref().expect("a live family");
-            (s.counters, f.frames, f.anon_frames)
-        });
+        let family = self
+            .space_ref(id)
+            .map(|s| (s, self.families[s.family].as_ref().expect("a live family")));
+        let c = family.map(|(s, _)| s.counters).unwrap_or_default();
+        let server = ServerFrames {
+            in_use: self.frames.in_use(),
+            with_records: self.records.in_use(),
+            free: self.frames.free(),
+        };
         Stats {
             zero_faults: c.zero_faults,
             anon_faults: c.anon_faults,
@@ -209,11 +227,10 @@ impl<P: Platform> Server<P> {
             cow_faults: c.cow_faults,
             pfn_faults: c.pfn_faults,
             fault_around: c.fault_around,
-            space_frames: frames,
-            space_anon_frames: anon,
-            frames_in_use: self.frames.in_use(),
-            frames_with_records: self.records.in_use(),
-            frames_free: self.frames.free(),
+            family_frames: family.map_or(0, |(_, f)| f.frames),
+            family_anon_frames: family.map_or(0, |(_, f)| f.anon_frames),
+            // The server's own id 0 sees them too.
+            server: (id == 0 || family.is_some_and(|(_, f)| f.server_stats)).then_some(server),
         }
     }
 

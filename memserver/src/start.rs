@@ -84,6 +84,7 @@ pub fn start_client(
     server.set_frame_limit(index, frame_limit);
     server.set_space_limit(index, space_limit);
     server.set_may_offline(index, spec.may_offline);
+    server.set_server_stats(index, spec.server_stats);
     let image = archive_phys + entry.offset as u64;
     let loaded = match server.load_program(index, image, entry.data.len() as u64) {
         Ok(l) => l,

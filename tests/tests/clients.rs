@@ -13,6 +13,7 @@ fn hello_runs_and_its_text_has_no_frame_records() {
     assert_contains(&run, "hello: hello from zpager");
     assert_contains(&run, "hello: verdict: PASS");
     assert_contains(&run, "hello: text: ");
+    assert_line(&run, "hello: server-wide frame counts: hidden");
     assert_contains(&run, "pages mapped from the boot archive, 0 frame records");
     assert!(summary(&run, "hello").contains("exited 0 (expected exit:0)"));
     // The server reuses the first client's space slot once at start: the
@@ -212,7 +213,7 @@ fn bench_reports_every_scenario_with_its_fault_count() {
 fn instances_are_numbered_and_the_summary_prints_every_status_whole() {
     let clients = [
         "hello expect=exit:18446744073709551615 status=18446744073709551615",
-        "hello",
+        "hello server_stats",
         "bad_wild_store",
         "bad_wild_store",
         // The runtime refuses an argument the program does not declare.
@@ -235,6 +236,8 @@ fn instances_are_numbered_and_the_summary_prints_every_status_whole() {
         "memserver: client hello#1 exited 18446744073709551615 (expected exit:18446744073709551615)",
     );
     assert_line(&run, "memserver: client hello#2 exited 0 (expected exit:0)");
+    assert_line(&run, "hello#1: server-wide frame counts: hidden");
+    assert_line(&run, "hello#2: server-wide frame counts: visible (");
     // The table: every status whole, and every row's verdict in the
     // header's verdict column.
     let lines: Vec<&str> = run.transcript.lines().collect();

@@ -76,9 +76,15 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
             );
         }
         if let Some(late) = parsed.args.split_whitespace().find(|w| {
-            ["expect=", "frames=", "spaces=", "may_offline"]
-                .iter()
-                .any(|o| w.starts_with(o))
+            [
+                "expect=",
+                "frames=",
+                "spaces=",
+                "may_offline",
+                "server_stats",
+            ]
+            .iter()
+            .any(|o| w.starts_with(o))
         }) {
             eprintln!(
                 "xtask: note: in --client {spec:?}, {late:?} comes after the arguments, so {} gets it as an argument; options go right after the name",

@@ -64,19 +64,19 @@ fn main() -> u64 {
     }
     let during = mem::stats().expect("stats");
     let faults = during.anon_faults - before.anon_faults;
-    let records = during.space_anon_frames - before.space_anon_frames;
+    let records = during.family_anon_frames - before.family_anon_frames;
     let first_addr = heap.addr();
     heap.unmap().expect("unmap");
     let after = mem::stats().expect("stats");
-    let returned = during.space_anon_frames - after.space_anon_frames;
+    let returned = during.family_anon_frames - after.family_anon_frames;
     println!(
         "read back {} words, {bad} wrong; {faults} anonymous faults, {records} new records, {returned} frames returned by unmap",
         pages * words.len() as u64
     );
-    let tables_back = after.space_frames == before.space_frames;
+    let tables_back = after.family_frames == before.family_frames;
     println!(
         "after unmap the space holds {} frames, as before the mapping: {}",
-        after.space_frames,
+        after.family_frames,
         if tables_back { "yes" } else { "no" }
     );
 
@@ -157,12 +157,12 @@ fn many_regions(at_least: u64) -> u64 {
     let after = mem::stats().expect("stats");
     println!(
         "mapped {count} one-page regions, then refused with {refusal:?}; {wrong} wrong; space back to {} frames (before {})",
-        after.space_frames, before.space_frames
+        after.family_frames, before.family_frames
     );
     let ok = refusal == Some(MemError::TooManyRegions)
         && count as u64 >= at_least
         && wrong == 0
-        && after.space_frames == before.space_frames;
+        && after.family_frames == before.family_frames;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
     u64::from(!ok)
 }

@@ -24,7 +24,7 @@ fn main() -> u64 {
     }
     let read = mem::stats().expect("stats");
     let zero_faults = read.zero_faults - before.zero_faults;
-    let new_records = read.space_anon_frames - before.space_anon_frames;
+    let new_records = read.family_anon_frames - before.family_anon_frames;
     println!("read {PAGES} fresh pages: {nonzero} nonzero words, {zero_faults} zero-page faults, {new_records} new records");
     for p in 0..PAGES {
         heap.write_u64(p * PAGE + 16, p + 1);

@@ -15,6 +15,7 @@ fn parses_clients() {
             frame_limit: None,
             space_limit: None,
             may_offline: false,
+            server_stats: false,
             args: ""
         }
     );
@@ -26,6 +27,7 @@ fn parses_clients() {
             frame_limit: None,
             space_limit: None,
             may_offline: false,
+            server_stats: false,
             args: "pages=512 x"
         }
     );
@@ -37,6 +39,7 @@ fn parses_clients() {
             frame_limit: None,
             space_limit: None,
             may_offline: false,
+            server_stats: false,
             args: ""
         }
     );
@@ -48,6 +51,7 @@ fn parses_clients() {
             frame_limit: None,
             space_limit: None,
             may_offline: false,
+            server_stats: false,
             args: "a b"
         }
     );
@@ -83,6 +87,7 @@ fn options_in_any_order() {
             frame_limit: Some(64),
             space_limit: None,
             may_offline: false,
+            server_stats: false,
             args: "pages=9"
         }))
     );
@@ -94,6 +99,7 @@ fn options_in_any_order() {
             frame_limit: Some(16),
             space_limit: None,
             may_offline: false,
+            server_stats: false,
             args: ""
         }))
     );
@@ -129,6 +135,15 @@ fn may_offline_is_an_option() {
     let second = it.next().unwrap().unwrap();
     assert!(!second.may_offline);
     assert_eq!(second.args, "x may_offline");
+}
+
+#[test]
+fn server_stats_is_an_option() {
+    let mut it = clients("client a server_stats x\nclient b x server_stats");
+    let first = it.next().unwrap().unwrap();
+    assert!(first.server_stats && !first.may_offline);
+    assert_eq!(first.args, "x");
+    assert!(!it.next().unwrap().unwrap().server_stats);
 }
 
 #[test]

@@ -240,11 +240,11 @@ fn audit_space(
     let st = s.stats(id);
     let held = 1 + tables + anons + u64::from(sp.utcb.is_some());
     prop_assert_eq!(
-        (st.space_frames, st.space_anon_frames),
+        (st.family_frames, st.family_anon_frames),
         (held, anons),
         "I3: space {} counts (frames, anonymous) {:?}, holds {:?}",
         id,
-        (st.space_frames, st.space_anon_frames),
+        (st.family_frames, st.family_anon_frames),
         (held, anons)
     );
     prop_assert!(

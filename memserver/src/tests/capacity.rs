@@ -134,7 +134,7 @@ fn a_space_holds_max_regions_and_refuses_the_next() {
     }
     assert_eq!(s.space_regions(3), 0);
     assert_eq!(
-        (s.stats(3).space_frames, s.stats(3).space_anon_frames),
+        (s.stats(3).family_frames, s.stats(3).family_anon_frames),
         (1, 0)
     );
 }
@@ -147,7 +147,7 @@ fn a_pool_of_many_small_ranges_is_used_to_the_last_frame() {
     ranges.extend((0..300).map(|i| (64 + i * 4, 64 + i * 4 + 3)));
     let total: u64 = ranges.iter().map(|r| r.1 - r.0).sum();
     let mut s = Server::new(SimMemory::new(FRAMES), &ranges).unwrap();
-    assert_eq!(s.stats(0).frames_free + s.frames_in_use(), total);
+    assert_eq!(s.free_frames() + s.frames_in_use(), total);
     let mut seen = BTreeSet::new();
     while let Some(pfn) = s.take_frame() {
         assert!(
@@ -156,7 +156,7 @@ fn a_pool_of_many_small_ranges_is_used_to_the_last_frame() {
         );
         assert!(seen.insert(pfn), "frame {pfn} handed out twice");
     }
-    assert_eq!(s.stats(0).frames_free, 0);
+    assert_eq!(s.free_frames(), 0);
     assert_eq!(s.frames_in_use(), total);
 }
 
@@ -168,7 +168,7 @@ fn frames_from_the_last_of_many_ranges_carry_records() {
     let mut s = Server::new(SimMemory::new(FRAMES), &ranges).unwrap();
     // Use up everything below the last range.
     let mut taken = 0;
-    while s.stats(0).frames_free > 100 {
+    while s.free_frames() > 100 {
         s.take_frame().unwrap();
         taken += 1;
     }

@@ -160,10 +160,10 @@ fn fork_shares_tables_and_copies_on_write() {
     kill(&mut s, 2);
     audit(&s, baseline);
     // Sole owner again: the write reuses the frame.
-    let anon = s.stats(1).space_anon_frames;
+    let anon = s.stats(1).family_anon_frames;
     write(&mut s, 1, base + 2 * PAGE_SIZE, 0xcc);
     assert_eq!(
-        s.stats(1).space_anon_frames,
+        s.stats(1).family_anon_frames,
         anon,
         "COW reuse takes no frame"
     );
@@ -181,7 +181,7 @@ fn family_limits_stop_forks_with_typed_errors() {
     s.fork(2, 3).unwrap();
     assert_eq!(s.fork(3, 4), Err(MemError::TooManySpaces));
     kill(&mut s, 3);
-    s.set_frame_limit(1, s.stats(1).space_frames);
+    s.set_frame_limit(1, s.stats(1).family_frames);
     assert_eq!(s.fork(1, 3), Err(MemError::FrameLimit));
     // A second family is not affected.
     create(&mut s, 5);
@@ -377,6 +377,6 @@ proptest! {
         kill(&mut s, admin);
         prop_assert_eq!(s.frames_in_use(), baseline);
         prop_assert_eq!(s.frames_with_records(), 0);
-        prop_assert_eq!(s.stats(0).frames_free + baseline, FRAMES - 48, "every frame back");
+        prop_assert_eq!(s.free_frames() + baseline, FRAMES - 48, "every frame back");
     }
 }

@@ -95,7 +95,7 @@ fn anonymous_frames_and_tables_move_and_their_data_follows() {
         Response::Done
     );
     kill(&mut s, 1);
-    assert_eq!(s.stats(0).frames_free + s.frames_in_use(), FRAMES - 48);
+    assert_eq!(s.free_frames() + s.frames_in_use(), FRAMES - 48);
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn bad_requests_get_typed_errors() {
     create(&mut s, 1);
     create(&mut s, 2);
     s.set_may_offline(1, true);
-    let free = s.stats(0).frames_free;
+    let free = s.free_frames();
     let off = |start_pfn, count| Request::Offline { start_pfn, count };
     assert_eq!(
         s.request(2, off(900, 4)),
@@ -260,7 +260,7 @@ fn bad_requests_get_typed_errors() {
             tables: 0
         }
     );
-    assert_eq!(s.stats(0).frames_free, free - 4);
+    assert_eq!(s.free_frames(), free - 4);
     assert_eq!(
         s.request(1, off(903, 4)),
         Response::Error(MemError::AlreadyOffline)
@@ -279,6 +279,6 @@ fn bad_requests_get_typed_errors() {
         s.request(1, on(900, 4)),
         Response::Error(MemError::NotOffline)
     );
-    assert_eq!(s.stats(0).frames_free, free);
+    assert_eq!(s.free_frames(), free);
     audit_plain(&s, &[1, 2]);
 }

@@ -165,7 +165,7 @@ pub fn online_step(
         return Ok(());
     }
     let (lo, hi) = ranges.swap_remove(pick % ranges.len());
-    let free = s.stats(0).frames_free;
+    let free = s.free_frames();
     let r = s.request(
         id,
         Request::Online {
@@ -174,6 +174,6 @@ pub fn online_step(
         },
     );
     prop_assert_eq!(r, Response::Done);
-    prop_assert_eq!(s.stats(0).frames_free, free + (hi - lo));
+    prop_assert_eq!(s.free_frames(), free + (hi - lo));
     Ok(())
 }

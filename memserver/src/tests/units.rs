@@ -44,7 +44,7 @@ fn a_space_at_its_frame_limit_cannot_take_frames_others_need() {
     for i in 0..6 {
         assert_eq!(access(&mut s, 1, hog, base + i * PAGE_SIZE, Some(9)), Ok(9));
     }
-    assert_eq!(s.stats(1).space_frames, 8);
+    assert_eq!(s.stats(1).family_frames, 8);
     let before = s.frames_in_use();
     assert_eq!(
         access(&mut s, 1, hog, base + 6 * PAGE_SIZE, Some(9)),
@@ -90,7 +90,7 @@ fn unmap_returns_page_tables_so_map_touch_unmap_runs_forever() {
                 "round {round}"
             );
         }
-        assert_eq!(s.stats(1).space_frames, 1 + 1 + 3, "round {round}");
+        assert_eq!(s.stats(1).family_frames, 1 + 1 + 3, "round {round}");
         assert_eq!(
             s.request(
                 1,
@@ -102,7 +102,7 @@ fn unmap_returns_page_tables_so_map_touch_unmap_runs_forever() {
             Response::Done
         );
         assert_eq!(
-            s.stats(1).space_frames,
+            s.stats(1).family_frames,
             1,
             "round {round}: the table went back"
         );
@@ -130,7 +130,7 @@ fn a_table_still_mapping_something_is_kept() {
     assert_eq!(a >> 20, b >> 20, "both in one segment");
     assert_eq!(access(&mut s, 1, asce, a, Some(1)), Ok(1));
     assert_eq!(access(&mut s, 1, asce, b, Some(2)), Ok(2));
-    let frames = s.stats(1).space_frames;
+    let frames = s.stats(1).family_frames;
     assert_eq!(
         s.request(
             1,
@@ -141,7 +141,7 @@ fn a_table_still_mapping_something_is_kept() {
         ),
         Response::Done
     );
-    assert_eq!(s.stats(1).space_frames, frames - 1, "only a's frame went");
+    assert_eq!(s.stats(1).family_frames, frames - 1, "only a's frame went");
     assert_eq!(s.platform.segments_invalidated, 0);
     assert_eq!(access(&mut s, 1, asce, b, None), Ok(2));
     // A new mapping fills the hole, with guard pages around it.
@@ -203,7 +203,7 @@ fn a_mapping_protected_in_parts_still_unmaps_as_a_whole() {
         Response::Done
     );
     assert_eq!(s.space_regions(1), regions - 1);
-    assert_eq!(s.stats(1).space_anon_frames, 0);
+    assert_eq!(s.stats(1).family_anon_frames, 0);
     // Across a gap or into the program image: refused, nothing changed.
     let b = map(&mut s, 1, 2, true);
     let c = map(&mut s, 1, 2, true);
@@ -301,4 +301,19 @@ fn requests_validate_ranges() {
         s.request(9, Request::Stats),
         Response::Error(MemError::BadRange)
     );
+}
+
+#[test]
+fn only_families_allowed_see_the_server_wide_counts() {
+    let mut s = server();
+    create(&mut s, 1);
+    create(&mut s, 2);
+    s.set_server_stats(2, true);
+    assert_eq!(s.stats(1).server, None);
+    let seen = s.stats(2).server.expect("server_stats family sees them");
+    assert_eq!(seen.free, s.free_frames());
+    assert_eq!(seen.in_use, s.frames_in_use());
+    // Its own family's counts, whatever it may see of the server's.
+    assert_eq!(s.stats(1).family_frames, s.stats(2).family_frames);
+    assert!(s.stats(1).family_frames > 0);
 }

@@ -139,7 +139,7 @@ impl World {
         let got = access(&mut self.s, i, self.asce[i], addr, write);
         if got == Err(KillReason::FrameLimit) && self.limits[i] != u64::MAX {
             prop_assert!(
-                self.s.stats(i).space_frames >= self.limits[i],
+                self.s.stats(i).family_frames >= self.limits[i],
                 "killed below its limit"
             );
             self.restart(i);
