@@ -131,6 +131,17 @@ impl Records {
         }
     }
 
+    /// Moves a sole-owner frame's record to virtual page `page` (mremap:
+    /// a page lives at one address in its family, so only a frame no
+    /// other table maps may move).
+    #[inline]
+    pub fn move_page(&mut self, p: &mut impl Platform, pfn: u64, page: u32) {
+        let slot = self.slot(pfn);
+        let rec = AnonRecord::decode(p.read_u64(slot));
+        debug_assert_eq!(rec.map_count, 1, "moving frame {pfn:#x}, which is shared");
+        p.write_u64(slot, AnonRecord { page, ..rec }.encode());
+    }
+
     /// Adds a mapping of anonymous frame `pfn` (a second page table now
     /// maps it).
     pub fn add_mapping(&mut self, p: &mut impl Platform, pfn: u64) {

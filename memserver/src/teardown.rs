@@ -1,5 +1,6 @@
-//! The one path that clears a range of a space: unmap, and the death of
-//! a space. Entries go first (invalidated through the kernel while the
+//! The one path that clears a range of a space: unmap, the death of a
+//! space, and mremap's source (whose entries move rather than drop: see
+//! [`Server::clear_with`]). Entries go first (invalidated through the kernel while the
 //! space can still be running), then the frames they mapped, and last the
 //! page tables left empty, so nothing is freed while a translation can
 //! still reach it.
@@ -29,12 +30,36 @@ impl<P: Platform> Server<P> {
     /// cleared in a private copy, for which the caller has checked there
     /// are frames ([`Server::unshare_cost`]).
     pub(crate) fn clear(&mut self, id: usize, start: u64, end: u64, mode: Mode) {
+        self.clear_with(id, start, end, mode, true, |s, _, pte, sw| {
+            if sw.kind() == Kind::Anon {
+                s.drop_anon(id, pte.pfn());
+            }
+        });
+    }
+
+    /// [`Server::clear`], handing each removed entry (its address, and
+    /// its hardware and software entries as they were) to `removed`,
+    /// which owns the mapping from then on: `clear` drops it, mremap
+    /// moves it. Entries are invalidated before `removed` sees them, and
+    /// empty tables freed after. Unless `detach_whole`, shared tables
+    /// are unshared even where the range covers them whole, so every
+    /// entry is seen.
+    pub(crate) fn clear_with(
+        &mut self,
+        id: usize,
+        start: u64,
+        end: u64,
+        mode: Mode,
+        detach_whole: bool,
+        mut removed: impl FnMut(&mut Self, u64, Pte, SwEntry),
+    ) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
             let sharers = s.records.sharers(&s.platform, table);
             if sharers <= 1 {
-                return s.clear_in_table(id, ste_phys, table, lo, hi, mode);
+                return s.clear_in_table(id, ste_phys, table, (lo, hi), mode, &mut removed);
             }
-            if mode == Mode::Purged || hi - lo == pt::SEGMENT_SIZE {
+            let whole = detach_whole && hi - lo == pt::SEGMENT_SIZE;
+            if mode == Mode::Purged || whole {
                 if mode == Mode::Live {
                     s.platform.invalidate_segment(ste_phys, lo);
                 }
@@ -42,7 +67,7 @@ impl<P: Platform> Server<P> {
                 return;
             }
             let private = s.unshare(id, lo, table);
-            s.clear_in_table(id, ste_phys, private, lo, hi, mode);
+            s.clear_in_table(id, ste_phys, private, (lo, hi), mode, &mut removed);
         });
     }
 
@@ -88,9 +113,9 @@ impl<P: Platform> Server<P> {
         id: usize,
         ste_phys: u64,
         table: u64,
-        lo: u64,
-        hi: u64,
+        (lo, hi): (u64, u64),
         mode: Mode,
+        removed: &mut impl FnMut(&mut Self, u64, Pte, SwEntry),
     ) {
         let mut batch: Vec<Replace, 256> = Vec::new();
         let mut old: Vec<Pte, 256> = Vec::new();
@@ -118,11 +143,9 @@ impl<P: Platform> Server<P> {
         }
         for (r, pte) in batch.iter().zip(old) {
             let sw_phys = pt::sw_phys(table, r.vaddr);
-            let kind = SwEntry(self.platform.read_u64(sw_phys)).kind();
+            let sw = SwEntry(self.platform.read_u64(sw_phys));
             self.platform.write_u64(sw_phys, SwEntry::NONE.0);
-            if kind == Kind::Anon {
-                self.drop_anon(id, pte.pfn());
-            }
+            removed(self, r.vaddr, pte, sw);
         }
         if self.platform.table_is_empty(table) {
             if mode == Mode::Live {
@@ -139,7 +162,7 @@ impl<P: Platform> Server<P> {
 
     /// Drops one mapping of anonymous frame `pfn`, freeing it with its
     /// last.
-    fn drop_anon(&mut self, id: usize, pfn: u64) {
+    pub(crate) fn drop_anon(&mut self, id: usize, pfn: u64) {
         if self.records.unmap(&mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
             if let Some(family) = self.family_of(id) {
