@@ -49,21 +49,39 @@ fn read(s: &mut Server<SimMemory>, id: usize, addr: u64) -> u8 {
 /// sharer count is the number of segment entries pointing at it (I6),
 /// a table pointed at by more than one is protected in all of them (I7),
 /// each anonymous frame's map count is the number of tables mapping it
-/// (I1), a COW or shared entry is never writable (I2), and the families'
-/// frame counts add up to the frames in use (I3).
-fn audit(s: &Server<SimMemory>, baseline: u64) {
+/// (I1) and its record names the family and the page of every entry
+/// mapping it (I1: one address per frame in its family, which mremap
+/// keeps), a COW or shared entry is never writable (I2), the families'
+/// frame counts add up to the frames in use (I3), and the TLB agrees
+/// with the tables (I7).
+pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     let p = &s.platform;
     let mut pointers: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
     for space in s.spaces.iter().flatten() {
         for i in 0..pt::SEGMENT_ENTRIES {
             let ste = p.ste(space.seg_pfn * PAGE_SIZE + i * 8);
-            if ste.is_valid() {
-                pointers
-                    .entry(ste.table() / PAGE_SIZE)
-                    .or_default()
-                    .push(ste.is_protected());
+            if !ste.is_valid() {
+                continue;
+            }
+            let table = ste.table() / PAGE_SIZE;
+            pointers.entry(table).or_default().push(ste.is_protected());
+            for j in 0..256 {
+                let vaddr = i * pt::SEGMENT_SIZE + j * PAGE_SIZE;
+                let pte = p.pte(table, vaddr);
+                if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Anon {
+                    let rec = s.records.get(p, pte.pfn());
+                    assert_eq!(
+                        (usize::from(rec.family), u64::from(rec.page)),
+                        (space.family, vaddr / PAGE_SIZE),
+                        "I1: the record of frame {:#x} mapped at {vaddr:#x}",
+                        pte.pfn()
+                    );
+                }
             }
         }
+    }
+    if let Err(e) = super::audit::audit_tlb(p, None) {
+        panic!("{e}");
     }
     let mut maps: BTreeMap<u64, u64> = BTreeMap::new();
     for (&table, protections) in &pointers {

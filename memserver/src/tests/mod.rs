@@ -9,6 +9,7 @@ mod fork;
 mod model;
 mod program;
 mod props;
+mod remap;
 mod sim;
 mod units;
 mod world;
