@@ -141,10 +141,16 @@ impl<P: Platform> Server<P> {
                 }
             }
         }
-        for (r, pte) in batch.iter().zip(old) {
+        // The table is well formed again before anything else happens:
+        // `removed` may map into it (mremap within a MiB), or point a
+        // segment entry at it anew.
+        let mut kinds: Vec<SwEntry, 256> = Vec::new();
+        for r in &batch {
             let sw_phys = pt::sw_phys(table, r.vaddr);
-            let sw = SwEntry(self.platform.read_u64(sw_phys));
+            let _ = kinds.push(SwEntry(self.platform.read_u64(sw_phys)));
             self.platform.write_u64(sw_phys, SwEntry::NONE.0);
+        }
+        for ((r, pte), sw) in batch.iter().zip(old).zip(kinds) {
             removed(self, r.vaddr, pte, sw);
         }
         if self.platform.table_is_empty(table) {

@@ -5,14 +5,16 @@ use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::PAGE_SIZE;
+use super::fork_ops::{op, op_moves, run, run_from, Op};
+use super::remap_model::{self, Model};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::vec;
 use std::vec::Vec;
-use zpager_ipc::protocol::{MemError, Request, Response};
+use zpager_ipc::protocol::{MemError, RemapMode, Request, Response};
 
 const FRAMES: u64 = 2048;
-const SLOTS: usize = 6;
+pub(super) const SLOTS: usize = 6;
 
 fn server() -> Server<SimMemory> {
     Server::new(SimMemory::new(FRAMES), &[(48, FRAMES)]).unwrap()
@@ -204,152 +206,131 @@ fn family_limits_stop_forks_with_typed_errors() {
     s.fork(5, 6).unwrap();
 }
 
-#[derive(Clone, Debug)]
-enum Op {
-    Map {
-        space: usize,
-        pages: u64,
-    },
-    Write {
-        space: usize,
-        pick: usize,
-        value: u8,
-    },
-    Read {
-        space: usize,
-        pick: usize,
-    },
-    Unmap {
-        space: usize,
-        pick: usize,
-        pages: u64,
-    },
-    Protect {
-        space: usize,
-        pick: usize,
-        pages: u64,
-        writable: bool,
-    },
-    Fork {
-        space: usize,
-        child: usize,
-    },
-    Kill {
-        space: usize,
-    },
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let s = 0..SLOTS;
-    prop_oneof![
-        2 => (s.clone(), 1u64..48).prop_map(|(space, pages)| Op::Map { space, pages }),
-        6 => (s.clone(), any::<usize>(), any::<u8>()).prop_map(|(space, pick, value)| Op::Write { space, pick, value }),
-        4 => (s.clone(), any::<usize>()).prop_map(|(space, pick)| Op::Read { space, pick }),
-        1 => (s.clone(), any::<usize>(), 1u64..40).prop_map(|(space, pick, pages)| Op::Unmap { space, pick, pages }),
-        1 => (s.clone(), any::<usize>(), 1u64..40, any::<bool>()).prop_map(|(space, pick, pages, writable)| Op::Protect { space, pick, pages, writable }),
-        2 => (s.clone(), s.clone()).prop_map(|(space, child)| Op::Fork { space, child }),
-        1 => s.prop_map(|space| Op::Kill { space }),
-    ]
-}
-
-/// A space in the model: every mapped page, its rights and the byte at
-/// its start.
-type Model = BTreeMap<u64, (bool, u8)>;
-
-/// The mapped pages from the `pick`th one on that follow it without a
-/// gap, at most `pages` of them.
-fn run(m: &Model, pick: usize, pages: u64) -> Option<(u64, u64)> {
-    let start = *m.keys().nth(pick % m.len().max(1))?;
-    let mut n = 0;
-    while n < pages && m.contains_key(&(start + n * PAGE_SIZE)) {
-        n += 1;
-    }
-    Some((start, n))
-}
-
 proptest! {
-    // 2000 runs of up to 120 steps: about 1.2e5 steps, under 2 s.
+    // 2000 runs of up to 120 steps: about 1.2e5 steps, under 3 s.
     #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
     fn fork_trees_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
-        let mut s = server();
-        let baseline = s.frames_in_use();
-        let mut model: Vec<Option<Model>> = vec![None; SLOTS];
-        create(&mut s, 1);
-        model[0] = Some(Model::new());
-        for op in ops {
-            match op {
-                Op::Map { space, pages } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let addr = map(&mut s, space + 1, pages);
-                    for i in 0..pages {
-                        m.insert(addr + i * PAGE_SIZE, (true, 0));
-                    }
-                }
-                Op::Write { space, pick, value } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let Some((addr, _)) = run(m, pick, 1) else { continue };
-                    let a = asce(&s, space + 1);
-                    let got = access(&mut s, space + 1, a, addr, Some(value));
-                    if m[&addr].0 {
-                        prop_assert_eq!(got, Ok(value));
-                        m.insert(addr, (true, value));
-                    } else {
-                        prop_assert!(got.is_err(), "write to read-only memory succeeded");
-                        kill(&mut s, space + 1);
-                        model[space] = None;
-                    }
-                }
-                Op::Read { space, pick } => {
-                    let Some(m) = model[space].as_ref() else { continue };
-                    let Some((addr, _)) = run(m, pick, 1) else { continue };
-                    prop_assert_eq!(read(&mut s, space + 1, addr), m[&addr].1);
-                }
-                Op::Unmap { space, pick, pages } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let Some((addr, n)) = run(m, pick, pages) else { continue };
-                    let r = s.request(space + 1, Request::Unmap { addr, len: n * PAGE_SIZE });
-                    prop_assert_eq!(r, Response::Done);
-                    for i in 0..n {
-                        m.remove(&(addr + i * PAGE_SIZE));
-                    }
-                }
-                Op::Protect { space, pick, pages, writable } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let Some((addr, n)) = run(m, pick, pages) else { continue };
-                    let r = s.request(space + 1, Request::Protect { addr, len: n * PAGE_SIZE, writable });
-                    prop_assert_eq!(r, Response::Done);
-                    for i in 0..n {
-                        m.get_mut(&(addr + i * PAGE_SIZE)).unwrap().0 = writable;
-                    }
-                }
-                Op::Fork { space, child } => {
-                    if model[space].is_none() || model[child].is_some() { continue }
-                    let forked = s.fork(space + 1, child + 1).unwrap();
-                    s.platform.add_space(forked.asce);
-                    model[child] = model[space].clone();
-                }
-                Op::Kill { space } => {
-                    if model[space].take().is_some() {
-                        kill(&mut s, space + 1);
-                    }
-                }
-            }
-            audit(&s, baseline);
-        }
-        // Everything readable is what the model says, in every space.
-        for (i, m) in model.iter().enumerate() {
-            let Some(m) = m else { continue };
-            for (&addr, &(_, v)) in m {
-                prop_assert_eq!(read(&mut s, i + 1, addr), v);
-            }
-        }
-        for (i, m) in model.iter().enumerate() {
-            if m.is_some() {
-                kill(&mut s, i + 1);
-            }
-        }
-        prop_assert_eq!(s.frames_in_use(), baseline);
-        prop_assert_eq!(s.frames_with_records(), 0);
+        replay(ops)?;
     }
+
+    #[test]
+    fn moves_in_fork_trees_match_the_model(ops in proptest::collection::vec(op_moves(), 1..60)) {
+        replay(ops)?;
+    }
+}
+
+/// Steps the server and the model through `ops` from one empty space,
+/// auditing after each; at the end every space dies and every frame is
+/// back.
+fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    let mut model: Vec<Option<Model>> = vec![None; SLOTS];
+    create(&mut s, 1);
+    model[0] = Some(Model::new());
+    for op in ops {
+        match op {
+            Op::Map { space, pages } => {
+                let Some(m) = model[space].as_mut() else { continue };
+                let addr = map(&mut s, space + 1, pages);
+                for i in 0..pages {
+                    m.insert(addr + i * PAGE_SIZE, (true, 0));
+                }
+            }
+            Op::Write { space, pick, value } => {
+                let Some(m) = model[space].as_mut() else { continue };
+                let Some((addr, _)) = run(m, pick, 1) else { continue };
+                let a = asce(&s, space + 1);
+                let got = access(&mut s, space + 1, a, addr, Some(value));
+                if m[&addr].0 {
+                    prop_assert_eq!(got, Ok(value));
+                    m.insert(addr, (true, value));
+                } else {
+                    prop_assert!(got.is_err(), "write to read-only memory succeeded");
+                    kill(&mut s, space + 1);
+                    model[space] = None;
+                }
+            }
+            Op::Fill { space, pick, pages, value } => {
+                let Some(m) = model[space].as_mut() else { continue };
+                let Some((addr, n)) = run(m, pick, pages) else { continue };
+                for page in (0..n).step_by(4).map(|i| addr + i * PAGE_SIZE) {
+                    if m[&page].0 {
+                        write(&mut s, space + 1, page, value);
+                        m.insert(page, (true, value));
+                    }
+                }
+            }
+            Op::Read { space, pick } => {
+                let Some(m) = model[space].as_ref() else { continue };
+                let Some((addr, _)) = run(m, pick, 1) else { continue };
+                prop_assert_eq!(read(&mut s, space + 1, addr), m[&addr].1);
+            }
+            Op::Unmap { space, pick, pages } => {
+                let Some(m) = model[space].as_mut() else { continue };
+                let Some((addr, n)) = run(m, pick, pages) else { continue };
+                let r = s.request(space + 1, Request::Unmap { addr, len: n * PAGE_SIZE });
+                prop_assert_eq!(r, Response::Done);
+                for i in 0..n {
+                    m.remove(&(addr + i * PAGE_SIZE));
+                }
+            }
+            Op::Protect { space, pick, pages, writable } => {
+                let Some(m) = model[space].as_mut() else { continue };
+                let Some((addr, n)) = run(m, pick, pages) else { continue };
+                let r = s.request(space + 1, Request::Protect { addr, len: n * PAGE_SIZE, writable });
+                prop_assert_eq!(r, Response::Done);
+                for i in 0..n {
+                    m.get_mut(&(addr + i * PAGE_SIZE)).unwrap().0 = writable;
+                }
+            }
+            Op::Fork { space, child } => {
+                if model[space].is_none() || model[child].is_some() { continue }
+                let forked = s.fork(space + 1, child + 1).unwrap();
+                s.platform.add_space(forked.asce);
+                model[child] = model[space].clone();
+            }
+            Op::Kill { space } => {
+                if model[space].take().is_some() {
+                    kill(&mut s, space + 1);
+                }
+            }
+            Op::Remap { space, pick, pages, extra, new_pages, mode, spot } => {
+                let Some(m) = model[space].as_mut() else { continue };
+                let Some((mut addr, mut n)) = run(m, pick, pages) else { continue };
+                if mode >= 3 {
+                    // From the first page of its MiB, when mapped, so
+                    // whole MiBs can move.
+                    let mibs = [pt::segment_start(addr), addr.next_multiple_of(pt::SEGMENT_SIZE)];
+                    if let Some(r) = mibs.iter().find_map(|&a| run_from(m, a, pages).filter(|r| r.1 > 0)) {
+                        (addr, n) = r;
+                    }
+                }
+                let mode = match mode {
+                    0 => RemapMode::InPlace,
+                    1 => RemapMode::MayMove,
+                    2 => RemapMode::Fixed(remap_model::fixed_target(addr, spot)),
+                    _ => RemapMode::Fixed(remap_model::fixed_target(addr, spot | 1)),
+                };
+                remap_model::step(&mut s, space + 1, m, (addr, n + extra, new_pages, mode))?;
+            }
+        }
+        audit(&s, baseline);
+    }
+    // Everything readable is what the model says, in every space.
+    for (i, m) in model.iter().enumerate() {
+        let Some(m) = m else { continue };
+        for (&addr, &(_, v)) in m {
+            prop_assert_eq!(read(&mut s, i + 1, addr), v);
+        }
+    }
+    for (i, m) in model.iter().enumerate() {
+        if m.is_some() {
+            kill(&mut s, i + 1);
+        }
+    }
+    prop_assert_eq!(s.frames_in_use(), baseline);
+    prop_assert_eq!(s.frames_with_records(), 0);
+    Ok(())
 }

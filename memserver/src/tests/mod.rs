@@ -6,10 +6,12 @@
 mod audit;
 mod capacity;
 mod fork;
+mod fork_ops;
 mod model;
 mod program;
 mod props;
 mod remap;
+mod remap_model;
 mod sim;
 mod units;
 mod world;

@@ -347,3 +347,26 @@ fn a_move_drops_stale_translations() {
     }
     check(&mut s, 1, mib - a + to, 256, 9);
 }
+
+#[test]
+fn a_move_within_a_mib_whose_other_sharer_died() {
+    // The table is still behind a protected segment entry with one
+    // sharer left: placing the first page takes it over (IDTE and a new
+    // segment entry) while the source entries are being cleared in it,
+    // so it must be well formed by then.
+    let mut s = server();
+    create(&mut s, 1);
+    let baseline = s.frames_in_use() - 1;
+    let a = map(&mut s, 1, 40, true);
+    fill(&mut s, 1, a, 40, 60);
+    let forked = s.fork(1, 2).unwrap();
+    s.platform.add_space(forked.asce);
+    kill(&mut s, 2);
+    map(&mut s, 1, 1, true);
+    let to = remap(&mut s, 1, a, 40, 60, RemapMode::MayMove).unwrap();
+    assert_eq!(pt::segment_start(to), pt::segment_start(a));
+    audit(&s, &[1], baseline);
+    check(&mut s, 1, to, 40, 60);
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+}
