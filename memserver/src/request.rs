@@ -2,8 +2,8 @@
 
 use crate::apply::Replace;
 use crate::pagetable::{self as pt, Entries, Kind, Pte};
-use crate::server::Server;
 use crate::remap::refusal;
+use crate::server::Server;
 use crate::space::{Backing, Region};
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;

@@ -1,12 +1,12 @@
 //! Fork, shared page tables and copy-on-write, against a reference model.
 
+use super::fork_ops::{op, op_moves, run, run_from, Op};
+use super::remap_model::{self, Model};
 use super::{create, kill};
 use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::PAGE_SIZE;
-use super::fork_ops::{op, op_moves, run, run_from, Op};
-use super::remap_model::{self, Model};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::vec;
@@ -232,15 +232,21 @@ fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for op in ops {
         match op {
             Op::Map { space, pages } => {
-                let Some(m) = model[space].as_mut() else { continue };
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
                 let addr = map(&mut s, space + 1, pages);
                 for i in 0..pages {
                     m.insert(addr + i * PAGE_SIZE, (true, 0));
                 }
             }
             Op::Write { space, pick, value } => {
-                let Some(m) = model[space].as_mut() else { continue };
-                let Some((addr, _)) = run(m, pick, 1) else { continue };
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, _)) = run(m, pick, 1) else {
+                    continue;
+                };
                 let a = asce(&s, space + 1);
                 let got = access(&mut s, space + 1, a, addr, Some(value));
                 if m[&addr].0 {
@@ -252,9 +258,18 @@ fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model[space] = None;
                 }
             }
-            Op::Fill { space, pick, pages, value } => {
-                let Some(m) = model[space].as_mut() else { continue };
-                let Some((addr, n)) = run(m, pick, pages) else { continue };
+            Op::Fill {
+                space,
+                pick,
+                pages,
+                value,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, n)) = run(m, pick, pages) else {
+                    continue;
+                };
                 for page in (0..n).step_by(4).map(|i| addr + i * PAGE_SIZE) {
                     if m[&page].0 {
                         write(&mut s, space + 1, page, value);
@@ -263,30 +278,62 @@ fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Read { space, pick } => {
-                let Some(m) = model[space].as_ref() else { continue };
-                let Some((addr, _)) = run(m, pick, 1) else { continue };
+                let Some(m) = model[space].as_ref() else {
+                    continue;
+                };
+                let Some((addr, _)) = run(m, pick, 1) else {
+                    continue;
+                };
                 prop_assert_eq!(read(&mut s, space + 1, addr), m[&addr].1);
             }
             Op::Unmap { space, pick, pages } => {
-                let Some(m) = model[space].as_mut() else { continue };
-                let Some((addr, n)) = run(m, pick, pages) else { continue };
-                let r = s.request(space + 1, Request::Unmap { addr, len: n * PAGE_SIZE });
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, n)) = run(m, pick, pages) else {
+                    continue;
+                };
+                let r = s.request(
+                    space + 1,
+                    Request::Unmap {
+                        addr,
+                        len: n * PAGE_SIZE,
+                    },
+                );
                 prop_assert_eq!(r, Response::Done);
                 for i in 0..n {
                     m.remove(&(addr + i * PAGE_SIZE));
                 }
             }
-            Op::Protect { space, pick, pages, writable } => {
-                let Some(m) = model[space].as_mut() else { continue };
-                let Some((addr, n)) = run(m, pick, pages) else { continue };
-                let r = s.request(space + 1, Request::Protect { addr, len: n * PAGE_SIZE, writable });
+            Op::Protect {
+                space,
+                pick,
+                pages,
+                writable,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, n)) = run(m, pick, pages) else {
+                    continue;
+                };
+                let r = s.request(
+                    space + 1,
+                    Request::Protect {
+                        addr,
+                        len: n * PAGE_SIZE,
+                        writable,
+                    },
+                );
                 prop_assert_eq!(r, Response::Done);
                 for i in 0..n {
                     m.get_mut(&(addr + i * PAGE_SIZE)).unwrap().0 = writable;
                 }
             }
             Op::Fork { space, child } => {
-                if model[space].is_none() || model[child].is_some() { continue }
+                if model[space].is_none() || model[child].is_some() {
+                    continue;
+                }
                 let forked = s.fork(space + 1, child + 1).unwrap();
                 s.platform.add_space(forked.asce);
                 model[child] = model[space].clone();
@@ -296,14 +343,32 @@ fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     kill(&mut s, space + 1);
                 }
             }
-            Op::Remap { space, pick, pages, extra, new_pages, mode, spot } => {
-                let Some(m) = model[space].as_mut() else { continue };
-                let Some((mut addr, mut n)) = run(m, pick, pages) else { continue };
+            Op::Remap {
+                space,
+                pick,
+                pages,
+                extra,
+                new_pages,
+                mode,
+                spot,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((mut addr, mut n)) = run(m, pick, pages) else {
+                    continue;
+                };
                 if mode >= 3 {
                     // From the first page of its MiB, when mapped, so
                     // whole MiBs can move.
-                    let mibs = [pt::segment_start(addr), addr.next_multiple_of(pt::SEGMENT_SIZE)];
-                    if let Some(r) = mibs.iter().find_map(|&a| run_from(m, a, pages).filter(|r| r.1 > 0)) {
+                    let mibs = [
+                        pt::segment_start(addr),
+                        addr.next_multiple_of(pt::SEGMENT_SIZE),
+                    ];
+                    if let Some(r) = mibs
+                        .iter()
+                        .find_map(|&a| run_from(m, a, pages).filter(|r| r.1 > 0))
+                    {
                         (addr, n) = r;
                     }
                 }

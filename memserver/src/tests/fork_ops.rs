@@ -79,7 +79,6 @@ pub fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-
 /// The mapped pages from the `pick`th one on that follow it without a
 /// gap, at most `pages` of them.
 pub fn run(m: &Model, pick: usize, pages: u64) -> Option<(u64, u64)> {

@@ -90,7 +90,10 @@ fn grow_in_place_shrink_and_move_when_blocked() {
     let frames = s.frames_in_use();
     assert_eq!(remap(&mut s, 1, a, 8, 2, RemapMode::InPlace), Ok(a));
     assert_eq!(s.frames_in_use(), frames - 2);
-    assert_eq!(read(&mut s, 1, a + 2 * PAGE_SIZE), Err(KillReason::Unmapped));
+    assert_eq!(
+        read(&mut s, 1, a + 2 * PAGE_SIZE),
+        Err(KillReason::Unmapped)
+    );
     check(&mut s, 1, a, 2, 10);
     audit(&s, &[1], baseline);
     // Another mapping right after (the guard page is free): in place
@@ -168,7 +171,13 @@ fn every_refusal_is_typed_and_changes_nothing() {
         (a, 0, 4, RemapMode::MayMove, MemError::BadRange),
         (a, 4, 0, RemapMode::MayMove, MemError::BadRange),
         (a, 9, 12, RemapMode::MayMove, MemError::NotMapped),
-        (a - 16 * PAGE_SIZE, 4, 4, RemapMode::MayMove, MemError::NotMapped),
+        (
+            a - 16 * PAGE_SIZE,
+            4,
+            4,
+            RemapMode::MayMove,
+            MemError::NotMapped,
+        ),
         (0x10_0000, 1, 2, RemapMode::MayMove, MemError::NotChangeable),
         (
             layout::STACK_TOP - PAGE_SIZE,
@@ -181,8 +190,14 @@ fn every_refusal_is_typed_and_changes_nothing() {
         (b, 4, 4, RemapMode::Fixed(b - PAGE_SIZE), MemError::Overlap),
         (a, 4, 4, RemapMode::Fixed(a + 100), MemError::BadRange),
         (a, 4, 4, RemapMode::Fixed(0x10_0000), MemError::BadRange),
-        (a, 4, 4, RemapMode::Fixed(MAP_END - PAGE_SIZE), MemError::BadRange),
-        (a, 4, 4, RemapMode::Fixed(u64::MAX & !0xfff), MemError::BadRange),
+        (
+            a,
+            4,
+            4,
+            RemapMode::Fixed(MAP_END - PAGE_SIZE),
+            MemError::BadRange,
+        ),
+        (a, 4, 4, RemapMode::Fixed(!0xfff), MemError::BadRange),
         (a, 4, 1 << 40, RemapMode::MayMove, MemError::NoAddressSpace),
     ];
     for (addr, old, new, mode, want) in cases {
@@ -226,7 +241,10 @@ fn after_fork_the_mover_gets_copies_and_the_child_keeps_its_pages() {
     // alone and moves).
     assert_eq!(read(&mut s, 2, a), Ok(0xee));
     check(&mut s, 2, a + PAGE_SIZE, 299, 4);
-    assert!(s.frames_in_use() >= frames + 299, "shared frames were copied");
+    assert!(
+        s.frames_in_use() >= frames + 299,
+        "shared frames were copied"
+    );
     // Writes on either side stay on that side.
     write(&mut s, 1, to + 5 * PAGE_SIZE, 0x55);
     write(&mut s, 2, a + 6 * PAGE_SIZE, 0x66);
@@ -314,7 +332,10 @@ fn a_table_still_shared_or_with_shared_frames_is_not_moved_whole() {
     let child_ste = s.platform.ste(pt::ste_phys(child_seg, first_mib));
     assert!(!child_ste.is_protected());
     let to2 = to + 128 * MIB;
-    assert_eq!(remap(&mut s, 2, a, 600, 600, RemapMode::Fixed(to2)), Ok(to2));
+    assert_eq!(
+        remap(&mut s, 2, a, 600, 600, RemapMode::Fixed(to2)),
+        Ok(to2)
+    );
     let child_mib = first_mib - a + to2;
     assert_ne!(
         s.platform.ste(pt::ste_phys(child_seg, child_mib)).table(),
@@ -343,7 +364,10 @@ fn a_move_drops_stale_translations() {
     check(&mut s, 1, mib, 256, 9);
     let to = remap(&mut s, 1, a, 512, 512, RemapMode::Fixed(a + 8 * MIB)).unwrap();
     for i in 0..256 {
-        assert_eq!(read(&mut s, 1, mib + i * PAGE_SIZE), Err(KillReason::Unmapped));
+        assert_eq!(
+            read(&mut s, 1, mib + i * PAGE_SIZE),
+            Err(KillReason::Unmapped)
+        );
     }
     check(&mut s, 1, mib - a + to, 256, 9);
 }

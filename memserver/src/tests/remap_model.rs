@@ -73,10 +73,7 @@ pub fn apply(m: &mut Model, addr: u64, old: u64, new: u64, to: u64) {
     for i in 0..old {
         m.remove(&(addr + i * PAGE_SIZE));
     }
-    let gone: Vec<u64> = m
-        .range(to..to + new * PAGE_SIZE)
-        .map(|(&p, _)| p)
-        .collect();
+    let gone: Vec<u64> = m.range(to..to + new * PAGE_SIZE).map(|(&p, _)| p).collect();
     for p in gone {
         m.remove(&p);
     }
@@ -121,10 +118,7 @@ pub fn step(
             apply(m, addr, old, new, to);
         }
         (Response::Error(e), Err(w)) => prop_assert_eq!(e, w),
-        (
-            Response::Error(MemError::OutOfMemory | MemError::TooManyRegions),
-            Ok(_),
-        ) => {}
+        (Response::Error(MemError::OutOfMemory | MemError::TooManyRegions), Ok(_)) => {}
         (got, want) => prop_assert!(
             false,
             "remap {:#x} {} -> {} {:?}: server {:?}, model {:?}",
