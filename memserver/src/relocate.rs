@@ -16,10 +16,11 @@
 //! [`Server::place`].
 
 use crate::apply::{self, Mapping, Plan};
-use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
+use crate::pagetable::{self as pt, Entries, Kind};
 use crate::remap::{segments, Move};
 use crate::server::Server;
-use crate::teardown::Mode;
+use crate::space::Region;
+use crate::teardown::{Mode, Removed};
 use crate::{Platform, PAGE_SIZE};
 use zpager_ipc::dat::PAGES_PER_TABLE;
 use zpager_ipc::protocol::MemError;
@@ -49,14 +50,9 @@ impl<P: Platform> Server<P> {
         self.space(id).expect("checked").regions = regions;
         self.move_tables(id, m.addr, m.to, moved);
         let delta = m.to.wrapping_sub(m.addr);
-        self.clear_with(
-            id,
-            m.addr,
-            m.addr + moved,
-            Mode::Live,
-            false,
-            |s, from, pte, sw| s.place(id, from.wrapping_add(delta), pte, sw),
-        );
+        self.clear_with(id, m.addr, m.addr + moved, Mode::Live, false, |s, gone| {
+            s.place(id, delta, gone)
+        });
         Ok(())
     }
 
@@ -141,45 +137,58 @@ impl<P: Platform> Server<P> {
             let pte = self.platform.pte(table, page);
             if pte.is_valid() && self.platform.sw(table, page).kind() == Kind::Anon {
                 let at = ((dst + i * PAGE_SIZE) / PAGE_SIZE) as u32;
-                self.records.move_page(&mut self.platform, pte.pfn(), at);
+                let moved = self.records.move_if_sole(&mut self.platform, pte.pfn(), at);
+                debug_assert!(moved, "only sole owners move with their table");
             }
         }
     }
 
-    /// Maps at `to` what a removed source entry (`pte`, `sw`) mapped: a
+    /// Maps `delta` bytes on what the removed source entries mapped: a
     /// sole-owner frame moves, a frame other tables still map is copied
     /// (they keep it at its address), the zero page stays the zero page.
-    /// `to` has no mapping and lies in a region (the new list is in
-    /// place); frames were checked.
-    fn place(&mut self, id: usize, to: u64, pte: Pte, sw: SwEntry) {
-        let writable = self
-            .space_ref(id)
-            .and_then(|s| s.find(to))
-            .is_some_and(|r| r.writable);
+    /// The destinations have no mapping and lie in regions (the new list
+    /// is in place); frames were checked.
+    fn place(&mut self, id: usize, delta: u64, gone: &[Removed]) {
         let mut f = self.parts(id).expect("a live space");
-        let (mut table, ste) = f.table(to).expect("frames were checked");
-        if ste.is_protected() {
-            table = f.unshare(to, table).expect("frames were checked");
-        }
-        let mapping = if sw.kind() == Kind::Anon {
-            let pfn = pte.pfn();
-            if f.records.get(f.platform, pfn).map_count > 1 {
-                let copy = f
-                    .new_frame(to, pfn * PAGE_SIZE, PAGE_SIZE)
-                    .expect("frames were checked");
-                // The other tables keep it: this is never the last.
-                f.records.unmap(f.platform, pfn);
-                Mapping::new(copy, writable, Kind::Anon)
+        let mut region = None;
+        let mut table = None;
+        for &(from, pte, sw) in gone {
+            let to = from.wrapping_add(delta);
+            let r: Region = match region {
+                Some(r) if Region::contains(&r, to) => r,
+                _ => *f.space.find(to).expect("a destination in a region"),
+            };
+            region = Some(r);
+            let t = match table {
+                Some((segment, t)) if segment == pt::segment_start(to) => t,
+                _ => {
+                    let (mut t, ste) = f.table(to).expect("frames were checked");
+                    if ste.is_protected() {
+                        t = f.unshare(to, t).expect("frames were checked");
+                    }
+                    t
+                }
+            };
+            table = Some((pt::segment_start(to), t));
+            let mapping = if sw.kind() == Kind::Anon {
+                let pfn = pte.pfn();
+                let page = (to / PAGE_SIZE) as u32;
+                if f.records.move_if_sole(f.platform, pfn, page) {
+                    Mapping::new(pfn, r.writable, Kind::Anon)
+                } else {
+                    let copy = f
+                        .new_frame(to, pfn * PAGE_SIZE, PAGE_SIZE)
+                        .expect("frames were checked");
+                    // The other tables keep it: this is never the last.
+                    f.records.unmap(f.platform, pfn);
+                    Mapping::new(copy, r.writable, Kind::Anon)
+                }
             } else {
-                f.records
-                    .move_page(f.platform, pfn, (to / PAGE_SIZE) as u32);
-                Mapping::new(pfn, writable, Kind::Anon)
-            }
-        } else {
-            // Anonymous memory maps nothing else.
-            debug_assert_eq!(sw.kind(), Kind::Zero);
-            Mapping::new(f.zero_pfn, false, Kind::Zero)
-        };
-        apply::install(f.platform, table, to, Plan::Fill(mapping));
+                // Anonymous memory maps nothing else.
+                debug_assert_eq!(sw.kind(), Kind::Zero);
+                Mapping::new(f.zero_pfn, false, Kind::Zero)
+            };
+            apply::install(f.platform, t, to, Plan::Fill(mapping));
+        }
     }
 }

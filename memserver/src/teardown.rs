@@ -11,6 +11,15 @@ use crate::server::Server;
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
 
+/// From how many valid entries on a table is cleared behind one IDTE of
+/// its segment entry rather than an IPTE per entry (a kernel call costs
+/// about as much as a dozen IPTEs).
+const DETACH_AT: usize = 16;
+
+/// An entry the teardown removed: its address, hardware and software
+/// entry.
+pub(crate) type Removed = (u64, Pte, SwEntry);
+
 /// Whether the space can still use its translations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -30,17 +39,19 @@ impl<P: Platform> Server<P> {
     /// cleared in a private copy, for which the caller has checked there
     /// are frames ([`Server::unshare_cost`]).
     pub(crate) fn clear(&mut self, id: usize, start: u64, end: u64, mode: Mode) {
-        self.clear_with(id, start, end, mode, true, |s, _, pte, sw| {
-            if sw.kind() == Kind::Anon {
-                s.drop_anon(id, pte.pfn());
+        self.clear_with(id, start, end, mode, true, |s, gone| {
+            for &(_, pte, sw) in gone {
+                if sw.kind() == Kind::Anon {
+                    s.drop_anon(id, pte.pfn());
+                }
             }
         });
     }
 
-    /// [`Server::clear`], handing each removed entry (its address, and
-    /// its hardware and software entries as they were) to `removed`,
-    /// which owns the mapping from then on: `clear` drops it, mremap
-    /// moves it. Entries are invalidated before `removed` sees them, and
+    /// [`Server::clear`], handing the removed entries (each one's
+    /// address, and its hardware and software entries as they were), a
+    /// table's at a time, to `removed`, which owns those mappings from
+    /// then on: `clear` drops them, mremap moves them. Entries are invalidated before `removed` sees them, and
     /// empty tables freed after. Unless `detach_whole`, shared tables
     /// are unshared even where the range covers them whole, so every
     /// entry is seen.
@@ -51,7 +62,7 @@ impl<P: Platform> Server<P> {
         end: u64,
         mode: Mode,
         detach_whole: bool,
-        mut removed: impl FnMut(&mut Self, u64, Pte, SwEntry),
+        mut removed: impl FnMut(&mut Self, &[Removed]),
     ) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
             let sharers = s.records.sharers(&s.platform, table);
@@ -107,7 +118,9 @@ impl<P: Platform> Server<P> {
     }
 
     /// [`Server::clear`] for `lo..hi`, all in `table`, which the segment
-    /// entry at `ste_phys` points to.
+    /// entry at `ste_phys` points to (this space's alone). The table is
+    /// well formed, and freed if empty, before `removed` sees an entry:
+    /// it may map into the same MiB (mremap within a MiB).
     fn clear_in_table(
         &mut self,
         id: usize,
@@ -115,46 +128,48 @@ impl<P: Platform> Server<P> {
         table: u64,
         (lo, hi): (u64, u64),
         mode: Mode,
-        removed: &mut impl FnMut(&mut Self, u64, Pte, SwEntry),
+        removed: &mut impl FnMut(&mut Self, &[Removed]),
     ) {
-        let mut batch: Vec<Replace, 256> = Vec::new();
-        let mut old: Vec<Pte, 256> = Vec::new();
+        let mut gone: Vec<Removed, 256> = Vec::new();
         let mut page = lo;
         while page < hi {
             let pte = self.platform.pte(table, page);
             if pte.is_valid() {
-                // A table has 256 entries, so neither push can fail.
-                let _ = batch.push(Replace {
-                    pte_phys: pt::pte_phys(table, page),
-                    vaddr: page,
-                    new: Pte::INVALID.0,
-                });
-                let _ = old.push(pte);
+                // A table has 256 entries, so the push cannot fail.
+                let _ = gone.push((page, pte, self.platform.sw(table, page)));
             }
             page += PAGE_SIZE;
         }
-        match mode {
-            Mode::Live => self.platform.replace_ptes(&batch),
-            Mode::Purged => {
-                for r in &batch {
-                    self.platform.write_u64(r.pte_phys, r.new);
-                }
+        // Many entries: one IDTE takes the whole table out of the
+        // hardware's reach (and every translation made through it), so
+        // its entries change with plain stores, instead of an IPTE each.
+        let detach = mode == Mode::Live && gone.len() >= DETACH_AT;
+        let ste = self.platform.read_u64(ste_phys);
+        if detach {
+            self.platform.invalidate_segment(ste_phys, lo);
+        }
+        if mode == Mode::Live && !detach {
+            let mut batch: Vec<Replace, 256> = Vec::new();
+            for &(vaddr, _, _) in &gone {
+                let _ = batch.push(Replace {
+                    pte_phys: pt::pte_phys(table, vaddr),
+                    vaddr,
+                    new: Pte::INVALID.0,
+                });
+            }
+            self.platform.replace_ptes(&batch);
+        } else {
+            for &(vaddr, _, _) in &gone {
+                self.platform
+                    .write_u64(pt::pte_phys(table, vaddr), Pte::INVALID.0);
             }
         }
-        // The table is well formed again before anything else happens:
-        // `removed` may map into it (mremap within a MiB), or point a
-        // segment entry at it anew.
-        let mut kinds: Vec<SwEntry, 256> = Vec::new();
-        for r in &batch {
-            let sw_phys = pt::sw_phys(table, r.vaddr);
-            let _ = kinds.push(SwEntry(self.platform.read_u64(sw_phys)));
-            self.platform.write_u64(sw_phys, SwEntry::NONE.0);
+        for &(vaddr, _, _) in &gone {
+            self.platform
+                .write_u64(pt::sw_phys(table, vaddr), SwEntry::NONE.0);
         }
-        for ((r, pte), sw) in batch.iter().zip(old).zip(kinds) {
-            removed(self, r.vaddr, pte, sw);
-        }
-        if self.platform.table_is_empty(table) {
-            if mode == Mode::Live {
+        if hi - lo == pt::SEGMENT_SIZE || self.platform.table_is_empty(table) {
+            if mode == Mode::Live && !detach {
                 // The hardware may hold the segment entry in its TLB: the
                 // kernel invalidates it (IDTE) before the frame is reused.
                 self.platform.invalidate_segment(ste_phys, lo);
@@ -163,7 +178,11 @@ impl<P: Platform> Server<P> {
             if let Some(family) = self.family_of(id) {
                 family.frames -= 1;
             }
+        } else if detach {
+            // Invalid to valid: the table is reachable again as it is now.
+            self.platform.write_u64(ste_phys, ste);
         }
+        removed(self, &gone);
     }
 
     /// Drops one mapping of anonymous frame `pfn`, freeing it with its
