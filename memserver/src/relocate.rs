@@ -19,7 +19,6 @@ use crate::apply::{self, Mapping, Plan};
 use crate::pagetable::{self as pt, Entries, Kind};
 use crate::remap::{segments, Move};
 use crate::server::Server;
-use crate::space::Region;
 use crate::teardown::{Mode, Removed};
 use crate::{Platform, PAGE_SIZE};
 use zpager_ipc::dat::PAGES_PER_TABLE;
@@ -32,13 +31,16 @@ impl<P: Platform> Server<P> {
         let regions = self.moved_regions(id, &m)?;
         let moved = m.moved_len();
         let (old_end, new_end) = (m.addr + m.old_len, m.to + m.new_len);
-        let mut cost = self.copies_bound(id, m.addr, m.addr + moved)
-            + segments(m.to, m.to + moved)
-            + self.unshare_cost(id, m.addr, old_end, false);
+        let mut tables =
+            segments(m.to, m.to + moved) + self.unshare_cost(id, m.addr, old_end, false);
         if m.clear_destination {
-            cost += self.unshare_cost(id, m.to, new_end, true);
+            tables += self.unshare_cost(id, m.to, new_end, true);
         }
-        self.can_unshare(id, cost)?;
+        // The worst case copies every page; only a family that cannot
+        // pay for that has the pages that must be copied counted.
+        if self.can_unshare(id, tables + moved / PAGE_SIZE).is_err() {
+            self.can_unshare(id, tables + self.copies_bound(id, m.addr, m.addr + moved))?;
+        }
 
         // Apply: nothing below can fail.
         if m.clear_destination {
@@ -150,38 +152,36 @@ impl<P: Platform> Server<P> {
     /// is in place); frames were checked.
     fn place(&mut self, id: usize, delta: u64, gone: &[Removed]) {
         let mut f = self.parts(id).expect("a live space");
-        let mut region = None;
-        let mut table = None;
+        // The destination's region and page table, looked up when the
+        // run leaves them.
+        let (mut region, mut writable) = (0..0, false);
+        let (mut segment, mut t) = (u64::MAX, 0);
         for &(from, pte, sw) in gone {
             let to = from.wrapping_add(delta);
-            let r: Region = match region {
-                Some(r) if Region::contains(&r, to) => r,
-                _ => *f.space.find(to).expect("a destination in a region"),
-            };
-            region = Some(r);
-            let t = match table {
-                Some((segment, t)) if segment == pt::segment_start(to) => t,
-                _ => {
-                    let (mut t, ste) = f.table(to).expect("frames were checked");
-                    if ste.is_protected() {
-                        t = f.unshare(to, t).expect("frames were checked");
-                    }
-                    t
+            if !region.contains(&to) {
+                let r = f.space.find(to).expect("a destination in a region");
+                (region, writable) = (r.start..r.end, r.writable);
+            }
+            if pt::segment_start(to) != segment {
+                let ste;
+                (t, ste) = f.table(to).expect("frames were checked");
+                if ste.is_protected() {
+                    t = f.unshare(to, t).expect("frames were checked");
                 }
-            };
-            table = Some((pt::segment_start(to), t));
+                segment = pt::segment_start(to);
+            }
             let mapping = if sw.kind() == Kind::Anon {
                 let pfn = pte.pfn();
                 let page = (to / PAGE_SIZE) as u32;
                 if f.records.move_if_sole(f.platform, pfn, page) {
-                    Mapping::new(pfn, r.writable, Kind::Anon)
+                    Mapping::new(pfn, writable, Kind::Anon)
                 } else {
                     let copy = f
                         .new_frame(to, pfn * PAGE_SIZE, PAGE_SIZE)
                         .expect("frames were checked");
                     // The other tables keep it: this is never the last.
                     f.records.unmap(f.platform, pfn);
-                    Mapping::new(copy, r.writable, Kind::Anon)
+                    Mapping::new(copy, writable, Kind::Anon)
                 }
             } else {
                 // Anonymous memory maps nothing else.

@@ -144,6 +144,7 @@ impl<P: Platform> Server<P> {
         // hardware's reach (and every translation made through it), so
         // its entries change with plain stores, instead of an IPTE each.
         let detach = mode == Mode::Live && gone.len() >= DETACH_AT;
+        let whole = hi - lo == pt::SEGMENT_SIZE;
         let ste = self.platform.read_u64(ste_phys);
         if detach {
             self.platform.invalidate_segment(ste_phys, lo);
@@ -158,17 +159,21 @@ impl<P: Platform> Server<P> {
                 });
             }
             self.platform.replace_ptes(&batch);
-        } else {
+            for &(vaddr, _, _) in &gone {
+                self.platform
+                    .write_u64(pt::sw_phys(table, vaddr), SwEntry::NONE.0);
+            }
+        } else if !whole {
             for &(vaddr, _, _) in &gone {
                 self.platform
                     .write_u64(pt::pte_phys(table, vaddr), Pte::INVALID.0);
+                self.platform
+                    .write_u64(pt::sw_phys(table, vaddr), SwEntry::NONE.0);
             }
         }
-        for &(vaddr, _, _) in &gone {
-            self.platform
-                .write_u64(pt::sw_phys(table, vaddr), SwEntry::NONE.0);
-        }
-        if hi - lo == pt::SEGMENT_SIZE || self.platform.table_is_empty(table) {
+        // A table cleared whole is freed as it is: nothing reaches it,
+        // and every frame is initialised when it is handed out again.
+        if whole || self.platform.table_is_empty(table) {
             if mode == Mode::Live && !detach {
                 // The hardware may hold the segment entry in its TLB: the
                 // kernel invalidates it (IDTE) before the frame is reused.

@@ -350,7 +350,10 @@ fn a_table_still_shared_or_with_shared_frames_is_not_moved_whole() {
     // Copies: the grandchild keeps the frames at the old address.
     for i in 1..256 {
         let page = i * PAGE_SIZE;
-        assert_ne!(frame(&s, 2, child_mib + page), frame(&s, 3, first_mib + page));
+        assert_ne!(
+            frame(&s, 2, child_mib + page),
+            frame(&s, 3, first_mib + page)
+        );
     }
     audit(&s, &[1, 2, 3], baseline);
     assert_eq!(read(&mut s, 2, child_mib), Ok(1));
