@@ -140,11 +140,12 @@ impl<P: Platform> Server<P> {
             }
             page += PAGE_SIZE;
         }
-        // Many entries: one IDTE takes the whole table out of the
-        // hardware's reach (and every translation made through it), so
-        // its entries change with plain stores, instead of an IPTE each.
-        let detach = mode == Mode::Live && gone.len() >= DETACH_AT;
+        // The whole table, or many entries: one IDTE takes the table out
+        // of the hardware's reach (and every translation made through
+        // it), so its entries change with plain stores, instead of an
+        // IPTE each.
         let whole = hi - lo == pt::SEGMENT_SIZE;
+        let detach = mode == Mode::Live && (whole || gone.len() >= DETACH_AT);
         let ste = self.platform.read_u64(ste_phys);
         if detach {
             self.platform.invalidate_segment(ste_phys, lo);
