@@ -11,6 +11,7 @@ mod model;
 mod program;
 mod props;
 mod remap;
+mod remap_fork;
 mod remap_model;
 mod sim;
 mod units;

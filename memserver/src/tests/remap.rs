@@ -1,6 +1,6 @@
 //! mremap (`Request::Remap`), case by case: grow, shrink and move, data
-//! following, the anonmm rule after fork, whole-table moves, and every
-//! typed refusal. The invariants are audited after each change.
+//! following, whole-table moves, and every typed refusal (after fork:
+//! `remap_fork`). The invariants are audited after each change.
 
 use super::audit::audit_plain;
 use super::fork::audit as audit_sharing;
@@ -13,9 +13,9 @@ use crate::PAGE_SIZE;
 use zpager_ipc::abi::{layout, KillReason};
 use zpager_ipc::protocol::{MemError, RemapMode, Request, Response};
 
-const MIB: u64 = pt::SEGMENT_SIZE;
+pub(super) const MIB: u64 = pt::SEGMENT_SIZE;
 
-fn remap(
+pub(super) fn remap(
     s: &mut Server<SimMemory>,
     id: usize,
     addr: u64,
@@ -36,43 +36,43 @@ fn remap(
     }
 }
 
-fn asce(s: &Server<SimMemory>, id: usize) -> u64 {
+pub(super) fn asce(s: &Server<SimMemory>, id: usize) -> u64 {
     pt::asce(s.seg_pfn(id).unwrap())
 }
 
-fn write(s: &mut Server<SimMemory>, id: usize, addr: u64, v: u8) {
+pub(super) fn write(s: &mut Server<SimMemory>, id: usize, addr: u64, v: u8) {
     let a = asce(s, id);
     assert_eq!(access(s, id, a, addr, Some(v)), Ok(v), "write {addr:#x}");
 }
 
-fn read(s: &mut Server<SimMemory>, id: usize, addr: u64) -> Result<u8, KillReason> {
+pub(super) fn read(s: &mut Server<SimMemory>, id: usize, addr: u64) -> Result<u8, KillReason> {
     let a = asce(s, id);
     access(s, id, a, addr, None)
 }
 
 /// Writes page i of `pages` at `base` with `tag + i`.
-fn fill(s: &mut Server<SimMemory>, id: usize, base: u64, pages: u64, tag: u8) {
+pub(super) fn fill(s: &mut Server<SimMemory>, id: usize, base: u64, pages: u64, tag: u8) {
     for i in 0..pages {
         write(s, id, base + i * PAGE_SIZE, tag.wrapping_add(i as u8));
     }
 }
 
-fn check(s: &mut Server<SimMemory>, id: usize, base: u64, pages: u64, tag: u8) {
+pub(super) fn check(s: &mut Server<SimMemory>, id: usize, base: u64, pages: u64, tag: u8) {
     for i in 0..pages {
         let want = tag.wrapping_add(i as u8);
         assert_eq!(read(s, id, base + i * PAGE_SIZE), Ok(want), "page {i}");
     }
 }
 
-/// The whole audit while each space is its family's only one, the
-/// sharing audit (which checks records and the TLB too) after forks.
 /// The frame space `id` maps at `vaddr`.
-fn frame(s: &Server<SimMemory>, id: usize, vaddr: u64) -> u64 {
+pub(super) fn frame(s: &Server<SimMemory>, id: usize, vaddr: u64) -> u64 {
     let (_, pte, _) = walk(&s.platform, asce(s, id), vaddr).expect("mapped");
     pt::Pte(pte).pfn()
 }
 
-fn audit(s: &Server<SimMemory>, ids: &[usize], baseline: u64) {
+/// The whole audit while each space is its family's only one, the
+/// sharing audit (which checks records and the TLB too) after forks.
+pub(super) fn audit(s: &Server<SimMemory>, ids: &[usize], baseline: u64) {
     if ids.len() == 1 {
         audit_plain(s, ids);
     }
@@ -224,47 +224,6 @@ fn every_refusal_is_typed_and_changes_nothing() {
 }
 
 #[test]
-fn after_fork_the_mover_gets_copies_and_the_child_keeps_its_pages() {
-    let mut s = server();
-    create(&mut s, 1);
-    let baseline = s.frames_in_use() - 1;
-    let a = map(&mut s, 1, 300, true);
-    fill(&mut s, 1, a, 300, 3);
-    let forked = s.fork(1, 2).unwrap();
-    s.platform.add_space(forked.asce);
-    // The child writes one page: that MiB is unshared, its frames COW.
-    write(&mut s, 2, a, 0xee);
-    audit(&s, &[1, 2], baseline);
-    let frames = s.frames_in_use();
-    let to = layout::HEAP_BASE + 64 * MIB;
-    assert_eq!(remap(&mut s, 1, a, 300, 300, RemapMode::Fixed(to)), Ok(to));
-    audit(&s, &[1, 2], baseline);
-    check(&mut s, 1, to, 300, 3);
-    assert_eq!(read(&mut s, 1, a), Err(KillReason::Unmapped));
-    // The child still has every page at the old address, its own write
-    // included; the parent's moves were copies (299 frames still shared,
-    // plus the page the child had copied for itself is the parent's
-    // alone and moves).
-    assert_eq!(read(&mut s, 2, a), Ok(0xee));
-    check(&mut s, 2, a + PAGE_SIZE, 299, 4);
-    assert!(
-        s.frames_in_use() >= frames + 299,
-        "shared frames were copied"
-    );
-    // Writes on either side stay on that side.
-    write(&mut s, 1, to + 5 * PAGE_SIZE, 0x55);
-    write(&mut s, 2, a + 6 * PAGE_SIZE, 0x66);
-    assert_eq!(read(&mut s, 2, a + 5 * PAGE_SIZE), Ok(8));
-    assert_eq!(read(&mut s, 1, to + 6 * PAGE_SIZE), Ok(9));
-    audit(&s, &[1, 2], baseline);
-    kill(&mut s, 2);
-    audit(&s, &[1], baseline);
-    kill(&mut s, 1);
-    assert_eq!(s.frames_in_use(), baseline);
-    assert_eq!(s.frames_with_records(), 0);
-}
-
-#[test]
 fn an_aligned_move_of_unshared_memory_moves_whole_tables() {
     let mut s = server();
     create(&mut s, 1);
@@ -310,64 +269,6 @@ fn an_aligned_move_of_unshared_memory_moves_whole_tables() {
 }
 
 #[test]
-fn a_table_still_shared_or_with_shared_frames_is_not_moved_whole() {
-    let mut s = server();
-    create(&mut s, 1);
-    let baseline = s.frames_in_use() - 1;
-    let a = map(&mut s, 1, 600, true);
-    let first_mib = a.next_multiple_of(MIB);
-    fill(&mut s, 1, first_mib, 256, 40);
-    let forked = s.fork(1, 2).unwrap();
-    s.platform.add_space(forked.asce);
-    let seg = s.seg_pfn(1).unwrap();
-    let shared = s.platform.ste(pt::ste_phys(seg, first_mib)).table();
-    let to = layout::HEAP_BASE + 64 * MIB + a % MIB;
-    assert_eq!(remap(&mut s, 1, a, 600, 600, RemapMode::Fixed(to)), Ok(to));
-    let new_mib = first_mib - a + to;
-    assert_ne!(s.platform.ste(pt::ste_phys(seg, new_mib)).table(), shared);
-    for i in 0..256 {
-        let page = first_mib + i * PAGE_SIZE;
-        assert_ne!(frame(&s, 1, page - a + to), frame(&s, 2, page), "a copy");
-    }
-    audit(&s, &[1, 2], baseline);
-    check(&mut s, 1, new_mib, 256, 40);
-    check(&mut s, 2, first_mib, 256, 40);
-    // A private table whose frames another table still maps: the child
-    // forks a grandchild and writes, so it gets a private copy of the
-    // table with every frame copy-on-write, still the grandchild's too.
-    let forked = s.fork(2, 3).unwrap();
-    s.platform.add_space(forked.asce);
-    write(&mut s, 2, first_mib, 1);
-    let child_seg = s.seg_pfn(2).unwrap();
-    let child_ste = s.platform.ste(pt::ste_phys(child_seg, first_mib));
-    assert!(!child_ste.is_protected());
-    let to2 = to + 128 * MIB;
-    assert_eq!(
-        remap(&mut s, 2, a, 600, 600, RemapMode::Fixed(to2)),
-        Ok(to2)
-    );
-    let child_mib = first_mib - a + to2;
-    // Copies: the grandchild keeps the frames at the old address.
-    for i in 1..256 {
-        let page = i * PAGE_SIZE;
-        assert_ne!(
-            frame(&s, 2, child_mib + page),
-            frame(&s, 3, first_mib + page)
-        );
-    }
-    audit(&s, &[1, 2, 3], baseline);
-    assert_eq!(read(&mut s, 2, child_mib), Ok(1));
-    check(&mut s, 2, child_mib + PAGE_SIZE, 255, 41);
-    check(&mut s, 3, first_mib, 256, 40);
-    check(&mut s, 1, new_mib, 256, 40);
-    for id in 1..=3 {
-        kill(&mut s, id);
-    }
-    assert_eq!(s.frames_in_use(), baseline);
-    assert_eq!(s.frames_with_records(), 0);
-}
-
-#[test]
 fn a_move_drops_stale_translations() {
     let mut s = server();
     create(&mut s, 1);
@@ -384,27 +285,4 @@ fn a_move_drops_stale_translations() {
         );
     }
     check(&mut s, 1, mib - a + to, 256, 9);
-}
-
-#[test]
-fn a_move_within_a_mib_whose_other_sharer_died() {
-    // The table is still behind a protected segment entry with one
-    // sharer left: placing the first page takes it over (IDTE and a new
-    // segment entry) while the source entries are being cleared in it,
-    // so it must be well formed by then.
-    let mut s = server();
-    create(&mut s, 1);
-    let baseline = s.frames_in_use() - 1;
-    let a = map(&mut s, 1, 40, true);
-    fill(&mut s, 1, a, 40, 60);
-    let forked = s.fork(1, 2).unwrap();
-    s.platform.add_space(forked.asce);
-    kill(&mut s, 2);
-    map(&mut s, 1, 1, true);
-    let to = remap(&mut s, 1, a, 40, 60, RemapMode::MayMove).unwrap();
-    assert_eq!(pt::segment_start(to), pt::segment_start(a));
-    audit(&s, &[1], baseline);
-    check(&mut s, 1, to, 40, 60);
-    kill(&mut s, 1);
-    assert_eq!(s.frames_in_use(), baseline);
 }
