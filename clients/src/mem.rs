@@ -3,7 +3,7 @@
 
 use crate::sys;
 use zpager_ipc::abi::{label, MEMSERVER_ENDPOINT};
-pub use zpager_ipc::protocol::{MemError, Stats};
+pub use zpager_ipc::protocol::{MemError, RemapMode, Stats};
 use zpager_ipc::protocol::{Request, Response};
 
 /// Sends a request and decodes the answer.
@@ -100,6 +100,36 @@ impl Mapping {
     /// Unmaps it.
     pub fn unmap(self) -> Result<(), MemError> {
         unmap(self.addr, self.len)
+    }
+
+    /// Grows, shrinks or moves it to `new_len` bytes (rounded up to
+    /// pages), as [`remap`] does; on success it refers to the range where
+    /// it is now, with its data.
+    pub fn remap(&mut self, new_len: u64, mode: RemapMode) -> Result<(), MemError> {
+        self.addr = remap(self.addr, self.len, new_len, mode)?;
+        self.len = new_len.div_ceil(4096) * 4096;
+        Ok(())
+    }
+}
+
+/// Linux's `mremap` for memory from [`map_anon`]: changes
+/// `addr..addr+old_len` to `new_len` bytes (both rounded up to pages)
+/// and returns where it is now. Data follows a move; grown pages read
+/// zero; a shrink unmaps the tail. [`RemapMode::InPlace`] stays
+/// (`CannotGrowInPlace` if the pages after it are taken),
+/// [`RemapMode::MayMove`] moves when it cannot grow in place, and
+/// [`RemapMode::Fixed`] moves to that address, unmapping whatever was
+/// there (`Overlap` if that overlaps the range itself).
+pub fn remap(addr: u64, old_len: u64, new_len: u64, mode: RemapMode) -> Result<u64, MemError> {
+    match request(&Request::Remap {
+        addr,
+        old_len,
+        new_len,
+        mode,
+    }) {
+        Response::Mapped { addr } => Ok(addr),
+        Response::Error(e) => Err(e),
+        _ => Err(MemError::Malformed),
     }
 }
 

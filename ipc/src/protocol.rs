@@ -48,6 +48,35 @@ pub enum Request {
     /// (`NotMapped` otherwise), so a client can name the storage under
     /// its memory. `may_offline` clients only. Answers `Translated`.
     Translate { addr: u64 },
+    /// Grow, shrink or move the anonymous memory at `addr..addr+old_len`
+    /// (covered as for `Unmap`) to `new_len` bytes, as Linux's `mremap`
+    /// does; both lengths are rounded up to pages and neither may be 0.
+    /// Answers `Mapped` with the range's address now. Data follows the
+    /// move; pages grown are demand-zero. A shrink unmaps the tail in
+    /// place. See [`RemapMode`] for where the range may go.
+    Remap {
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        mode: RemapMode,
+    },
+}
+
+/// Where [`Request::Remap`] may put the range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemapMode {
+    /// Stay at `addr`: growing needs the pages after the range to be
+    /// free (`CannotGrowInPlace` otherwise).
+    InPlace,
+    /// Stay if it can grow in place, else move to a free range the
+    /// server picks (`NoAddressSpace` if there is none).
+    MayMove,
+    /// Move to this page-aligned address in the map area (`BadRange`
+    /// outside it). Whatever the client mapped there is unmapped first,
+    /// as with Linux's `MREMAP_FIXED`; a destination overlapping the
+    /// source is refused with `Overlap`, one touching the image, stack
+    /// or message page with `NotChangeable`.
+    Fixed(u64),
 }
 
 /// How a child ended.
@@ -106,6 +135,11 @@ pub enum MemError {
     FrameLimit,
     /// No child of the caller has that id (or it was waited for already).
     NoSuchChild,
+    /// A fixed `Remap` destination overlaps the range being moved.
+    Overlap,
+    /// A `Remap` in place cannot grow: the pages after the range are
+    /// mapped (or past the map area).
+    CannotGrowInPlace,
     /// The caller may not make this request (`Offline`, `Online`,
     /// `Translate` need `may_offline` in its manifest line).
     NotPermitted,

@@ -6,7 +6,8 @@
 //! grows) the tables and lets a handler per backing decide what the page
 //! maps, and [`apply`] writes it. `request` serves client requests,
 //! `teardown` is the one path that clears a range (unmap, a space's
-//! death), [`load`] builds a space from a program, [`frames`] and
+//! death, mremap's source), `remap` and `relocate` grow, shrink and move
+//! ranges, [`load`] builds a space from a program, [`frames`] and
 //! [`records`] keep the pool and the anonymous frames' records.
 //!
 //! On s390x the platform reaches physical memory through the server's
@@ -33,6 +34,8 @@ pub mod load;
 pub mod offline;
 pub mod pagetable;
 pub mod records;
+mod relocate;
+mod remap;
 pub mod request;
 pub mod rmap;
 pub mod server;

@@ -131,6 +131,20 @@ impl Records {
         }
     }
 
+    /// Moves frame `pfn`'s record to virtual page `page` if no other
+    /// table maps it, and says whether it did (mremap: a page lives at
+    /// one address in its family, so a shared frame cannot move).
+    #[inline]
+    pub fn move_if_sole(&mut self, p: &mut impl Platform, pfn: u64, page: u32) -> bool {
+        let slot = self.slot(pfn);
+        let rec = AnonRecord::decode(p.read_u64(slot));
+        if rec.map_count != 1 {
+            return false;
+        }
+        p.write_u64(slot, AnonRecord { page, ..rec }.encode());
+        true
+    }
+
     /// Adds a mapping of anonymous frame `pfn` (a second page table now
     /// maps it).
     pub fn add_mapping(&mut self, p: &mut impl Platform, pfn: u64) {

@@ -2,22 +2,13 @@
 
 use crate::apply::Replace;
 use crate::pagetable::{self as pt, Entries, Kind, Pte};
+use crate::remap::refusal;
 use crate::server::Server;
-use crate::space::{Backing, Region, RegionError};
-use crate::teardown::Mode;
+use crate::space::{Backing, Region};
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
 use zpager_ipc::abi::layout;
 use zpager_ipc::protocol::{MemError, Request, Response};
-
-/// The answer to a region list that cannot change.
-fn refusal(e: RegionError) -> MemError {
-    match e {
-        RegionError::Full => MemError::TooManyRegions,
-        RegionError::OutOfMemory => MemError::OutOfMemory,
-        RegionError::Overlap | RegionError::OutOfRange => MemError::NoAddressSpace,
-    }
-}
 
 /// Decodes a request: exactly one postcard `Request`, nothing after it.
 pub fn decode_request(input: &[u8]) -> Result<Request, MemError> {
@@ -74,12 +65,7 @@ impl<P: Platform> Server<P> {
             }
             Request::Unmap { addr, len } => {
                 let end = self.changeable(id, addr, len)?;
-                self.can_unshare(id, self.unshare_cost(id, addr, end, true))?;
-                self.space(id)
-                    .ok_or(MemError::BadRange)?
-                    .carve(addr, end, None)
-                    .map_err(refusal)?;
-                self.clear(id, addr, end, Mode::Live);
+                self.unmap(id, addr, end)?;
                 Ok(Response::Done)
             }
             Request::Protect {
@@ -105,6 +91,15 @@ impl<P: Platform> Server<P> {
                 Ok(Response::Done)
             }
             Request::Stats => Ok(Response::Stats(self.stats(id))),
+            Request::Remap {
+                addr,
+                old_len,
+                new_len,
+                mode,
+            } => {
+                let addr = self.remap(id, addr, old_len, new_len, mode)?;
+                Ok(Response::Mapped { addr })
+            }
             // These need the kernel (a thread to copy, a caller to keep
             // waiting): the program serves them, with `Server::fork`.
             Request::Fork | Request::Wait { .. } => Err(MemError::Malformed),
@@ -116,7 +111,7 @@ impl<P: Platform> Server<P> {
 
     /// Fails unless the family of space `id` and the pool can give `n`
     /// frames for unsharing tables.
-    fn can_unshare(&mut self, id: usize, n: u64) -> Result<(), MemError> {
+    pub(crate) fn can_unshare(&mut self, id: usize, n: u64) -> Result<(), MemError> {
         if n > self.frames.free() {
             return Err(MemError::OutOfMemory);
         }
@@ -153,7 +148,7 @@ impl<P: Platform> Server<P> {
     /// Checks that `addr..addr+len` is page-aligned and wholly covered by
     /// changeable regions without gaps (pieces of `MapAnon` mappings), and
     /// returns its end.
-    fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<u64, MemError> {
+    pub(crate) fn changeable(&self, id: usize, addr: u64, len: u64) -> Result<u64, MemError> {
         let end = addr.checked_add(len).ok_or(MemError::BadRange)?;
         if len == 0
             || !addr.is_multiple_of(PAGE_SIZE)

@@ -1,5 +1,6 @@
-//! The one path that clears a range of a space: unmap, and the death of
-//! a space. Entries go first (invalidated through the kernel while the
+//! The one path that clears a range of a space: unmap, the death of a
+//! space, and mremap's source (whose entries move rather than drop: see
+//! [`Server::clear_with`]). Entries go first (invalidated through the kernel while the
 //! space can still be running), then the frames they mapped, and last the
 //! page tables left empty, so nothing is freed while a translation can
 //! still reach it.
@@ -9,6 +10,15 @@ use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
 use crate::server::Server;
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
+
+/// From how many valid entries on a table is cleared behind one IDTE of
+/// its segment entry rather than an IPTE per entry (a kernel call costs
+/// about as much as a dozen IPTEs).
+const DETACH_AT: usize = 16;
+
+/// An entry the teardown removed: its address, hardware and software
+/// entry.
+pub(crate) type Removed = (u64, Pte, SwEntry);
 
 /// Whether the space can still use its translations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,12 +39,38 @@ impl<P: Platform> Server<P> {
     /// cleared in a private copy, for which the caller has checked there
     /// are frames ([`Server::unshare_cost`]).
     pub(crate) fn clear(&mut self, id: usize, start: u64, end: u64, mode: Mode) {
+        self.clear_with(id, start, end, mode, true, |s, gone| {
+            for &(_, pte, sw) in gone {
+                if sw.kind() == Kind::Anon {
+                    s.drop_anon(id, pte.pfn());
+                }
+            }
+        });
+    }
+
+    /// [`Server::clear`], handing the removed entries (each one's
+    /// address, and its hardware and software entries as they were), a
+    /// table's at a time, to `removed`, which owns those mappings from
+    /// then on: `clear` drops them, mremap moves them. Entries are invalidated before `removed` sees them, and
+    /// empty tables freed after. Unless `detach_whole`, shared tables
+    /// are unshared even where the range covers them whole, so every
+    /// entry is seen.
+    pub(crate) fn clear_with(
+        &mut self,
+        id: usize,
+        start: u64,
+        end: u64,
+        mode: Mode,
+        detach_whole: bool,
+        mut removed: impl FnMut(&mut Self, &[Removed]),
+    ) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
             let sharers = s.records.sharers(&s.platform, table);
             if sharers <= 1 {
-                return s.clear_in_table(id, ste_phys, table, lo, hi, mode);
+                return s.clear_in_table(id, ste_phys, table, (lo, hi), mode, &mut removed);
             }
-            if mode == Mode::Purged || hi - lo == pt::SEGMENT_SIZE {
+            let whole = detach_whole && hi - lo == pt::SEGMENT_SIZE;
+            if mode == Mode::Purged || whole {
                 if mode == Mode::Live {
                     s.platform.invalidate_segment(ste_phys, lo);
                 }
@@ -42,7 +78,7 @@ impl<P: Platform> Server<P> {
                 return;
             }
             let private = s.unshare(id, lo, table);
-            s.clear_in_table(id, ste_phys, private, lo, hi, mode);
+            s.clear_in_table(id, ste_phys, private, (lo, hi), mode, &mut removed);
         });
     }
 
@@ -82,50 +118,64 @@ impl<P: Platform> Server<P> {
     }
 
     /// [`Server::clear`] for `lo..hi`, all in `table`, which the segment
-    /// entry at `ste_phys` points to.
+    /// entry at `ste_phys` points to (this space's alone). The table is
+    /// well formed, and freed if empty, before `removed` sees an entry:
+    /// it may map into the same MiB (mremap within a MiB).
     fn clear_in_table(
         &mut self,
         id: usize,
         ste_phys: u64,
         table: u64,
-        lo: u64,
-        hi: u64,
+        (lo, hi): (u64, u64),
         mode: Mode,
+        removed: &mut impl FnMut(&mut Self, &[Removed]),
     ) {
-        let mut batch: Vec<Replace, 256> = Vec::new();
-        let mut old: Vec<Pte, 256> = Vec::new();
+        let mut gone: Vec<Removed, 256> = Vec::new();
         let mut page = lo;
         while page < hi {
             let pte = self.platform.pte(table, page);
             if pte.is_valid() {
-                // A table has 256 entries, so neither push can fail.
-                let _ = batch.push(Replace {
-                    pte_phys: pt::pte_phys(table, page),
-                    vaddr: page,
-                    new: Pte::INVALID.0,
-                });
-                let _ = old.push(pte);
+                // A table has 256 entries, so the push cannot fail.
+                let _ = gone.push((page, pte, self.platform.sw(table, page)));
             }
             page += PAGE_SIZE;
         }
-        match mode {
-            Mode::Live => self.platform.replace_ptes(&batch),
-            Mode::Purged => {
-                for r in &batch {
-                    self.platform.write_u64(r.pte_phys, r.new);
-                }
+        // The whole table, or many entries: one IDTE takes the table out
+        // of the hardware's reach (and every translation made through
+        // it), so its entries change with plain stores, instead of an
+        // IPTE each.
+        let whole = hi - lo == pt::SEGMENT_SIZE;
+        let detach = mode == Mode::Live && (whole || gone.len() >= DETACH_AT);
+        let ste = self.platform.read_u64(ste_phys);
+        if detach {
+            self.platform.invalidate_segment(ste_phys, lo);
+        }
+        if mode == Mode::Live && !detach {
+            let mut batch: Vec<Replace, 256> = Vec::new();
+            for &(vaddr, _, _) in &gone {
+                let _ = batch.push(Replace {
+                    pte_phys: pt::pte_phys(table, vaddr),
+                    vaddr,
+                    new: Pte::INVALID.0,
+                });
+            }
+            self.platform.replace_ptes(&batch);
+            for &(vaddr, _, _) in &gone {
+                self.platform
+                    .write_u64(pt::sw_phys(table, vaddr), SwEntry::NONE.0);
+            }
+        } else if !whole {
+            for &(vaddr, _, _) in &gone {
+                self.platform
+                    .write_u64(pt::pte_phys(table, vaddr), Pte::INVALID.0);
+                self.platform
+                    .write_u64(pt::sw_phys(table, vaddr), SwEntry::NONE.0);
             }
         }
-        for (r, pte) in batch.iter().zip(old) {
-            let sw_phys = pt::sw_phys(table, r.vaddr);
-            let kind = SwEntry(self.platform.read_u64(sw_phys)).kind();
-            self.platform.write_u64(sw_phys, SwEntry::NONE.0);
-            if kind == Kind::Anon {
-                self.drop_anon(id, pte.pfn());
-            }
-        }
-        if self.platform.table_is_empty(table) {
-            if mode == Mode::Live {
+        // A table cleared whole is freed as it is: nothing reaches it,
+        // and every frame is initialised when it is handed out again.
+        if whole || self.platform.table_is_empty(table) {
+            if mode == Mode::Live && !detach {
                 // The hardware may hold the segment entry in its TLB: the
                 // kernel invalidates it (IDTE) before the frame is reused.
                 self.platform.invalidate_segment(ste_phys, lo);
@@ -134,12 +184,16 @@ impl<P: Platform> Server<P> {
             if let Some(family) = self.family_of(id) {
                 family.frames -= 1;
             }
+        } else if detach {
+            // Invalid to valid: the table is reachable again as it is now.
+            self.platform.write_u64(ste_phys, ste);
         }
+        removed(self, &gone);
     }
 
     /// Drops one mapping of anonymous frame `pfn`, freeing it with its
     /// last.
-    fn drop_anon(&mut self, id: usize, pfn: u64) {
+    pub(crate) fn drop_anon(&mut self, id: usize, pfn: u64) {
         if self.records.unmap(&mut self.platform, pfn) {
             self.frames.release(&mut self.platform, pfn);
             if let Some(family) = self.family_of(id) {

@@ -16,6 +16,7 @@ pub const DEMO: &[&str] = &[
     "zero",
     "fork",
     "cow",
+    "mremap",
     "spin",
     "bad_wild_store",
     "bad_text_store",

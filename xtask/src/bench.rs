@@ -14,7 +14,7 @@ pub(crate) struct BenchArgs {
     /// Scenarios to run (default: all): fork_base, anon_write_fault,
     /// zero_read_fault, write_after_zero, unmap_written, null_syscall,
     /// ipc_roundtrip, protect_per_page, fork_per_page, cow_fault_shared,
-    /// cow_fault_reuse.
+    /// cow_fault_reuse, mremap_move_per_page, mremap_move_aligned_per_page.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(xtask::BENCH_SCENARIOS))]
     pub scenarios: Vec<String>,
     /// Guest memory.
@@ -35,6 +35,8 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("fork_per_page", 217.0),
     ("cow_fault_shared", 2639.0),
     ("cow_fault_reuse", 1022.0),
+    ("mremap_move_per_page", 119.0),
+    ("mremap_move_aligned_per_page", 119.0),
 ];
 
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {

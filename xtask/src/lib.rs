@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// The `bench` client's scenarios, in the order it runs them (the client
 /// is a guest program, so it keeps its own list; the suite checks that the
 /// two agree).
-pub const BENCH_SCENARIOS: [&str; 11] = [
+pub const BENCH_SCENARIOS: [&str; 13] = [
     "fork_base",
     "anon_write_fault",
     "zero_read_fault",
@@ -22,6 +22,8 @@ pub const BENCH_SCENARIOS: [&str; 11] = [
     "fork_per_page",
     "cow_fault_shared",
     "cow_fault_reuse",
+    "mremap_move_per_page",
+    "mremap_move_aligned_per_page",
 ];
 
 /// The workspace root.

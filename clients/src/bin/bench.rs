@@ -12,11 +12,15 @@
 //! first write to each of 2048 pages it shares with its waiting parent;
 //! `cow_fault_reuse` the parent's writes after its child unshared every
 //! MiB and ended (each frame is the parent's alone again).
+//! `mremap_move_per_page` times one mremap moving 2048 written pages to
+//! another offset in a MiB (each entry moves), per page;
+//! `mremap_move_aligned_per_page` the same to the same offset in another
+//! MiB (whole page tables move).
 #![no_std]
 #![no_main]
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use zpager_rt::mem::{self, Mapping};
+use zpager_rt::mem::{self, Mapping, RemapMode};
 use zpager_rt::process::{fork, wait, ChildEnd, Forked};
 use zpager_rt::{println, sys};
 
@@ -27,7 +31,7 @@ const PAGE: u64 = 4096;
 const PAGES: u64 = 2048;
 const CALLS: u64 = 2048;
 
-const ALL: [&str; 11] = [
+const ALL: [&str; 13] = [
     "fork_base",
     "anon_write_fault",
     "zero_read_fault",
@@ -39,6 +43,8 @@ const ALL: [&str; 11] = [
     "fork_per_page",
     "cow_fault_shared",
     "cow_fault_reuse",
+    "mremap_move_per_page",
+    "mremap_move_aligned_per_page",
 ];
 
 /// The last mapping `fresh` made, unmapped after each scenario so the
@@ -80,6 +86,21 @@ fn touch_read(m: &Mapping) -> u8 {
         sum = sum.wrapping_add(unsafe { base.add(p * PAGE as usize).read_volatile() });
     }
     sum
+}
+
+/// Moves 2048 written pages `offset` bytes beyond 16 MiB further on,
+/// timing only the mremap call.
+fn timed_move(offset: u64) -> Timed {
+    let mut base = fresh();
+    touch_write(&base);
+    let to = base.addr() + (16 << 20) + offset;
+    let mut result = Ok(());
+    let t = timed(PAGES, || {
+        result = base.remap(PAGES * PAGE, RemapMode::Fixed(to))
+    });
+    result.expect("mremap");
+    LAST_FRESH.store(base.addr(), Ordering::Relaxed);
+    t
 }
 
 /// Faults served so far in this space.
@@ -178,6 +199,8 @@ fn run(name: &str) -> Option<Option<Timed>> {
             result.expect("protect");
             t
         }
+        "mremap_move_per_page" => timed_move(PAGE),
+        "mremap_move_aligned_per_page" => timed_move(0),
         "anon_write_fault" => {
             let base = fresh();
             timed(PAGES, || touch_write(&base))

@@ -1,13 +1,14 @@
 //! Copy-on-write after fork, case by case (after the Linux mm self-tests):
 //! who writes after the fork (parent, child, both), zero-page and program
-//! data, protect and unmap on one side while the other reads, and a child
-//! killed while it shares memory. Each case prints its result; the verdict
+//! data, protect and unmap on one side while the other reads, mremap of
+//! memory a child still shares (by the parent and by the child) and of
+//! private memory, and a child killed while it shares memory. Each case prints its result; the verdict
 //! needs all of them.
 #![no_std]
 #![no_main]
 
 use zpager_ipc::kill::KillReason;
-use zpager_rt::mem::{self, Mapping};
+use zpager_rt::mem::{self, Mapping, RemapMode};
 use zpager_rt::println;
 use zpager_rt::process::{fork, wait, ChildEnd, Forked};
 use zpager_rt::sys;
@@ -190,8 +191,85 @@ fn main() -> u64 {
     println!("a child killed while sharing: {killed:?}; the parent's memory intact: {intact}");
     ok &= killed == Ok(ChildEnd::Killed(KillReason::Unmapped.code())) && intact;
 
+    ok &= mremap_cases();
+
     fill(&m, 8000);
     ok &= wrong(&m, 8000) == 0;
     println!("verdict: {}", if ok { "PASS" } else { "FAIL" });
     u64::from(!ok)
+}
+
+/// A mapping of `PAGES` pages filled from `base`, with a one-page
+/// mapping right after it, so it cannot grow in place.
+fn blocked(base: u64) -> (Mapping, Mapping) {
+    let m = Mapping::anon(PAGES * PAGE, true).expect("map_anon");
+    let blocker = Mapping::anon(PAGE, true).expect("map_anon");
+    fill(&m, base);
+    (m, blocker)
+}
+
+/// mremap after fork: a page still shared cannot change address (the
+/// child keeps it where it is), so the mover gets copies; each side
+/// keeps its own data. Then a move of memory nobody shares.
+fn mremap_cases() -> bool {
+    let mut ok = true;
+    // The parent grows a shared range past a neighbour, so it moves.
+    let (mut p, _blocker) = blocked(9000);
+    let old = p.addr();
+    let id = match fork() {
+        Ok(Forked::Child) => {
+            sys::yield_now();
+            let mut bad = wrong(&p, 9000);
+            fill(&p, 9100);
+            bad += wrong(&p, 9100);
+            sys::exit(bad)
+        }
+        Ok(Forked::Parent(id)) => id,
+        Err(_) => return false,
+    };
+    let moved = p.remap((PAGES + 2) * PAGE, RemapMode::MayMove).is_ok() && p.addr() != old;
+    let mut parent_ok = moved && wrong(&p, 9000) == 0 && p.read_u64((PAGES + 1) * PAGE) == 0;
+    fill(&p, 9200);
+    let ended = wait(id);
+    parent_ok &= wrong(&p, 9200) == 0;
+    println!(
+        "mremap of shared memory by the parent: moved {moved}, child {ended:?}, parent {}",
+        if parent_ok { "ok" } else { "WRONG" }
+    );
+    ok &= parent_ok && ended == Ok(ChildEnd::Exited(0));
+
+    // The child moves it onto another mapping (Fixed unmaps that one);
+    // the parent's stays as it was.
+    let target = Mapping::anon(PAGES * PAGE, true).expect("map_anon");
+    let to = target.addr();
+    let id = match fork() {
+        Ok(Forked::Child) => {
+            let mut bad = u64::from(p.remap(PAGES * PAGE, RemapMode::Fixed(to)).is_err());
+            bad += u64::from(p.addr() != to) + wrong(&p, 9200);
+            fill(&p, 9300);
+            sys::exit(bad + wrong(&p, 9300))
+        }
+        Ok(Forked::Parent(id)) => id,
+        Err(_) => return false,
+    };
+    let ended = wait(id);
+    let parent_ok = wrong(&p, 9200) == 0 && target.read_u64(0) == 0;
+    println!(
+        "mremap of shared memory by the child: child {ended:?}, parent {}",
+        if parent_ok { "ok" } else { "WRONG" }
+    );
+    ok &= parent_ok && ended == Ok(ChildEnd::Exited(0));
+
+    // Nobody shares it any more: the frames move, none is copied.
+    let before = mem::stats().map(|s| s.family_anon_frames);
+    let moved = p.remap(PAGES * PAGE, RemapMode::Fixed(to)).is_ok() && p.addr() == to;
+    let after = mem::stats().map(|s| s.family_anon_frames);
+    let private_ok = moved && wrong(&p, 9200) == 0 && before.is_ok() && before == after;
+    println!(
+        "mremap of private memory: moved {moved}, frames {before:?} -> {after:?}, data {}",
+        if private_ok { "ok" } else { "WRONG" }
+    );
+    ok &= private_ok;
+    ok &= p.unmap().is_ok();
+    ok
 }

@@ -57,7 +57,7 @@ pub(crate) struct Fault<'a, P: Platform> {
     pub(crate) records: &'a mut Records,
     pub(crate) space: &'a mut Space,
     pub(crate) family: &'a mut Family,
-    zero_pfn: u64,
+    pub(crate) zero_pfn: u64,
 }
 
 impl<P: Platform> Fault<'_, P> {
@@ -111,7 +111,7 @@ impl<P: Platform> Fault<'_, P> {
     /// The page table for `page` and the segment entry pointing at it,
     /// created if missing.
     #[inline(always)]
-    fn table(&mut self, page: u64) -> Result<(u64, pt::Ste), KillReason> {
+    pub(crate) fn table(&mut self, page: u64) -> Result<(u64, pt::Ste), KillReason> {
         let ste_phys = pt::ste_phys(self.space.seg_pfn, page);
         let ste = self.platform.ste(ste_phys);
         if ste.is_valid() {
@@ -132,7 +132,7 @@ impl<P: Platform> Fault<'_, P> {
 
     /// An anonymous frame with its record, holding a copy of `len` bytes
     /// at `from` and zeros after (all zeros when `len` is 0).
-    fn new_frame(&mut self, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
+    pub(crate) fn new_frame(&mut self, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
         self.charge()?;
         let pfn = self
             .frames

@@ -1,6 +1,8 @@
 //! Fork, shared page tables and copy-on-write, against a reference model.
 
+use super::fork_ops::{op, op_moves, run, run_from, Op};
 use super::offline_steps::{audit_offline, offline_step, online_step};
+use super::remap_model::{self, Model};
 use super::{create, kill};
 use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
@@ -10,10 +12,10 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::vec;
 use std::vec::Vec;
-use zpager_ipc::protocol::{MemError, Request, Response};
+use zpager_ipc::protocol::{MemError, RemapMode, Request, Response};
 
 const FRAMES: u64 = 2048;
-const SLOTS: usize = 6;
+pub(super) const SLOTS: usize = 6;
 
 fn server() -> Server<SimMemory> {
     Server::new(SimMemory::new(FRAMES), &[(48, FRAMES)]).unwrap()
@@ -50,21 +52,39 @@ fn read(s: &mut Server<SimMemory>, id: usize, addr: u64) -> u8 {
 /// sharer count is the number of segment entries pointing at it (I6),
 /// a table pointed at by more than one is protected in all of them (I7),
 /// each anonymous frame's map count is the number of tables mapping it
-/// (I1), a COW or shared entry is never writable (I2), and the families'
-/// frame counts add up to the frames in use (I3).
-fn audit(s: &Server<SimMemory>, baseline: u64) {
+/// (I1) and its record names the family and the page of every entry
+/// mapping it (I1: one address per frame in its family, which mremap
+/// keeps), a COW or shared entry is never writable (I2), the families'
+/// frame counts add up to the frames in use (I3), and the TLB agrees
+/// with the tables (I7).
+pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     let p = &s.platform;
     let mut pointers: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
     for space in s.spaces.iter().flatten() {
         for i in 0..pt::SEGMENT_ENTRIES {
             let ste = p.ste(space.seg_pfn * PAGE_SIZE + i * 8);
-            if ste.is_valid() {
-                pointers
-                    .entry(ste.table() / PAGE_SIZE)
-                    .or_default()
-                    .push(ste.is_protected());
+            if !ste.is_valid() {
+                continue;
+            }
+            let table = ste.table() / PAGE_SIZE;
+            pointers.entry(table).or_default().push(ste.is_protected());
+            for j in 0..256 {
+                let vaddr = i * pt::SEGMENT_SIZE + j * PAGE_SIZE;
+                let pte = p.pte(table, vaddr);
+                if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Anon {
+                    let rec = s.records.get(p, pte.pfn());
+                    assert_eq!(
+                        (usize::from(rec.family), u64::from(rec.page)),
+                        (space.family, vaddr / PAGE_SIZE),
+                        "I1: the record of frame {:#x} mapped at {vaddr:#x}",
+                        pte.pfn()
+                    );
+                }
             }
         }
+    }
+    if let Err(e) = super::audit::audit_tlb(p, None) {
+        panic!("{e}");
     }
     let mut maps: BTreeMap<u64, u64> = BTreeMap::new();
     for (&table, protections) in &pointers {
@@ -188,195 +208,253 @@ fn family_limits_stop_forks_with_typed_errors() {
     s.fork(5, 6).unwrap();
 }
 
-#[derive(Clone, Debug)]
-enum Op {
-    Map {
-        space: usize,
-        pages: u64,
-    },
-    Write {
-        space: usize,
-        pick: usize,
-        value: u8,
-    },
-    Read {
-        space: usize,
-        pick: usize,
-    },
-    Unmap {
-        space: usize,
-        pick: usize,
-        pages: u64,
-    },
-    Protect {
-        space: usize,
-        pick: usize,
-        pages: u64,
-        writable: bool,
-    },
-    Fork {
-        space: usize,
-        child: usize,
-    },
-    Kill {
-        space: usize,
-    },
-    /// Take storage offline: `count` frames from `back` below the frame
-    /// behind the first page from the `pick`th on that has one (or near
-    /// pool frame `frame`).
-    Offline {
-        space: usize,
-        pick: usize,
-        frame: u64,
-        back: u64,
-        count: u64,
-    },
-    Online {
-        space: usize,
-        pick: usize,
-    },
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let s = 0..SLOTS;
-    prop_oneof![
-        2 => (s.clone(), 1u64..48).prop_map(|(space, pages)| Op::Map { space, pages }),
-        6 => (s.clone(), any::<usize>(), any::<u8>()).prop_map(|(space, pick, value)| Op::Write { space, pick, value }),
-        4 => (s.clone(), any::<usize>()).prop_map(|(space, pick)| Op::Read { space, pick }),
-        1 => (s.clone(), any::<usize>(), 1u64..40).prop_map(|(space, pick, pages)| Op::Unmap { space, pick, pages }),
-        1 => (s.clone(), any::<usize>(), 1u64..40, any::<bool>()).prop_map(|(space, pick, pages, writable)| Op::Protect { space, pick, pages, writable }),
-        2 => (s.clone(), s.clone()).prop_map(|(space, child)| Op::Fork { space, child }),
-        1 => s.clone().prop_map(|space| Op::Kill { space }),
-        3 => (s.clone(), any::<usize>(), any::<u64>(), 0u64..8, 1u64..24).prop_map(|(space, pick, frame, back, count)| Op::Offline { space, pick, frame, back, count }),
-        1 => (s, any::<usize>()).prop_map(|(space, pick)| Op::Online { space, pick }),
-    ]
-}
-
-/// A space in the model: every mapped page, its rights and the byte at
-/// its start.
-type Model = BTreeMap<u64, (bool, u8)>;
-
-/// The mapped pages from the `pick`th one on that follow it without a
-/// gap, at most `pages` of them.
-fn run(m: &Model, pick: usize, pages: u64) -> Option<(u64, u64)> {
-    let start = *m.keys().nth(pick % m.len().max(1))?;
-    let mut n = 0;
-    while n < pages && m.contains_key(&(start + n * PAGE_SIZE)) {
-        n += 1;
-    }
-    Some((start, n))
-}
-
 proptest! {
-    // 2000 runs of up to 120 steps: about 1.2e5 steps, under 2 s.
+    // 2000 runs of up to 120 steps: about 1.2e5 steps, under 3 s.
     #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
     fn fork_trees_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
-        let mut s = server();
-        let baseline = s.frames_in_use();
-        let mut model: Vec<Option<Model>> = vec![None; SLOTS];
-        create(&mut s, 1);
-        s.set_may_offline(1, true);
-        model[0] = Some(Model::new());
-        let mut offline = Vec::new();
-        for op in ops {
-            match op {
-                Op::Map { space, pages } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let addr = map(&mut s, space + 1, pages);
-                    for i in 0..pages {
-                        m.insert(addr + i * PAGE_SIZE, (true, 0));
-                    }
-                }
-                Op::Write { space, pick, value } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let Some((addr, _)) = run(m, pick, 1) else { continue };
-                    let a = asce(&s, space + 1);
-                    let got = access(&mut s, space + 1, a, addr, Some(value));
-                    if m[&addr].0 {
-                        prop_assert_eq!(got, Ok(value));
-                        m.insert(addr, (true, value));
-                    } else {
-                        prop_assert!(got.is_err(), "write to read-only memory succeeded");
-                        kill(&mut s, space + 1);
-                        model[space] = None;
-                    }
-                }
-                Op::Read { space, pick } => {
-                    let Some(m) = model[space].as_ref() else { continue };
-                    let Some((addr, _)) = run(m, pick, 1) else { continue };
-                    prop_assert_eq!(read(&mut s, space + 1, addr), m[&addr].1);
-                }
-                Op::Unmap { space, pick, pages } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let Some((addr, n)) = run(m, pick, pages) else { continue };
-                    let r = s.request(space + 1, Request::Unmap { addr, len: n * PAGE_SIZE });
-                    prop_assert_eq!(r, Response::Done);
-                    for i in 0..n {
-                        m.remove(&(addr + i * PAGE_SIZE));
-                    }
-                }
-                Op::Protect { space, pick, pages, writable } => {
-                    let Some(m) = model[space].as_mut() else { continue };
-                    let Some((addr, n)) = run(m, pick, pages) else { continue };
-                    let r = s.request(space + 1, Request::Protect { addr, len: n * PAGE_SIZE, writable });
-                    prop_assert_eq!(r, Response::Done);
-                    for i in 0..n {
-                        m.get_mut(&(addr + i * PAGE_SIZE)).unwrap().0 = writable;
-                    }
-                }
-                Op::Fork { space, child } => {
-                    if model[space].is_none() || model[child].is_some() { continue }
-                    let forked = s.fork(space + 1, child + 1).unwrap();
-                    s.platform.add_space(forked.asce);
-                    model[child] = model[space].clone();
-                }
-                Op::Kill { space } => {
-                    if model[space].take().is_some() {
-                        kill(&mut s, space + 1);
-                    }
-                }
-                // At most four ranges offline, so the pool never runs dry.
-                Op::Offline { space, pick, frame, back, count } => {
-                    let Some(m) = model[space].as_ref() else { continue };
-                    if offline.len() >= 4 { continue }
-                    let addrs: Vec<u64> = m.keys().cycle().skip(pick % m.len().max(1)).take(32).copied().collect();
-                    offline_step(&mut s, space + 1, addrs.into_iter(), (frame, back, count), &mut offline)?;
-                }
-                Op::Online { space, pick } => {
-                    if model[space].is_none() { continue }
-                    online_step(&mut s, space + 1, pick, &mut offline)?;
-                }
-            }
-            audit(&s, baseline);
-        }
-        // A space of its own (another family) moves a few more frames,
-        // and brings back what is still offline at the end.
-        let admin = SLOTS + 1;
-        create(&mut s, admin);
-        s.set_may_offline(admin, true);
-        for i in 0..6 {
-            offline_step(&mut s, admin, std::iter::empty(), (i * 7919, i % 2, 3), &mut offline)?;
-            audit(&s, baseline);
-        }
-        // Everything readable is what the model says, in every space.
-        for (i, m) in model.iter().enumerate() {
-            let Some(m) = m else { continue };
-            for (&addr, &(_, v)) in m {
-                prop_assert_eq!(read(&mut s, i + 1, addr), v);
-            }
-        }
-        for (i, m) in model.iter().enumerate() {
-            if m.is_some() {
-                kill(&mut s, i + 1);
-            }
-        }
-        while !offline.is_empty() {
-            online_step(&mut s, admin, 0, &mut offline)?;
-        }
-        kill(&mut s, admin);
-        prop_assert_eq!(s.frames_in_use(), baseline);
-        prop_assert_eq!(s.frames_with_records(), 0);
-        prop_assert_eq!(s.free_frames() + baseline, FRAMES - 48, "every frame back");
+        replay(ops)?;
     }
+
+    #[test]
+    fn moves_in_fork_trees_match_the_model(ops in proptest::collection::vec(op_moves(), 1..60)) {
+        replay(ops)?;
+    }
+}
+
+/// Steps the server and the model through `ops` from one empty space,
+/// auditing after each; at the end every space dies and every frame is
+/// back.
+fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    let mut model: Vec<Option<Model>> = vec![None; SLOTS];
+    create(&mut s, 1);
+    s.set_may_offline(1, true);
+    model[0] = Some(Model::new());
+    let mut offline = Vec::new();
+    for op in ops {
+        match op {
+            Op::Map { space, pages } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let addr = map(&mut s, space + 1, pages);
+                for i in 0..pages {
+                    m.insert(addr + i * PAGE_SIZE, (true, 0));
+                }
+            }
+            Op::Write { space, pick, value } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, _)) = run(m, pick, 1) else {
+                    continue;
+                };
+                let a = asce(&s, space + 1);
+                let got = access(&mut s, space + 1, a, addr, Some(value));
+                if m[&addr].0 {
+                    prop_assert_eq!(got, Ok(value));
+                    m.insert(addr, (true, value));
+                } else {
+                    prop_assert!(got.is_err(), "write to read-only memory succeeded");
+                    kill(&mut s, space + 1);
+                    model[space] = None;
+                }
+            }
+            Op::Fill {
+                space,
+                pick,
+                pages,
+                value,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, n)) = run(m, pick, pages) else {
+                    continue;
+                };
+                for page in (0..n).step_by(4).map(|i| addr + i * PAGE_SIZE) {
+                    if m[&page].0 {
+                        write(&mut s, space + 1, page, value);
+                        m.insert(page, (true, value));
+                    }
+                }
+            }
+            Op::Read { space, pick } => {
+                let Some(m) = model[space].as_ref() else {
+                    continue;
+                };
+                let Some((addr, _)) = run(m, pick, 1) else {
+                    continue;
+                };
+                prop_assert_eq!(read(&mut s, space + 1, addr), m[&addr].1);
+            }
+            Op::Unmap { space, pick, pages } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, n)) = run(m, pick, pages) else {
+                    continue;
+                };
+                let r = s.request(
+                    space + 1,
+                    Request::Unmap {
+                        addr,
+                        len: n * PAGE_SIZE,
+                    },
+                );
+                prop_assert_eq!(r, Response::Done);
+                for i in 0..n {
+                    m.remove(&(addr + i * PAGE_SIZE));
+                }
+            }
+            Op::Protect {
+                space,
+                pick,
+                pages,
+                writable,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((addr, n)) = run(m, pick, pages) else {
+                    continue;
+                };
+                let r = s.request(
+                    space + 1,
+                    Request::Protect {
+                        addr,
+                        len: n * PAGE_SIZE,
+                        writable,
+                    },
+                );
+                prop_assert_eq!(r, Response::Done);
+                for i in 0..n {
+                    m.get_mut(&(addr + i * PAGE_SIZE)).unwrap().0 = writable;
+                }
+            }
+            Op::Fork { space, child } => {
+                if model[space].is_none() || model[child].is_some() {
+                    continue;
+                }
+                let forked = s.fork(space + 1, child + 1).unwrap();
+                s.platform.add_space(forked.asce);
+                model[child] = model[space].clone();
+            }
+            Op::Kill { space } => {
+                if model[space].take().is_some() {
+                    kill(&mut s, space + 1);
+                }
+            }
+            Op::Remap {
+                space,
+                pick,
+                pages,
+                extra,
+                new_pages,
+                mode,
+                spot,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                let Some((mut addr, mut n)) = run(m, pick, pages) else {
+                    continue;
+                };
+                if mode >= 3 {
+                    // From the first page of its MiB, when mapped, so
+                    // whole MiBs can move.
+                    let mibs = [
+                        pt::segment_start(addr),
+                        addr.next_multiple_of(pt::SEGMENT_SIZE),
+                    ];
+                    if let Some(r) = mibs
+                        .iter()
+                        .find_map(|&a| run_from(m, a, pages).filter(|r| r.1 > 0))
+                    {
+                        (addr, n) = r;
+                    }
+                }
+                let mode = match mode {
+                    0 => RemapMode::InPlace,
+                    1 => RemapMode::MayMove,
+                    2 => RemapMode::Fixed(remap_model::fixed_target(addr, spot)),
+                    _ => RemapMode::Fixed(remap_model::fixed_target(addr, spot | 1)),
+                };
+                remap_model::step(&mut s, space + 1, m, (addr, n + extra, new_pages, mode))?;
+            }
+            // At most four ranges offline, so the pool never runs dry.
+            Op::Offline {
+                space,
+                pick,
+                frame,
+                back,
+                count,
+            } => {
+                let Some(m) = model[space].as_ref() else {
+                    continue;
+                };
+                if offline.len() >= 4 {
+                    continue;
+                }
+                let addrs: Vec<u64> = m
+                    .keys()
+                    .cycle()
+                    .skip(pick % m.len().max(1))
+                    .take(32)
+                    .copied()
+                    .collect();
+                offline_step(
+                    &mut s,
+                    space + 1,
+                    addrs.into_iter(),
+                    (frame, back, count),
+                    &mut offline,
+                )?;
+            }
+            Op::Online { space, pick } => {
+                if model[space].is_none() {
+                    continue;
+                }
+                online_step(&mut s, space + 1, pick, &mut offline)?;
+            }
+        }
+        audit(&s, baseline);
+    }
+    // A space of its own (another family) moves a few more frames, and
+    // brings back what is still offline at the end.
+    let admin = SLOTS + 1;
+    create(&mut s, admin);
+    s.set_may_offline(admin, true);
+    for i in 0..6 {
+        offline_step(
+            &mut s,
+            admin,
+            std::iter::empty(),
+            (i * 7919, i % 2, 3),
+            &mut offline,
+        )?;
+        audit(&s, baseline);
+    }
+    // Everything readable is what the model says, in every space.
+    for (i, m) in model.iter().enumerate() {
+        let Some(m) = m else { continue };
+        for (&addr, &(_, v)) in m {
+            prop_assert_eq!(read(&mut s, i + 1, addr), v);
+        }
+    }
+    for (i, m) in model.iter().enumerate() {
+        if m.is_some() {
+            kill(&mut s, i + 1);
+        }
+    }
+    while !offline.is_empty() {
+        online_step(&mut s, admin, 0, &mut offline)?;
+    }
+    kill(&mut s, admin);
+    prop_assert_eq!(s.frames_in_use(), baseline);
+    prop_assert_eq!(s.frames_with_records(), 0);
+    prop_assert_eq!(s.free_frames() + baseline, FRAMES - 48, "every frame back");
+    Ok(())
 }

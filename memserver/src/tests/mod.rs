@@ -6,11 +6,15 @@
 mod audit;
 mod capacity;
 mod fork;
+mod fork_ops;
 mod model;
 mod offline;
 mod offline_steps;
 mod program;
 mod props;
+mod remap;
+mod remap_fork;
+mod remap_model;
 mod sim;
 mod units;
 mod world;
