@@ -7,6 +7,7 @@ mod audit;
 mod capacity;
 mod fork;
 mod fork_ops;
+mod fork_replay;
 mod model;
 mod offline;
 mod offline_steps;
