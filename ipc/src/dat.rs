@@ -112,10 +112,49 @@ impl Pte {
     /// An invalid entry.
     pub const INVALID: Pte = Pte(Self::INVALID_BIT);
 
-    /// A valid entry mapping frame `pfn`.
+    /// A valid entry mapping frame `pfn` as data: no instruction may be
+    /// fetched through it (where the machine enforces that).
     #[inline(always)]
     pub const fn new(pfn: u64, writable: bool) -> Pte {
-        Pte((pfn * PAGE_SIZE) | if writable { 0 } else { Self::PROTECT_BIT })
+        Pte((pfn * PAGE_SIZE) | Self::NOEXEC_BIT | if writable { 0 } else { Self::PROTECT_BIT })
+    }
+
+    /// This entry with instructions allowed (program text).
+    #[inline(always)]
+    pub const fn executable(self) -> Pte {
+        Pte(self.0 & !Self::NOEXEC_BIT)
+    }
+
+    /// This entry with instructions allowed if `executable`.
+    #[inline(always)]
+    pub const fn executable_if(self, executable: bool) -> Pte {
+        if executable {
+            self.executable()
+        } else {
+            self
+        }
+    }
+
+    #[inline(always)]
+    pub const fn is_executable(self) -> bool {
+        self.0 & Self::NOEXEC_BIT == 0
+    }
+
+    /// This entry with stores allowed or refused, its frame and other
+    /// rights kept.
+    #[inline(always)]
+    pub const fn with_writable(self, writable: bool) -> Pte {
+        if writable {
+            Pte(self.0 & !Self::PROTECT_BIT)
+        } else {
+            Pte(self.0 | Self::PROTECT_BIT)
+        }
+    }
+
+    /// This entry mapping frame `pfn` instead, its rights kept.
+    #[inline(always)]
+    pub const fn with_pfn(self, pfn: u64) -> Pte {
+        Pte((self.0 & (PAGE_SIZE - 1)) | (pfn * PAGE_SIZE))
     }
 
     #[inline(always)]
@@ -313,10 +352,28 @@ mod tests {
     #[test]
     fn hardware_entries() {
         let p = Pte::new(7, false);
-        assert_eq!(p.0, (7 * 4096) | 0x200);
+        assert_eq!(p.0, (7 * 4096) | 0x200 | 0x100, "protected, not executable");
         assert!(p.is_valid() && !p.is_writable());
         assert_eq!(p.pfn(), 7);
         assert!(Pte::new(7, true).is_writable());
+        // Data by default; text is made executable; rights survive a
+        // change of frame or of writability.
+        let data = Pte::new(7, true);
+        assert!(!data.is_executable());
+        let text = Pte::new(9, false).executable();
+        assert!(text.is_executable() && !text.is_writable());
+        let moved = text.with_pfn(11);
+        assert_eq!(
+            (moved.pfn(), moved.is_executable(), moved.is_writable()),
+            (11, true, false)
+        );
+        let ro = data.with_writable(false);
+        assert_eq!(
+            (ro.pfn(), ro.is_writable(), ro.is_executable()),
+            (7, false, false)
+        );
+        assert_eq!(ro.with_writable(true), data);
+        assert_eq!(Pte::new(3, false).executable_if(false), Pte::new(3, false));
         assert!(!Pte::INVALID.is_valid());
         let s = Ste::new(0x5800, true);
         assert_eq!(s.0, 0x5a00);

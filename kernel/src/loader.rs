@@ -85,7 +85,15 @@ impl Builder {
         Ok(rtte.table())
     }
 
-    fn map(&mut self, vaddr: u64, paddr: u64, writable: bool) -> Result<(), &'static str> {
+    /// Maps `vaddr` to `paddr`; only `executable` pages allow instruction
+    /// fetches (where the machine enforces that).
+    fn map(
+        &mut self,
+        vaddr: u64,
+        paddr: u64,
+        writable: bool,
+        executable: bool,
+    ) -> Result<(), &'static str> {
         let ste_addr = self.segment_table(vaddr)? + dat::segment_index(vaddr) * 8;
         let mut ste = Ste(phys::read_u64(ste_addr));
         if !ste.is_valid() {
@@ -93,7 +101,8 @@ impl Builder {
             phys::write_u64(ste_addr, ste.0);
         }
         let pte_addr = ste.table() + dat::page_index(vaddr) * 8;
-        phys::write_u64(pte_addr, Pte::new(paddr / PAGE, writable).0);
+        let pte = Pte::new(paddr / PAGE, writable).executable_if(executable);
+        phys::write_u64(pte_addr, pte.0);
         Ok(())
     }
 }
@@ -160,7 +169,7 @@ pub fn start_memory_server(
                 seg.file_size,
             );
             for i in 0..pages {
-                b.map(first + i * PAGE, frames + i * PAGE, true)?;
+                b.map(first + i * PAGE, frames + i * PAGE, true, seg.executable)?;
             }
         } else {
             if seg.file_size != seg.mem_size {
@@ -168,7 +177,7 @@ pub fn start_memory_server(
             }
             let base = (image + seg.offset) & !(PAGE - 1);
             for i in 0..pages {
-                b.map(first + i * PAGE, base + i * PAGE, false)?;
+                b.map(first + i * PAGE, base + i * PAGE, false, seg.executable)?;
             }
         }
     }
@@ -180,16 +189,17 @@ pub fn start_memory_server(
             layout::STACK_TOP - layout::STACK_SIZE + i * PAGE,
             stack + i * PAGE,
             true,
+            false,
         )?;
     }
     let utcb_frame = b.frames.frames(1)?;
-    b.map(layout::UTCB, utcb_frame, true)?;
+    b.map(layout::UTCB, utcb_frame, true, false)?;
 
     // The direct map: every frame above the kernel; the archive read-only.
     let mut p = low.div_ceil(PAGE) * PAGE;
     while p < memory {
         let in_archive = (LOAD_ADDRESS..archive_end).contains(&p);
-        b.map(layout::DIRECT_MAP + p, p, !in_archive)?;
+        b.map(layout::DIRECT_MAP + p, p, !in_archive, false)?;
         p += PAGE;
     }
 

@@ -40,12 +40,14 @@ pub enum Plan {
     /// Replace the page's valid entry.
     Replace(Mapping),
     /// Map the invalid pages of `lo..hi` read-only to consecutive frames
-    /// (`first_pfn` at `lo`), all of `kind`: fault-around.
+    /// (`first_pfn` at `lo`), all of `kind`, executable or not:
+    /// fault-around.
     FillRun {
         lo: u64,
         hi: u64,
         first_pfn: u64,
         kind: Kind,
+        executable: bool,
     },
 }
 
@@ -91,13 +93,16 @@ pub fn install(p: &mut impl Platform, table: u64, page: u64, plan: Plan) -> Faul
             hi,
             first_pfn,
             kind,
+            executable,
         } => {
             let mut pages = 0;
             let mut at = lo;
             while at < hi {
                 if !p.pte(table, at).is_valid() {
                     let pfn = first_pfn + (at - lo) / PAGE_SIZE;
-                    fill(p, table, at, Mapping::new(pfn, false, kind));
+                    let mut m = Mapping::new(pfn, false, kind);
+                    m.pte = m.pte.executable_if(executable);
+                    fill(p, table, at, m);
                     pages += 1;
                 }
                 at += PAGE_SIZE;

@@ -65,7 +65,10 @@ impl<P: Platform> Server<P> {
                     file_end: seg.vaddr + seg.file_size,
                 }
             } else if seg.file_size == seg.mem_size {
-                Backing::Pfn { first_pfn }
+                Backing::Pfn {
+                    first_pfn,
+                    executable: seg.executable,
+                }
             } else {
                 // Read-only memory beyond the file would need zeroing.
                 return Err(LoadError::BadLayout);

@@ -281,7 +281,7 @@ impl<P: Platform> Server<P> {
             let _ = batch.push(Replace {
                 pte_phys: pt::pte_phys(m.table, m.vaddr),
                 vaddr: m.vaddr,
-                new: Pte::new(new, pte.is_writable()).0,
+                new: pte.with_pfn(new).0,
             });
         });
         debug_assert_eq!(

@@ -1,7 +1,7 @@
 //! Client requests: decoded from postcard, checked in full, then applied.
 
 use crate::apply::Replace;
-use crate::pagetable::{self as pt, Entries, Kind, Pte};
+use crate::pagetable::{self as pt, Entries, Kind};
 use crate::remap::refusal;
 use crate::server::Server;
 use crate::space::{Backing, Region};
@@ -131,7 +131,7 @@ impl<P: Platform> Server<P> {
         while page < hi {
             let pte = self.platform.pte(table, page);
             let sw = self.platform.sw(table, page);
-            let new = Pte::new(pte.pfn(), writable && !sw.is_cow());
+            let new = pte.with_writable(writable && !sw.is_cow());
             if pte.is_valid() && sw.kind() == Kind::Anon && pte != new {
                 // A table has 256 entries, so the push cannot fail.
                 let _ = batch.push(Replace {

@@ -8,7 +8,7 @@
 
 use crate::apply::Replace;
 use crate::fault::Fault;
-use crate::pagetable::{self as pt, Entries, Kind, Pte, Ste};
+use crate::pagetable::{self as pt, Entries, Kind, Ste};
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
 use zpager_ipc::dat::PAGES_PER_TABLE;
@@ -68,7 +68,7 @@ impl<P: Platform> Fault<'_, P> {
                     sw = sw.with_cow(true);
                     self.platform.write_u64(pt::sw_phys(from, page), sw.0);
                 }
-                new = Pte::new(pte.pfn(), false);
+                new = pte.with_writable(false);
                 if pte.is_writable() {
                     // A table has 256 entries, so the push cannot fail.
                     let _ = batch.push(Replace {

@@ -16,8 +16,9 @@ pub enum Backing {
     /// Demand-zero memory (heap, stack, bss).
     Anon,
     /// Read-only frames mapped in place: page i is frame `first_pfn + i`
-    /// (program text from the archive). No per-frame records.
-    Pfn { first_pfn: u64 },
+    /// (program text and read-only data from the archive). No per-frame
+    /// records. Only `executable` ones (text) allow instruction fetches.
+    Pfn { first_pfn: u64, executable: bool },
     /// Private copy-on-write of archive frames up to `file_end` (an
     /// address), demand-zero after it (program data and bss).
     FileCow { first_pfn: u64, file_end: u64 },
@@ -59,8 +60,12 @@ impl Region {
     pub fn slice(&self, start: u64, end: u64) -> Region {
         let skip = (start - self.start) / crate::PAGE_SIZE;
         let backing = match self.backing {
-            Backing::Pfn { first_pfn } => Backing::Pfn {
+            Backing::Pfn {
+                first_pfn,
+                executable,
+            } => Backing::Pfn {
                 first_pfn: first_pfn + skip,
+                executable,
             },
             Backing::FileCow {
                 first_pfn,

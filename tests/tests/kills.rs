@@ -206,3 +206,18 @@ fn a_store_just_below_the_stack_faults_in_the_gap() {
         "bad_stack_gap: highest heap word written and read back: true",
     );
 }
+
+#[test]
+fn code_written_to_the_heap_cannot_run() {
+    // QEMU's default CPU has instruction-execution protection, and the
+    // server maps only program text executable.
+    let run = killed_while_others_run(
+        "bad_exec_heap",
+        "instruction fetch from non-executable memory in page 0x10000000",
+        KillReason::ExecuteProtected,
+    );
+    assert_contains(
+        &run,
+        "bad_exec_heap: instruction-execution protection: true",
+    );
+}

@@ -92,7 +92,10 @@ impl<P: Platform> Fault<'_, P> {
         } else {
             match region.backing {
                 Backing::Anon => self.anon(page, write)?,
-                Backing::Pfn { first_pfn } => self.pfn_around(page, &region, first_pfn),
+                Backing::Pfn {
+                    first_pfn,
+                    executable,
+                } => self.pfn_around(page, &region, first_pfn, executable),
                 Backing::FileCow {
                     first_pfn,
                     file_end,

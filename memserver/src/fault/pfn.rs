@@ -13,7 +13,13 @@ pub const PFN_FAULT_AROUND: u64 = 16;
 impl<P: Platform> Fault<'_, P> {
     /// Maps the faulting page and its invalid neighbours in the same page
     /// table and region.
-    pub(super) fn pfn_around(&mut self, page: u64, region: &Region, first_pfn: u64) -> Plan {
+    pub(super) fn pfn_around(
+        &mut self,
+        page: u64,
+        region: &Region,
+        first_pfn: u64,
+        executable: bool,
+    ) -> Plan {
         let half = PFN_FAULT_AROUND / 2 * PAGE_SIZE;
         let segment = pt::segment_start(page);
         let lo = page.saturating_sub(half).max(region.start).max(segment);
@@ -26,6 +32,7 @@ impl<P: Platform> Fault<'_, P> {
             hi,
             first_pfn: first_pfn + (lo - region.start) / PAGE_SIZE,
             kind: Kind::Pfn,
+            executable,
         }
     }
 

@@ -104,6 +104,11 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                 assert_eq!(sw.kind(), Kind::None, "invalid entry with a kind");
                 continue;
             }
+            assert!(
+                !pte.is_executable() || (sw.kind() == Kind::Pfn && !pte.is_writable()),
+                "I13: executable {:?} entry",
+                sw.kind()
+            );
             if sw.kind() == Kind::Anon {
                 *maps.entry(pte.pfn()).or_default() += 1;
                 if sw.is_cow() {

@@ -2,7 +2,7 @@
 
 use super::audit::{audit, Live};
 use super::{create, file_byte, kill, map, put_elf, server, ARCHIVE, FRAMES};
-use crate::pagetable::Kind;
+use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::space::{Backing, Region};
@@ -69,6 +69,24 @@ fn program_text_is_pfn_mapped_and_data_is_private_cow() {
         s.platform.bytes[(loaded.utcb_pfn * PAGE_SIZE + 100) as usize],
         4
     );
+    // Only program text may run: data, bss, stack and message page are
+    // mapped non-executable (instruction-execution protection).
+    let entry = |s: &Server<SimMemory>, vaddr: u64| {
+        let ste = s.platform.ste(pt::ste_phys(s.seg_pfn(4).unwrap(), vaddr));
+        s.platform.pte(ste.table() / PAGE_SIZE, vaddr)
+    };
+    assert!(entry(&s, 0x10_0000).is_executable());
+    assert!(entry(&s, 0x10_1000).is_executable(), "fault-around text");
+    for data in [
+        0x10_2000,
+        0x10_3000,
+        0x10_4000,
+        layout::STACK_TOP - 8,
+        layout::UTCB,
+    ] {
+        let pte = entry(&s, data);
+        assert!(pte.is_valid() && !pte.is_executable(), "{data:#x}");
+    }
     let live = Live {
         id: 4,
         utcb: Some(loaded.utcb_pfn),
