@@ -52,7 +52,7 @@ const MAGIC: &str = "070701";
 const TRAILER: &str = "TRAILER!!!";
 
 fn pad_to_4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn headers_names_and_data_are_laid_out_as_newc() {
         let archive = write(&sample());
-        assert_eq!(archive.len() % 4, 0);
+        assert!(archive.len().is_multiple_of(4));
         // The first header: a directory, inode 1, root-owned, mtime 0.
         let header = std::str::from_utf8(&archive[..110]).unwrap();
         assert_eq!(&header[..6], "070701");
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!((field(second, 9), field(second, 10)), (5, 1));
         // The file's data follows its name, padded to 4 bytes.
         let at = archive.windows(5).position(|w| w == b"hello").unwrap();
-        assert_eq!(at % 4, 0);
+        assert!(at.is_multiple_of(4));
         assert_eq!(&archive[at - 6..at], b"init\0\0");
         // The trailer ends it.
         let tail = String::from_utf8_lossy(&archive[archive.len() - 16..]).into_owned();
