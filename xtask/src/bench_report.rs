@@ -115,7 +115,7 @@ pub fn svg(rows: &[Row], labels: &ChartLabels) -> String {
         .ceil();
     let x_of = |ratio: f64| BAR_X as f64 + BAR_WIDTH * ratio / scale_max;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"{height}\" font-family=\"monospace\" font-size=\"13\">\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"{height}\" font-family=\"monospace\" font-size=\"13\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"16\" y=\"28\" font-size=\"17\" font-weight=\"bold\">zpager vs Linux s390x: guest instructions per operation</text>\n\
          <text x=\"16\" y=\"50\">{}</text>\n<text x=\"16\" y=\"68\">{}</text>\n",
@@ -160,7 +160,7 @@ pub fn svg(rows: &[Row], labels: &ChartLabels) -> String {
     let _ = writeln!(
         svg,
         "<line x1=\"{one:.1}\" y1=\"{}\" x2=\"{one:.1}\" y2=\"{bottom}\" stroke=\"black\" stroke-dasharray=\"4 3\"/>\
-         <text x=\"{one:.1}\" y=\"{}\" text-anchor=\"middle\">1.0 = Linux</text>\n</svg>",
+         <text x=\"{one:.1}\" y=\"{}\" text-anchor=\"end\">Linux = 1.0</text>\n</svg>",
         TOP - 4,
         bottom + 18
     );
