@@ -66,7 +66,7 @@ fn or_dash(v: Option<String>) -> String {
 pub fn table(rows: &[Row], linux_label: &str) -> String {
     let mut out = format!(
         "{:<29} {:>10} {:>6} {:>7} {:>14} {:>8} {:>8}\n",
-        "scenario", "insns/op", "ops", "faults", linux_label, "faults", "ratio"
+        "scenario", "insns/op", "ops", "faults", linux_label, "L faults", "ratio"
     );
     for row in rows {
         let z = row.zpager.as_ref();
