@@ -251,6 +251,14 @@ fn fetch(dir: &Path) -> Result<()> {
     let mut extract = Command::new("dpkg-deb");
     extract.arg("-x").arg(&deb).arg(&unpacked);
     run(extract, "dpkg-deb -x")?;
+    // Only /boot is booted; the modules are most of the package's size.
+    for entry in std::fs::read_dir(&unpacked)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n != "boot") {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
     std::fs::write(stamp(dir), format!("{package} {version}\n"))?;
     Ok(())
 }
