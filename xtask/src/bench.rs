@@ -1,12 +1,15 @@
 //! `cargo xtask bench`: boot the release guest under `-icount shift=0`
-//! with the `bench` client and print its figures beside Linux's.
+//! with the `bench` client and print its figures beside Linux's: with
+//! `--vs-linux` measured in the same QEMU by booting Debian's kernel with
+//! the same scenarios as `/init`, without it the recorded figures.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
-use xtask::guest::{self, Profile};
-use xtask::{archive, qemu};
+use xtask::bench_report::{self, BenchLine, ChartLabels, Row};
+use xtask::guest::{self, Images, Profile};
+use xtask::{archive, debian, linux_peer, qemu};
 use zpager_ipc::bootconfig::BootConfig;
 
 #[derive(Args)]
@@ -20,10 +23,15 @@ pub(crate) struct BenchArgs {
     /// Guest memory.
     #[arg(short, long, default_value = "256M", value_parser = crate::parse_memory)]
     pub memory: String,
+    /// Measure Linux too: fetch Debian's s390x kernel with apt (cached
+    /// under target/linux-peer) and run the same scenarios on it.
+    #[arg(long)]
+    pub vs_linux: bool,
 }
 
-/// Guest instructions per operation Linux s390x spends on the same
-/// scenario in the same QEMU (measured for the issue that set the target).
+/// Guest instructions per operation Linux 6.1 s390x spent on the same
+/// scenario in the same QEMU, measured once by hand (shown when
+/// `--vs-linux` is not given).
 const LINUX_PEER: &[(&str, f64)] = &[
     ("anon_write_fault", 2168.0),
     ("zero_read_fault", 793.0),
@@ -39,9 +47,94 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("mremap_move_aligned_per_page", 119.0),
 ];
 
+/// Scenarios the Linux program runs (`ipc_roundtrip` has no peer).
+const LINUX_SCENARIOS: &[&str] = &[
+    "fork_base",
+    "anon_write_fault",
+    "zero_read_fault",
+    "write_after_zero",
+    "unmap_written",
+    "null_syscall",
+    "protect_per_page",
+    "fork_per_page",
+    "cow_fault_shared",
+    "cow_fault_reuse",
+    "mremap_move_per_page",
+    "mremap_move_aligned_per_page",
+];
+
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {
     qemu::ensure_installed()?;
     let images = guest::build(Profile::Release)?;
+    let zpager = run_zpager(&images, &args)?;
+    let qemu_version = linux_peer::qemu_version()?;
+    let (linux, linux_label, chart_linux) = if args.vs_linux {
+        let (lines, kernel) = run_linux(&images, &args)?;
+        let label = format!("{} s390x, measured now", kernel.describe());
+        (lines, "Linux (run)", label)
+    } else {
+        let recorded = LINUX_PEER
+            .iter()
+            .map(|(name, insns)| BenchLine {
+                name: name.to_string(),
+                insns_per_op: Some(*insns),
+                ops: None,
+                faults: None,
+            })
+            .collect();
+        let label = "Linux 6.1 s390x, recorded (run with --vs-linux to measure)".to_string();
+        (recorded, "Linux recorded", label)
+    };
+    let rows = join(zpager, linux);
+    println!();
+    print!("{}", bench_report::table(&rows, linux_label));
+    println!(
+        "\ninsns/op: guest instructions per operation (STCKF deltas under -icount shift=0, release build);\nratio: zpager / Linux, lower is better. {chart_linux}; {qemu_version}."
+    );
+    let chart = bench_report::svg(
+        &rows,
+        &ChartLabels {
+            qemu: qemu_version,
+            linux: chart_linux,
+        },
+    );
+    let chart_path = guest::target_dir()
+        .parent()
+        .expect("target/guest has a parent")
+        .join("bench-vs-linux.svg");
+    std::fs::write(&chart_path, chart)
+        .with_context(|| format!("writing {}", chart_path.display()))?;
+    println!("chart: {}", chart_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// zpager's rows in its order, then scenarios only Linux ran.
+fn join(zpager: Vec<BenchLine>, linux: Vec<BenchLine>) -> Vec<Row> {
+    let peer = |name: &str| linux.iter().find(|l| l.name == name);
+    let mut rows: Vec<Row> = zpager
+        .iter()
+        .map(|z| Row {
+            name: z.name.clone(),
+            zpager: Some(z.clone()),
+            linux: peer(&z.name).and_then(|l| l.insns_per_op),
+            linux_faults: peer(&z.name).and_then(|l| l.faults),
+        })
+        .collect();
+    for l in &linux {
+        if l.ops.is_some() && !zpager.iter().any(|z| z.name == l.name) {
+            rows.push(Row {
+                name: l.name.clone(),
+                zpager: None,
+                linux: l.insns_per_op,
+                linux_faults: l.faults,
+            });
+        }
+    }
+    rows
+}
+
+/// The `bench` client's lines from a zpager boot.
+fn run_zpager(images: &Images, args: &BenchArgs) -> Result<Vec<BenchLine>> {
     let spec = std::iter::once("bench".to_string())
         .chain(args.scenarios.iter().cloned())
         .collect::<Vec<_>>()
@@ -49,60 +142,66 @@ pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {
     let image = archive::pack(&archive::Contents {
         config: BootConfig::default(),
         manifest: Some(archive::manifest_line(&spec) + "\n"),
-        images: Some(&images),
+        images: Some(images),
     })?;
     let archive_path = guest::target_dir().join("bench-archive.bin");
     std::fs::write(&archive_path, image)?;
     let mut boot = qemu::Boot::new(images.kernel.clone());
     boot.initrd = Some(archive_path);
-    boot.memory = args.memory;
+    boot.memory = args.memory.clone();
     boot.icount = true;
     let run = boot.run(Some(Duration::from_secs(600)), false)?;
-    let mut rows = Vec::new();
-    for line in run.transcript.lines() {
-        let Some(rest) = line.strip_prefix("bench: BENCH ") else {
-            continue;
-        };
-        println!("BENCH {rest}");
-        let mut words = rest.split_whitespace();
-        let name = words.next().unwrap_or("").to_string();
-        let field = |key: &str| {
-            rest.split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .and_then(|v| v.parse::<f64>().ok())
-        };
-        rows.push((
-            name,
-            field("insns_per_op="),
-            field("ops="),
-            field("faults="),
-        ));
-    }
-    if rows.is_empty() || !run.passed() {
+    let lines = bench_report::parse_bench_lines(&run.transcript, "bench: ");
+    if lines.is_empty() || !run.passed() {
         eprint!("{}", run.transcript);
         bail!("the benchmark run failed: {}", run.describe());
     }
-    println!();
-    println!(
-        "{:<18} {:>12} {:>7} {:>7} {:>12} {:>8}",
-        "scenario", "insns/op", "ops", "faults", "Linux s390x", "ratio"
-    );
-    for (name, insns, ops, faults) in &rows {
-        let peer = LINUX_PEER.iter().find(|(n, _)| n == name).map(|p| p.1);
-        let fmt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
-        println!(
-            "{:<18} {:>12} {:>7} {:>7} {:>12} {:>8}",
-            name,
-            fmt(*insns, 1),
-            fmt(*ops, 0),
-            fmt(*faults, 0),
-            fmt(peer, 0),
-            match (insns, peer) {
-                (Some(i), Some(p)) => format!("{:.2}x", i / p),
-                _ => "-".into(),
-            }
-        );
+    for line in run.transcript.lines() {
+        if let Some(rest) = line.strip_prefix("bench: BENCH ") {
+            println!("zpager BENCH {rest}");
+        }
     }
-    println!("\ninsns/op: guest instructions per operation (STCKF deltas under -icount shift=0, release build);\nratio: zpager / Linux, lower is better.");
-    Ok(ExitCode::SUCCESS)
+    Ok(lines)
+}
+
+/// The Linux program's lines from a boot of Debian's kernel, and which
+/// kernel that was.
+fn run_linux(images: &Images, args: &BenchArgs) -> Result<(Vec<BenchLine>, debian::Kernel)> {
+    let chosen: Vec<String> = args
+        .scenarios
+        .iter()
+        .filter(|s| LINUX_SCENARIOS.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    let kernel = debian::kernel()?;
+    if !args.scenarios.is_empty() && chosen.is_empty() {
+        return Ok((Vec::new(), kernel));
+    }
+    let init = std::fs::read(&images.linux_bench)
+        .with_context(|| format!("reading {}", images.linux_bench.display()))?;
+    let initramfs = linux_peer::initramfs_path();
+    std::fs::write(&initramfs, linux_peer::initramfs(init))?;
+    eprintln!(
+        "xtask: booting {} with the Linux bench as /init",
+        kernel.describe()
+    );
+    let boot = linux_peer::boot(&kernel, &initramfs, &args.memory, &chosen);
+    let run = boot.run(Some(Duration::from_secs(900)), false)?;
+    let done = run
+        .transcript
+        .lines()
+        .any(|l| l.trim_end() == "linux-bench: done");
+    let lines = bench_report::parse_bench_lines(&run.transcript, "");
+    if !done || lines.is_empty() || run.outcome != (qemu::Outcome::Exited { qemu_code: Some(0) }) {
+        eprint!("{}{}", run.transcript, run.stderr);
+        bail!("the Linux benchmark run failed ({:?})", run.outcome);
+    }
+    for line in run.transcript.lines() {
+        if line.starts_with("linux-bench:") {
+            println!("{}", line.trim_end());
+        } else if let Some(rest) = line.strip_prefix("BENCH ") {
+            println!("Linux BENCH {}", rest.trim_end());
+        }
+    }
+    Ok((lines, kernel))
 }

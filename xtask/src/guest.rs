@@ -41,7 +41,9 @@ pub fn cargo() -> Command {
     cmd
 }
 
-/// Arguments selecting every guest crate with its guest features.
+/// Arguments selecting every guest crate with its guest features
+/// (`zpager-linux-bench` is a Linux program `cargo xtask bench
+/// --vs-linux` runs, built with the rest so it is linted with them).
 pub const GUEST_PACKAGES: &[&str] = &[
     "--package",
     "zpager-kernel",
@@ -49,8 +51,10 @@ pub const GUEST_PACKAGES: &[&str] = &[
     "zpager-memserver",
     "--package",
     "zpager-clients",
+    "--package",
+    "zpager-linux-bench",
     "--features",
-    "zpager-memserver/guest,zpager-clients/guest",
+    "zpager-memserver/guest,zpager-clients/guest,zpager-linux-bench/guest",
 ];
 
 /// The built guest programs.
@@ -60,6 +64,8 @@ pub struct Images {
     pub memserver: PathBuf,
     /// Client programs by name.
     pub clients: Vec<(String, PathBuf)>,
+    /// The Linux program of `cargo xtask bench --vs-linux`.
+    pub linux_bench: PathBuf,
 }
 
 impl Images {
@@ -145,5 +151,6 @@ pub fn build(profile: Profile) -> Result<Images> {
         kernel: existing("zpager-kernel")?,
         memserver: existing("memserver")?,
         clients,
+        linux_bench: existing("linux-bench")?,
     })
 }

@@ -2,7 +2,11 @@
 //! building the guest, packing boot archives and running QEMU.
 
 pub mod archive;
+pub mod bench_report;
+pub mod cpio;
+pub mod debian;
 pub mod guest;
+pub mod linux_peer;
 pub mod qemu;
 
 use std::path::PathBuf;
