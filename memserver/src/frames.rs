@@ -26,8 +26,6 @@ pub struct FrameAllocator {
     total: u64,
     /// Lowest and one past the highest pool frame.
     span: (u64, u64),
-    /// One past the highest frame ever handed out (0 before the first).
-    high_water: u64,
 }
 
 impl FrameAllocator {
@@ -42,7 +40,6 @@ impl FrameAllocator {
             free: 0,
             total: 0,
             span: (u64::MAX, 0),
-            high_water: 0,
         };
         // The range whose link is still to be written, once its successor
         // is known.
@@ -111,16 +108,15 @@ impl FrameAllocator {
         }
         self.bump += 1;
         self.free -= 1;
-        // Returned frames come back from the stack above, so only a never
-        // used frame can raise the mark.
-        self.high_water = self.high_water.max(self.bump);
         Some(self.bump - 1)
     }
 
-    /// One past the highest frame ever handed out: how far into storage
-    /// the pool has been used.
+    /// How far into storage the pool has been used: the next never-used
+    /// frame. Ranges are handed out in ascending order and returned frames
+    /// are reused first, so every frame handed out lies below it (frames
+    /// an offline range took from the untouched part may too).
     pub fn high_water(&self) -> u64 {
-        self.high_water
+        self.bump
     }
 
     /// Whether `pfn` lies in the pool's span (the host tests' pools are

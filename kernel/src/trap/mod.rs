@@ -130,13 +130,11 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
         // the instruction. Protection is suppressing: back up over it.
         0x04 | 0x10 | 0x11 | 0x38..=0x3b => {
             let pc = if code == 0x04 {
-                if teid & TEID_EXECUTE_PROTECTED == TEID_EXECUTE_PROTECTED {
-                    kill_execute_protected(k, t, teid);
-                    return;
-                }
-                if teid & 0x4 == 0 {
-                    let reason = KillReason::ProtectionWithoutAddress;
-                    k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
+                // DAT protection of a store is bit 61 alone; one test
+                // sends both other kinds (no address, or an instruction
+                // fetch refused by execution protection) out of line.
+                if teid & TEID_KIND != TEID_DAT_PROTECTION {
+                    kill_unaddressed_or_execute(k, t, teid, pc);
                     return;
                 }
                 // Wrapping: a PSW at address 0 cannot follow a 4-byte
@@ -182,14 +180,24 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
     }
 }
 
-/// TEID bits 56 and 61 of a protection exception: instruction-execution
-/// protection refused the fetch of an instruction in the TEID's page.
+/// TEID bits 56 and 61 of a protection exception: 61 alone is DAT
+/// protection (a store to a protected page, the TEID holding its
+/// address); 56 and 61 together are instruction-execution protection.
+const TEID_KIND: u64 = 0x84;
+const TEID_DAT_PROTECTION: u64 = 0x04;
 const TEID_EXECUTE_PROTECTED: u64 = 0x84;
 
-/// Kills `t` for fetching an instruction from a non-executable page. Not
-/// the server's to resolve: it marked the page so.
+/// Kills `t` for a protection exception that is not a store to a
+/// DAT-protected page: one without an address, or the fetch of an
+/// instruction from a non-executable page (not the server's to resolve:
+/// it marked the page so).
 #[cold]
-fn kill_execute_protected(k: &mut Kernel, t: ThreadId, teid: u64) {
+fn kill_unaddressed_or_execute(k: &mut Kernel, t: ThreadId, teid: u64, pc: u64) {
+    if teid & TEID_KIND != TEID_EXECUTE_PROTECTED {
+        let reason = KillReason::ProtectionWithoutAddress;
+        k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
+        return;
+    }
     let reason = KillReason::ExecuteProtected;
     let page = teid & !0xfff;
     if t == SERVER {
