@@ -43,7 +43,7 @@ impl<P: Platform> Server<P> {
             return Err(MemError::OutOfMemory);
         }
         let regions = space.regions.clone();
-        let parent_seg = space.seg_pfn;
+        let parent_top = space.top;
 
         // Apply: nothing below can fail.
         let asce = self
@@ -61,7 +61,7 @@ impl<P: Platform> Server<P> {
                     .copy_to_frame(pfn * PAGE_SIZE, copy, PAGE_SIZE);
             }
         }
-        let child_seg = child_space.seg_pfn;
+        let child_top = child_space.top;
         self.families[family_id].as_mut().expect("live").frames += needed - 1;
         // Page tables exist only where regions are: visit those segments
         // (regions are sorted, so each segment comes up once in a row).
@@ -75,7 +75,7 @@ impl<P: Platform> Server<P> {
                 continue;
             }
             last = Some(vaddr);
-            let ste_phys = pt::ste_phys(parent_seg, vaddr);
+            let ste_phys = parent_top.ste_phys(&self.platform, vaddr);
             let ste = self.platform.ste(ste_phys);
             if !ste.is_valid() || private.contains(&vaddr) {
                 continue;
@@ -85,7 +85,7 @@ impl<P: Platform> Server<P> {
                 self.platform.replace_ste(ste_phys, vaddr, shared.0);
             }
             self.platform
-                .write_u64(pt::ste_phys(child_seg, vaddr), shared.0);
+                .write_u64(child_top.ste_phys(&self.platform, vaddr), shared.0);
             let table = ste.table() / PAGE_SIZE;
             let n = self.records.sharers(&self.platform, table);
             self.records.set_sharers(&mut self.platform, table, n + 1);

@@ -42,8 +42,8 @@ enum Held {
     Unknown,
     Free,
     Anon,
-    /// A page table, for the segment at this index.
-    Table(u16),
+    /// A page table, for the MiB with this number (its address / 1 MiB).
+    Table(u32),
     Pinned(PinKind),
 }
 
@@ -95,11 +95,11 @@ impl<P: Platform> Server<P> {
     /// The frame behind address `addr` of space `id`.
     pub(crate) fn translate(&mut self, id: usize, addr: u64) -> Result<Response, MemError> {
         self.may_offline(id)?;
-        if addr >= pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE {
+        let top = self.space_ref(id).ok_or(MemError::BadRange)?.top;
+        if addr >= top.end() {
             return Err(MemError::BadRange);
         }
-        let seg = self.space_ref(id).ok_or(MemError::BadRange)?.seg_pfn;
-        let ste = self.platform.ste(pt::ste_phys(seg, addr));
+        let ste = self.platform.ste(top.ste_phys(&self.platform, addr));
         let pte = Pte(if ste.is_valid() {
             self.platform
                 .read_u64(pt::pte_phys(ste.table() / PAGE_SIZE, addr))
@@ -210,14 +210,17 @@ impl<P: Platform> Server<P> {
             .for_each_free(&self.platform, lo, hi, |pfn| mark(pfn, Held::Free));
         mark(self.zero_pfn, Held::Pinned(PinKind::ZeroPage));
         for space in self.spaces.iter().flatten() {
-            mark(space.seg_pfn, Held::Pinned(PinKind::SegmentTable));
+            for pfn in space.top.table_frames(&self.platform) {
+                mark(pfn, Held::Pinned(PinKind::SegmentTable));
+            }
             for pfn in space.owned_frames() {
                 mark(pfn, Held::Pinned(PinKind::MessagePage));
             }
-            for i in 0..pt::SEGMENT_ENTRIES {
-                let ste = self.platform.ste(space.seg_pfn * PAGE_SIZE + i * 8);
+            for (vaddr, ste_phys) in space.top.segment_entries(&self.platform) {
+                let ste = self.platform.ste(ste_phys);
                 if ste.is_valid() {
-                    mark(ste.table() / PAGE_SIZE, Held::Table(i as u16));
+                    let mib = (vaddr / pt::SEGMENT_SIZE) as u32;
+                    mark(ste.table() / PAGE_SIZE, Held::Table(mib));
                 }
             }
         }
@@ -250,7 +253,7 @@ impl<P: Platform> Server<P> {
         self.records.relocate(&mut self.platform, old, new);
         let mut pointers: heapless::Vec<(u64, bool), MAX_SPACES> = heapless::Vec::new();
         for space in self.spaces.iter().flatten() {
-            let ste_phys = pt::ste_phys(space.seg_pfn, vaddr);
+            let ste_phys = space.top.ste_phys(&self.platform, vaddr);
             let ste = self.platform.ste(ste_phys);
             if ste.is_valid() && ste.table() == old * PAGE_SIZE {
                 // One entry per live space, so the push cannot fail.

@@ -22,6 +22,61 @@ pub fn ste_phys(seg_pfn: u64, vaddr: u64) -> u64 {
     seg_pfn * PAGE_SIZE + (segment_index(vaddr) % SEGMENT_ENTRIES) * 8
 }
 
+/// The top of a client space's tables, what its ASCE designates. Every
+/// space reaches its segment entries through [`Top::ste_phys`] and
+/// [`Top::segment_entries`], so a larger top level (a region-third table
+/// over full segment tables) changes this type and its callers' loops
+/// need not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Top {
+    /// One 4 KiB segment table (table length 0): the first 512 MiB.
+    Segment { pfn: u64 },
+}
+
+impl Top {
+    /// The space's address-space-control element.
+    pub fn asce(self) -> u64 {
+        match self {
+            Top::Segment { pfn } => asce(pfn),
+        }
+    }
+
+    /// One past the highest address the tables can map.
+    pub fn end(self) -> u64 {
+        match self {
+            Top::Segment { .. } => SEGMENT_ENTRIES * SEGMENT_SIZE,
+        }
+    }
+
+    /// Physical address of `vaddr`'s segment-table entry, `vaddr` below
+    /// [`Top::end`] (regions never reach past it).
+    #[inline(always)]
+    pub fn ste_phys(self, _p: &impl Platform, vaddr: u64) -> u64 {
+        match self {
+            Top::Segment { pfn } => ste_phys(pfn, vaddr),
+        }
+    }
+
+    /// Every segment entry: the first address its MiB maps, and where the
+    /// entry is.
+    pub fn segment_entries(self, _p: &impl Platform) -> impl Iterator<Item = (u64, u64)> {
+        match self {
+            Top::Segment { pfn } => {
+                (0..SEGMENT_ENTRIES).map(move |i| (i * SEGMENT_SIZE, pfn * PAGE_SIZE + i * 8))
+            }
+        }
+    }
+
+    /// The frames of the top table and the tables between it and the
+    /// segment entries (what a space's death frees besides its page
+    /// tables).
+    pub fn table_frames(self, _p: &impl Platform) -> impl Iterator<Item = u64> {
+        match self {
+            Top::Segment { pfn } => core::iter::once(pfn),
+        }
+    }
+}
+
 /// Physical address of the hardware entry for `vaddr` in table `table_pfn`.
 #[inline(always)]
 pub fn pte_phys(table_pfn: u64, vaddr: u64) -> u64 {

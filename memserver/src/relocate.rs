@@ -69,7 +69,7 @@ impl<P: Platform> Server<P> {
         let mut lo = start;
         while lo < end {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste = self.platform.ste(pt::ste_phys(space.seg_pfn, lo));
+            let ste = self.platform.ste(space.top.ste_phys(&self.platform, lo));
             if ste.is_valid() {
                 let table = ste.table() / PAGE_SIZE;
                 let shared = self.records.sharers(&self.platform, table) > 1;
@@ -93,12 +93,15 @@ impl<P: Platform> Server<P> {
         if (to ^ from) & (pt::SEGMENT_SIZE - 1) != 0 {
             return;
         }
-        let seg_pfn = self.space_ref(id).expect("checked").seg_pfn;
+        let top = self.space_ref(id).expect("checked").top;
         let first = from.next_multiple_of(pt::SEGMENT_SIZE);
         let mut src = first;
         while src + pt::SEGMENT_SIZE <= from + len {
             let dst = src - from + to;
-            let (src_phys, dst_phys) = (pt::ste_phys(seg_pfn, src), pt::ste_phys(seg_pfn, dst));
+            let (src_phys, dst_phys) = (
+                top.ste_phys(&self.platform, src),
+                top.ste_phys(&self.platform, dst),
+            );
             let ste = self.platform.ste(src_phys);
             if ste.is_valid()
                 && !ste.is_protected()

@@ -210,7 +210,7 @@ impl<P: Platform> Server<P> {
 
 /// A scratch space holding a copy of `space`'s regions.
 fn copy_of(space: &Space) -> Result<Space, MemError> {
-    let mut scratch = Space::new(space.seg_pfn, space.family);
+    let mut scratch = Space::new(space.top, space.family);
     scratch
         .regions
         .try_reserve_exact(space.regions.len() + 2)

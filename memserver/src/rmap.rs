@@ -9,7 +9,7 @@
 //! that grows with them.
 
 use crate::family::NO_SPACE;
-use crate::pagetable::{self as pt, Entries, Kind};
+use crate::pagetable::{Entries, Kind};
 use crate::server::{Server, MAX_SPACES};
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
@@ -68,8 +68,8 @@ impl<P: Platform> Server<P> {
         let vaddr = u64::from(rec.page) * PAGE_SIZE;
         let mut seen: Vec<u64, MAX_SPACES> = Vec::new();
         for space in self.family_spaces(usize::from(rec.family)) {
-            let seg = self.space_ref(space).expect("a live space").seg_pfn;
-            let ste = self.platform.ste(pt::ste_phys(seg, vaddr));
+            let top = self.space_ref(space).expect("a live space").top;
+            let ste = self.platform.ste(top.ste_phys(&self.platform, vaddr));
             if !ste.is_valid() {
                 continue;
             }

@@ -158,11 +158,12 @@ impl<P: Platform> Server<P> {
         let f = self.families[family].as_mut().expect("a live family");
         f.frames += 1;
         f.spaces += 1;
-        let mut space = Space::new(seg, family);
+        let top = pt::Top::Segment { pfn: seg };
+        let mut space = Space::new(top, family);
         space.next_in_family = f.first_space;
         f.first_space = id;
         self.spaces[id] = Some(space);
-        Ok(pt::asce(seg))
+        Ok(top.asce())
     }
 
     /// The family of space `id`.
@@ -240,8 +241,8 @@ impl<P: Platform> Server<P> {
         let Some(space) = self.space_ref(id) else {
             return;
         };
-        let seg_pfn = space.seg_pfn;
-        self.clear(id, 0, pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE, Mode::Purged);
+        let top = space.top;
+        self.clear(id, 0, top.end(), Mode::Purged);
         self.leave_family(id);
         if let Some(space) = self.spaces[id].take() {
             let mut released = 1;
@@ -257,7 +258,9 @@ impl<P: Platform> Server<P> {
                 self.families[space.family] = None;
             }
         }
-        self.frames.release(&mut self.platform, seg_pfn);
+        for pfn in top.table_frames(&self.platform) {
+            self.frames.release(&mut self.platform, pfn);
+        }
         while let Some(None) = self.spaces.last() {
             self.spaces.pop();
         }
@@ -277,8 +280,22 @@ impl<P: Platform> Server<P> {
         self.space_ref(id).map_or(0, |s| s.regions.len())
     }
 
-    /// The segment-table frame of a space (for tests and diagnostics).
+    /// The top table of a space (for tests and diagnostics).
+    pub fn top(&self, id: usize) -> Option<pt::Top> {
+        self.space_ref(id).map(|s| s.top)
+    }
+
+    /// The ASCE of a space.
+    pub fn asce(&self, id: usize) -> Option<u64> {
+        self.top(id).map(pt::Top::asce)
+    }
+
+    /// The segment-table frame of a space whose top is one segment table
+    /// (tests that look at entries directly).
+    #[cfg(test)]
     pub fn seg_pfn(&self, id: usize) -> Option<u64> {
-        self.space_ref(id).map(|s| s.seg_pfn)
+        match self.top(id)? {
+            pt::Top::Segment { pfn } => Some(pfn),
+        }
     }
 }

@@ -99,8 +99,8 @@ pub struct Counters {
 /// One client's address space.
 #[derive(Debug)]
 pub struct Space {
-    /// Frame of the segment table.
-    pub seg_pfn: u64,
+    /// Its top table (what its ASCE designates).
+    pub top: crate::pagetable::Top,
     /// Regions, sorted by address, never overlapping; at most
     /// [`MAX_REGIONS`].
     pub regions: Vec<Region>,
@@ -126,9 +126,9 @@ pub enum RegionError {
 }
 
 impl Space {
-    pub fn new(seg_pfn: u64, family: usize) -> Space {
+    pub fn new(top: crate::pagetable::Top, family: usize) -> Space {
         Space {
-            seg_pfn,
+            top,
             regions: Vec::new(),
             counters: Counters::default(),
             family,

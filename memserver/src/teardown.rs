@@ -103,7 +103,7 @@ impl<P: Platform> Server<P> {
         let mut lo = start;
         while lo < end {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste = self.platform.ste(pt::ste_phys(space.seg_pfn, lo));
+            let ste = self.platform.ste(space.top.ste_phys(&self.platform, lo));
             if ste.is_valid() && ste.is_protected() {
                 let table = ste.table() / PAGE_SIZE;
                 let sharers = self.records.sharers(&self.platform, table);
@@ -212,13 +212,13 @@ impl<P: Platform> Server<P> {
         end: u64,
         mut f: impl FnMut(&mut Self, u64, u64, u64, u64),
     ) {
-        let Some(seg_pfn) = self.space_ref(id).map(|s| s.seg_pfn) else {
+        let Some(top) = self.space_ref(id).map(|s| s.top) else {
             return;
         };
         let mut lo = start;
         while lo < end {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste_phys = pt::ste_phys(seg_pfn, lo);
+            let ste_phys = top.ste_phys(&self.platform, lo);
             let ste = self.platform.ste(ste_phys);
             if ste.is_valid() {
                 f(self, ste_phys, ste.table() / PAGE_SIZE, lo, hi);

@@ -115,7 +115,7 @@ impl<P: Platform> Fault<'_, P> {
     /// created if missing.
     #[inline(always)]
     pub(crate) fn table(&mut self, page: u64) -> Result<(u64, pt::Ste), KillReason> {
-        let ste_phys = pt::ste_phys(self.space.seg_pfn, page);
+        let ste_phys = self.space.top.ste_phys(&*self.platform, page);
         let ste = self.platform.ste(ste_phys);
         if ste.is_valid() {
             return Ok((ste.table() / PAGE_SIZE, ste));

@@ -2,7 +2,7 @@
 
 use super::offline_steps::audit_offline;
 use super::{create, kill};
-use crate::pagetable::{self as pt, Entries, Kind};
+use crate::pagetable::{Entries, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::PAGE_SIZE;
@@ -31,7 +31,7 @@ pub(super) fn map(s: &mut Server<SimMemory>, id: usize, pages: u64) -> u64 {
 }
 
 pub(super) fn asce(s: &Server<SimMemory>, id: usize) -> u64 {
-    pt::asce(s.seg_pfn(id).unwrap())
+    s.asce(id).unwrap()
 }
 
 pub(super) fn write(s: &mut Server<SimMemory>, id: usize, addr: u64, v: u8) {
@@ -57,15 +57,15 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     let p = &s.platform;
     let mut pointers: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
     for space in s.spaces.iter().flatten() {
-        for i in 0..pt::SEGMENT_ENTRIES {
-            let ste = p.ste(space.seg_pfn * PAGE_SIZE + i * 8);
+        for (base, ste_phys) in space.top.segment_entries(p) {
+            let ste = p.ste(ste_phys);
             if !ste.is_valid() {
                 continue;
             }
             let table = ste.table() / PAGE_SIZE;
             pointers.entry(table).or_default().push(ste.is_protected());
             for j in 0..256 {
-                let vaddr = i * pt::SEGMENT_SIZE + j * PAGE_SIZE;
+                let vaddr = base + j * PAGE_SIZE;
                 let pte = p.pte(table, vaddr);
                 if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Anon {
                     let rec = s.records.get(p, pte.pfn());

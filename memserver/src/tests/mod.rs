@@ -20,7 +20,6 @@ mod sim;
 mod units;
 mod world;
 
-use crate::pagetable as pt;
 use crate::server::Server;
 use crate::sim::SimMemory;
 use crate::PAGE_SIZE;
@@ -45,8 +44,8 @@ fn create(s: &mut Server<SimMemory>, id: usize) -> u64 {
 /// Ends space `id` as the program does: the kernel drops it (purging its
 /// TLB entries), then the server frees what it held.
 fn kill(s: &mut Server<SimMemory>, id: usize) {
-    if let Some(seg) = s.seg_pfn(id) {
-        s.platform.purge(pt::asce(seg));
+    if let Some(asce) = s.asce(id) {
+        s.platform.purge(asce);
     }
     s.destroy_space(id);
 }

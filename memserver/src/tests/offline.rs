@@ -4,7 +4,7 @@
 use super::audit::audit_plain;
 use super::offline_steps::audit_offline;
 use super::{create, kill, map};
-use crate::pagetable as pt;
+
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::PAGE_SIZE;
@@ -27,7 +27,7 @@ fn pfn_of(s: &mut Server<SimMemory>, id: usize, addr: u64) -> u64 {
 }
 
 fn rw(s: &mut Server<SimMemory>, id: usize, addr: u64, v: Option<u8>) -> u8 {
-    let asce = pt::asce(s.seg_pfn(id).unwrap());
+    let asce = s.asce(id).unwrap();
     access(s, id, asce, addr, v).unwrap()
 }
 
@@ -74,7 +74,7 @@ fn anonymous_frames_and_tables_move_and_their_data_follows() {
     }
     // The range is not handed out: the pool runs dry around it.
     let more = map(&mut s, 1, 2048, true);
-    let asce = pt::asce(s.seg_pfn(1).unwrap());
+    let asce = s.asce(1).unwrap();
     let mut n = 0;
     while access(&mut s, 1, asce, more + n * PAGE_SIZE, Some(7)).is_ok() {
         let pfn = pfn_of(&mut s, 1, more + n * PAGE_SIZE);

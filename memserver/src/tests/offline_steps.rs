@@ -2,7 +2,7 @@
 //! mixes with fork, COW, unmap, protect and death, each checking its
 //! answer, and the audit of I12.
 
-use crate::pagetable::{self as pt, Entries};
+use crate::pagetable::Entries;
 use crate::server::Server;
 use crate::sim::SimMemory;
 use crate::PAGE_SIZE;
@@ -16,9 +16,11 @@ pub fn audit_offline(s: &Server<SimMemory>) {
     let p = &s.platform;
     let offline = |pfn: u64| s.offline_ranges().iter().any(|r| (r.0..r.1).contains(&pfn));
     for space in s.spaces.iter().flatten() {
-        assert!(!offline(space.seg_pfn), "I12: segment table offline");
-        for i in 0..pt::SEGMENT_ENTRIES {
-            let ste = p.ste(space.seg_pfn * PAGE_SIZE + i * 8);
+        for pfn in space.top.table_frames(p) {
+            assert!(!offline(pfn), "I12: segment table offline");
+        }
+        for (_, ste_phys) in space.top.segment_entries(p) {
+            let ste = p.ste(ste_phys);
             if !ste.is_valid() {
                 continue;
             }
@@ -120,9 +122,11 @@ pub fn offline_step(
                     let truly = match pin {
                         PinKind::Kernel => pfn < pool.0,
                         PinKind::ZeroPage => pfn == s.zero_pfn(),
-                        PinKind::SegmentTable => {
-                            s.spaces.iter().flatten().any(|sp| sp.seg_pfn == pfn)
-                        }
+                        PinKind::SegmentTable => s
+                            .spaces
+                            .iter()
+                            .flatten()
+                            .any(|sp| sp.top.table_frames(&s.platform).any(|t| t == pfn)),
                         PinKind::Server => s.frames_and_records().1.is_record_frame(pfn),
                         _ => false,
                     };

@@ -37,7 +37,7 @@ pub(super) fn remap(
 }
 
 pub(super) fn asce(s: &Server<SimMemory>, id: usize) -> u64 {
-    pt::asce(s.seg_pfn(id).unwrap())
+    s.asce(id).unwrap()
 }
 
 pub(super) fn write(s: &mut Server<SimMemory>, id: usize, addr: u64, v: u8) {
