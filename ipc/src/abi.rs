@@ -49,7 +49,9 @@ pub mod syscall {
 
     /// First number of the memory-server-only requests.
     pub const FIRST_PRIVILEGED: u8 = 16;
-    /// Register an address space: r2 = ASCE, r3 = the slot index the
+    /// Register an address space: r2 = ASCE (a segment table or a
+    /// region-third table of any length, in storage the server owns, no
+    /// control bits), r3 = the slot index the
     /// server chose for it (1 to [`super::MAX_CLIENT_SPACES`]; 0 is the
     /// server's own). Returns r3 = its [`crate::ids::SpaceId`]: the index
     /// with the slot's generation, which every later call naming the space
@@ -92,6 +94,16 @@ pub mod syscall {
     /// MR0 = 0, MR1 = r5 (the answer is already in its message page).
     /// The original keeps waiting. Returns r3 = the copy's badge.
     pub const THREAD_FORK: u8 = 23;
+    /// Replace the top table of a live client space: r2 = space id, r3 =
+    /// the new ASCE, which must pass the checks of [`SPACE_CREATE`] (a
+    /// segment or region-third table, see
+    /// [`crate::dat::asce::is_client_designation`]). The kernel then
+    /// purges the TLB, so no translation through the old table survives
+    /// (the server may free it once the call returns), and reloads CR1
+    /// and CR7 if they held the old ASCE. A stale or unknown id gets
+    /// `BadArgument`, and nothing changes. Arguments:
+    /// [`crate::kcall::SpaceSetAsce`].
+    pub const SPACE_SET_ASCE: u8 = 24;
 
     /// Whether only the memory server may make call `n`; anyone else gets
     /// [`super::Error::NotPermitted`].
@@ -108,7 +120,8 @@ pub mod syscall {
             | 1 << SHUTDOWN
             | 1 << SEGMENT_INVALIDATE
             | 1 << PTE_REPLACE_BATCH
-            | 1 << THREAD_FORK;
+            | 1 << THREAD_FORK
+            | 1 << SPACE_SET_ASCE;
         n < 32 && MASK >> n & 1 != 0
     }
 }

@@ -70,30 +70,7 @@ pub const fn region_third_index(vaddr: u64) -> u64 {
 
 /// Address-space-control elements: a table origin, the designation type
 /// of that table and its length in 4 KiB units less one.
-pub mod asce {
-    /// Designation type: the table is a segment table.
-    pub const SEGMENT_TABLE: u64 = 0x0;
-    /// Designation type: the table is a region-third table.
-    pub const REGION_THIRD: u64 = 0x4;
-    /// The designation-type bits.
-    pub const TYPE_MASK: u64 = 0xc;
-    /// The table-length bits: 0 for 512 entries (4 KiB) to 3 for 2048
-    /// (16 KiB).
-    pub const LENGTH_MASK: u64 = 0x3;
-    /// The table-origin bits.
-    pub const ORIGIN_MASK: u64 = !0xfff;
-
-    /// The ASCE of the table at `origin` (4 KiB aligned) of type
-    /// `designation`, `frames` 4 KiB frames long (1 to 4).
-    pub const fn new(origin: u64, designation: u64, frames: u64) -> u64 {
-        (origin & ORIGIN_MASK) | designation | ((frames - 1) & LENGTH_MASK)
-    }
-
-    /// Bytes of table an ASCE designates.
-    pub const fn table_bytes(asce: u64) -> u64 {
-        ((asce & LENGTH_MASK) + 1) * 4096
-    }
-}
+pub mod asce;
 
 /// A hardware page-table entry: frame address, invalid bit, protect bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

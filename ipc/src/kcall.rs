@@ -18,7 +18,8 @@ pub type CallArgs = [u64; 5];
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadArgs;
 
-/// `SPACE_CREATE`: register the segment table at `asce` as the space with
+/// `SPACE_CREATE`: register the top table at `asce` (a segment or
+/// region-third table, [`crate::dat::asce::is_client_designation`]) as the space with
 /// the server's chosen `index` (1 and up; 0 is the server's own). Returns
 /// r3 = the [`SpaceId`], with the generation the kernel gave it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,15 @@ pub struct SpaceCreate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpaceDestroy {
     pub space: SpaceId,
+}
+
+/// `SPACE_SET_ASCE`: make `asce` (checked as for [`SpaceCreate`]) the top
+/// table of live client space `space`; the kernel purges the TLB before
+/// it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpaceSetAsce {
+    pub space: SpaceId,
+    pub asce: u64,
 }
 
 /// `THREAD_CREATE`: start a thread in `space`. Its name is the first
@@ -117,6 +127,21 @@ impl SpaceDestroy {
     pub fn from_regs(regs: &CallArgs) -> SpaceDestroy {
         SpaceDestroy {
             space: SpaceId::from_raw(regs[0]),
+        }
+    }
+}
+
+impl SpaceSetAsce {
+    pub const NUMBER: u8 = syscall::SPACE_SET_ASCE;
+
+    pub fn to_regs(&self) -> CallArgs {
+        [self.space.raw(), self.asce, 0, 0, 0]
+    }
+
+    pub fn from_regs(regs: &CallArgs) -> SpaceSetAsce {
+        SpaceSetAsce {
+            space: SpaceId::from_raw(regs[0]),
+            asce: regs[1],
         }
     }
 }
@@ -278,6 +303,8 @@ mod tests {
             prop_assert_eq!(SpaceCreate::from_regs(&create.to_regs()), Ok(create));
             let destroy = SpaceDestroy { space };
             prop_assert_eq!(SpaceDestroy::from_regs(&destroy.to_regs()), destroy);
+            let set = SpaceSetAsce { space, asce };
+            prop_assert_eq!(SpaceSetAsce::from_regs(&set.to_regs()), set);
         }
 
         #[test]
@@ -339,6 +366,16 @@ mod tests {
         }
         assert_eq!(Shutdown::from_regs(&[7, 0, 0, 0, 0]), Err(BadArgs));
         assert_eq!(Shutdown::from_regs(&[1 << 32, 0, 0, 0, 0]), Err(BadArgs));
+    }
+
+    #[test]
+    fn space_set_asce_is_the_next_server_only_call() {
+        assert_eq!(SpaceSetAsce::NUMBER, ThreadFork::NUMBER + 1);
+        assert!(syscall::server_only(SpaceSetAsce::NUMBER));
+        assert_eq!(
+            SpaceSetAsce::from_regs(&[7, 0x4007, 0, 0, 0]).to_regs(),
+            [7, 0x4007, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -73,6 +73,18 @@ impl SpaceTable {
         }
     }
 
+    /// Gives live client space `id` a new top table; returns the ASCE it
+    /// had. Refused like [`SpaceTable::client`], and for ASCE 0 (which
+    /// would free the slot), before anything changes.
+    pub fn set_asce(&mut self, id: SpaceId, asce: u64) -> Result<u64, Error> {
+        let old = self.client(id)?;
+        if asce == 0 {
+            return Err(Error::BadArgument);
+        }
+        self.slots[id.index()].asce = asce;
+        Ok(old)
+    }
+
     /// Frees client space `id`; returns the ASCE it had.
     pub fn remove(&mut self, id: SpaceId) -> Result<u64, Error> {
         let asce = self.client(id)?;
@@ -104,6 +116,34 @@ mod tests {
         assert_eq!(table.client(first), Err(Error::BadArgument));
         assert_eq!(table.remove(first), Err(Error::BadArgument));
         assert_eq!(table.client(second), Ok(ASCE + 0x1000));
+    }
+
+    #[test]
+    fn a_live_space_changes_its_top_table_and_keeps_its_id() {
+        let mut table = SpaceTable::new();
+        let id = table.create(3, ASCE).unwrap();
+        let region_third = 0x20_0007;
+        assert_eq!(table.set_asce(id, region_third), Ok(ASCE));
+        assert_eq!(table.client(id), Ok(region_third));
+        assert_eq!(table.set_asce(id, 0), Err(Error::BadArgument));
+        assert_eq!(
+            table.client(id),
+            Ok(region_third),
+            "a refusal changes nothing"
+        );
+        // The server's space, a free slot and a stale id are refused.
+        assert_eq!(
+            table.set_asce(SpaceId::SERVER, ASCE),
+            Err(Error::BadArgument)
+        );
+        assert_eq!(
+            table.set_asce(SpaceId::new(4, 1), ASCE),
+            Err(Error::BadArgument)
+        );
+        assert_eq!(table.remove(id), Ok(region_third));
+        let next = table.create(3, ASCE).unwrap();
+        assert_eq!(table.set_asce(id, region_third), Err(Error::BadArgument));
+        assert_eq!(table.client(next), Ok(ASCE));
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! register and drop spaces and threads.
 
 use zpager_ipc::abi::{layout, pte_batch, utcb, Error};
+use zpager_ipc::dat::asce;
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::ids::{Badge, SpaceId};
 use zpager_ipc::kcall::{
     PteReplace, PteReplaceBatch, SegmentInvalidate, Shutdown, SpaceCreate, SpaceDestroy,
-    ThreadCreate, ThreadFork,
+    SpaceSetAsce, ThreadCreate, ThreadFork,
 };
 use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo};
 use zpager_memserver::{Platform, Replace, PAGE_SIZE};
@@ -151,7 +152,7 @@ pub fn create_space(asce: u64, index: usize) -> Result<SpaceId, Refusal> {
 /// [`create_space`], after making the kernel reuse the slot once: the id
 /// from before the reuse must be refused, or a stale id could name a newer
 /// client. Prints the outcome, so every run shows the kernel's generation
-/// rules at work.
+/// rules at work; then checks `SPACE_SET_ASCE` on the new space.
 pub fn create_space_checking_generations(asce: u64, index: usize) -> Result<SpaceId, Refusal> {
     let first = create_space(asce, index)?;
     destroy_space(first)?;
@@ -161,12 +162,60 @@ pub fn create_space_checking_generations(asce: u64, index: usize) -> Result<Spac
         println!(
             "kernel check: stale space id {first} refused after its slot was reused as {second}"
         );
-        Ok(second)
+        match check_set_space_asce(second, first, asce) {
+            Ok(()) => Ok(second),
+            Err(e) => {
+                // Best effort: the slot is unusable anyway.
+                let _ = destroy_space(second);
+                Err(e)
+            }
+        }
     } else {
         println!(
             "kernel check: stale space id {first} NOT refused after its slot was reused as {second} ({stale:?})"
         );
         Err(Error::BadArgument as u64)
+    }
+}
+
+/// Makes the table `asce` designates (a segment or region-third table) the
+/// top table of live space `space`. When this returns, no TLB entry formed
+/// through the old top table is left, so its frames may be freed.
+pub fn set_space_asce(space: SpaceId, asce: u64) -> Result<(), Refusal> {
+    match sys::raw::<{ SpaceSetAsce::NUMBER }>(SpaceSetAsce { space, asce }.to_regs()) {
+        (0, _) => Ok(()),
+        (err, _) => Err(err),
+    }
+}
+
+/// Checks once, on a new space `space` whose segment table is at `asce`
+/// and which runs no thread yet, that the kernel moves a space to a
+/// region-third table and back with [`set_space_asce`] and refuses a
+/// region-second designation and a stale id. Nothing translates through
+/// the space, so the region-third designation may name the segment
+/// table's own (one-frame) page. Prints the outcome; the space ends with
+/// `asce` again.
+fn check_set_space_asce(space: SpaceId, stale: SpaceId, asce: u64) -> Result<(), Refusal> {
+    let origin = asce::origin(asce);
+    let region_third = asce::new(origin, asce::REGION_THIRD, 1);
+    let grown = set_space_asce(space, region_third);
+    let region_second = set_space_asce(space, origin | 0x8);
+    let stale = set_space_asce(stale, region_third);
+    set_space_asce(space, asce)?;
+    let refused = Err(Error::BadArgument as u64);
+    let ok = grown.is_ok() && region_second == refused && stale == refused;
+    println!(
+        "kernel check: space {space} moved to a region-third table and back{}",
+        if ok {
+            "; a region-second table and a stale id refused"
+        } else {
+            " FAILED"
+        }
+    );
+    if ok {
+        Ok(())
+    } else {
+        refused
     }
 }
 

@@ -22,6 +22,13 @@ fn hello_runs_and_its_text_has_no_frame_records() {
         &run,
         "memserver: kernel check: stale space id 1.1 refused after its slot was reused as 1.2",
     );
+    // Then it moves that space to a region-third table and back
+    // (SPACE_SET_ASCE), and the kernel refuses a region-second table and
+    // the stale id.
+    assert_line(
+        &run,
+        "memserver: kernel check: space 1.2 moved to a region-third table and back; a region-second table and a stale id refused",
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! asks for goes through the checks here first.
 
 use core::arch::asm;
-use zpager_ipc::dat::{self, Ste};
+use zpager_ipc::dat::{self, asce, Ste};
 
 /// Invalidates the page-table entry for `vaddr` in the table at
 /// `table_origin` and purges it from the TLB (IPTE).
@@ -159,30 +159,42 @@ fn pte_replace_valid(pte_phys: u64, vaddr: u64) -> bool {
 }
 
 /// Invalidates the valid segment-table entry at `ste_phys`, which maps the
-/// segment holding `vaddr` (below 2 GiB), and clears the TLB entries
-/// formed through it (IDTE). Returns false when the address is not an
-/// entry for that segment in storage the memory server owns.
+/// segment holding `vaddr` (any address: the segment table may be a
+/// client's top table or one reached through a region-third table), and
+/// clears the TLB entries formed through it (IDTE). Returns false when the
+/// address is not an entry for that segment in storage the memory server
+/// owns.
 pub fn invalidate_segment(ste_phys: u64, vaddr: u64) -> bool {
-    if vaddr >= 1 << 31 {
+    let Some(origin) = segment_table_origin(ste_phys, vaddr) else {
         return false;
-    }
-    // IDTE finds the entry from the table origin (4 KiB aligned) and the
-    // segment index of `vaddr`.
-    let origin = ste_phys.wrapping_sub((vaddr >> 20) * 8);
-    if !ste_phys.is_multiple_of(8) || !origin.is_multiple_of(4096) || !phys::valid(ste_phys, 8) {
-        return false;
-    }
-    // SAFETY: IDTE with a segment-table designation (type 0) sets the
-    // invalid bit of the one entry for `vaddr`'s segment (the "additional
-    // entries" field is 0) and purges TLB entries formed from it; the
-    // entry lies in server-owned storage checked above.
+    };
+    // SAFETY: IDTE with a segment-table designation (type 0) of the table
+    // at `origin` sets the invalid bit of the one entry at `origin` + 8 *
+    // the segment index of `vaddr` (bits 33-43 of the second operand; the
+    // region bits above them are ignored for this designation type, and
+    // bits 44-63, the clearing-by-ASCE option and the count of additional
+    // entries among them, are 0), which is `ste_phys`, and purges the TLB
+    // entries formed from it; `segment_table_origin` checked that the
+    // entry and the table start before it lie in server-owned storage.
     unsafe {
         asm!(
             ".insn rrf,0xb98e0000,{origin},{index},0,0",
-            origin = in(reg) origin,
-            index = in(reg) vaddr & !0xf_ffff,
+            origin = in(reg) origin | asce::SEGMENT_TABLE,
+            index = in(reg) vaddr & !(dat::SEGMENT_SIZE - 1),
             options(nostack),
         )
     };
     true
+}
+
+/// The origin of the segment table holding the entry at `ste_phys` for
+/// `vaddr`'s segment: IDTE finds the entry from the origin and the segment
+/// index, so the origin must be 4 KiB aligned (every segment table is)
+/// and the entry must be at that index. `None` unless the entry is
+/// aligned and the table from its origin through the entry is storage the
+/// server owns, so a wrong pair makes the kernel touch nothing else.
+fn segment_table_origin(ste_phys: u64, vaddr: u64) -> Option<u64> {
+    let origin = ste_phys.checked_sub(dat::segment_index(vaddr) * 8)?;
+    let aligned = ste_phys.is_multiple_of(8) && origin.is_multiple_of(4096);
+    (aligned && phys::valid(origin, ste_phys - origin + 8)).then_some(origin)
 }

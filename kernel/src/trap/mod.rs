@@ -128,6 +128,13 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
     match code {
         // Translation exceptions are nullifying: the PSW already points at
         // the instruction. Protection is suppressing: back up over it.
+        // Region and ASCE-type translation exceptions (0x38-0x3b) go to
+        // the server like segment and page ones, the TEID holding the
+        // address in the same way: 0x3b is an invalid region-third entry
+        // (or an address beyond a short region-third table), which the
+        // server fills; 0x38 (an address beyond what the top table can
+        // translate) and 0x39-0x3a (never raised through the tables the
+        // server builds) it answers as unmapped, killing the client.
         0x04 | 0x10 | 0x11 | 0x38..=0x3b => {
             let pc = if code == 0x04 {
                 // DAT protection of a store is bit 61 alone; one test
@@ -267,6 +274,7 @@ fn supervisor_call(k: &mut Kernel, t: ThreadId) {
         | syscall::PTE_REPLACE_BATCH
         | syscall::SEGMENT_INVALIDATE
         | syscall::THREAD_FORK
+        | syscall::SPACE_SET_ASCE
         | syscall::SHUTDOWN => {
             let args: CallArgs = core::array::from_fn(|i| regs[2 + i]);
             let (err, result) = match privileged::call(k, number, &args) {

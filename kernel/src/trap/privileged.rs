@@ -9,7 +9,7 @@ use zpager_ipc::abi::{self, syscall, Error};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::kcall::{
     CallArgs, PteReplace, PteReplaceBatch, SegmentInvalidate, Shutdown, SpaceCreate, SpaceDestroy,
-    ThreadCreate, ThreadFork,
+    SpaceSetAsce, ThreadCreate, ThreadFork,
 };
 
 /// A memory-server call that changes the machine's view of memory: its
@@ -30,6 +30,11 @@ pub(super) fn call(
         syscall::SPACE_DESTROY => {
             let call = SpaceDestroy::from_regs(args);
             k.destroy_space(call.space).map_err(refused)?;
+            Ok(None)
+        }
+        syscall::SPACE_SET_ASCE => {
+            let call = SpaceSetAsce::from_regs(args);
+            k.set_space_asce(call).map_err(refused)?;
             Ok(None)
         }
         syscall::THREAD_CREATE => {
