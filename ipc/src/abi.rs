@@ -248,8 +248,14 @@ pub mod layout {
     pub const HEAP_END: u64 = STACK_TOP - STACK_SIZE - STACK_GAP;
     /// The thread's message page.
     pub const UTCB: u64 = 0x1fff_f000;
-    /// End of a client space: one 4 KiB segment table of 512 entries.
+    /// End of a small client space: one 4 KiB segment table of 512
+    /// entries. Every client starts so.
     pub const SPACE_END: u64 = 0x2000_0000;
+    /// Mappings that do not fit below the stack go from here up (4 GiB);
+    /// the first one makes the space grow a region-third table.
+    pub const HIGH_BASE: u64 = 1 << 32;
+    /// End of a large client space: one region-third table (4 TiB).
+    pub const LARGE_SPACE_END: u64 = 1 << 42;
     /// Where the memory server sees physical memory: physical address p is
     /// at DIRECT_MAP + p in its space (2 GiB: the second region-third
     /// entry, so the first segment table holds the server's image, stack

@@ -27,7 +27,15 @@ impl<P: Platform> Server<P> {
         // frames fork takes.
         let space = self.space_ref(parent).ok_or(MemError::BadRange)?;
         let owned = space.owned_frames().next();
-        let needed = 1 + u64::from(owned.is_some());
+        // A parent with a region top: the child gets one too, with a
+        // segment table wherever the parent has one.
+        let segment_tables = match space.top {
+            pt::Top::Segment { .. } => 0,
+            pt::Top::Region { .. } => {
+                space.top.table_frames(&self.platform).count() as u64 / pt::CRST_FRAMES
+            }
+        };
+        let needed = 1 + u64::from(owned.is_some()) + segment_tables * pt::CRST_FRAMES;
         let family_id = space.family;
         if child >= MAX_SPACES || self.space_ref(child).is_some() {
             return Err(MemError::TooManySpaces);
@@ -44,11 +52,16 @@ impl<P: Platform> Server<P> {
         }
         let regions = space.regions.clone();
         let parent_top = space.top;
+        let parent_end = parent_top.end();
 
         // Apply: nothing below can fail.
-        let asce = self
-            .create_space_in(child, family_id)
+        self.create_space_in(child, family_id)
             .expect("checked: a free id and a frame");
+        if self.reach(child, parent_end, false).is_err() {
+            // The pool has the frames but no four in a row.
+            self.destroy_space(child);
+            return Err(MemError::OutOfMemory);
+        }
         let utcb_pfn = owned.map(|_| self.frames.alloc(&self.platform).expect("checked"));
         let child_space = self.spaces[child].as_mut().expect("just created");
         child_space.regions = regions;
@@ -62,7 +75,8 @@ impl<P: Platform> Server<P> {
             }
         }
         let child_top = child_space.top;
-        self.families[family_id].as_mut().expect("live").frames += needed - 1;
+        // Its tables are charged as they are made; the message page here.
+        self.families[family_id].as_mut().expect("live").frames += u64::from(utcb_pfn.is_some());
         // Page tables exist only where regions are: visit those segments
         // (regions are sorted, so each segment comes up once in a row).
         let segments = child_space
@@ -75,21 +89,43 @@ impl<P: Platform> Server<P> {
                 continue;
             }
             last = Some(vaddr);
-            let ste_phys = parent_top.ste_phys(&self.platform, vaddr);
+            let Some(ste_phys) = parent_top.ste_phys(&self.platform, vaddr) else {
+                continue;
+            };
             let ste = self.platform.ste(ste_phys);
             if !ste.is_valid() || private.contains(&vaddr) {
                 continue;
             }
+            let child_ste = match child_top.ste_phys(&self.platform, vaddr) {
+                Some(at) => at,
+                None => {
+                    let family = self.families[family_id].as_mut().expect("live");
+                    let made = crate::top::new_segment_table(
+                        &mut self.platform,
+                        &mut self.frames,
+                        family,
+                        child_top,
+                        vaddr,
+                    );
+                    let Some(at) = made else {
+                        // No four frames in a row: undone through the
+                        // teardown path, which detaches what is shared.
+                        self.destroy_space(child);
+                        return Err(MemError::OutOfMemory);
+                    };
+                    at
+                }
+            };
             let shared = Ste::new(ste.table(), true);
             if !ste.is_protected() {
                 self.platform.replace_ste(ste_phys, vaddr, shared.0);
             }
-            self.platform
-                .write_u64(child_top.ste_phys(&self.platform, vaddr), shared.0);
+            self.platform.write_u64(child_ste, shared.0);
             let table = ste.table() / PAGE_SIZE;
             let n = self.records.sharers(&self.platform, table);
             self.records.set_sharers(&mut self.platform, table, n + 1);
         }
+        let asce = child_top.asce();
         Ok(Forked { asce, utcb_pfn })
     }
 }

@@ -119,6 +119,33 @@ impl FrameAllocator {
         self.bump
     }
 
+    /// `n` consecutive frames (a full region or segment table), contents
+    /// undefined: from the never-used part of a range, so it needs no
+    /// search. The rest of a range too short for them goes on the stack
+    /// of single frames.
+    pub fn alloc_run(&mut self, p: &mut impl Platform, n: u64) -> Option<u64> {
+        loop {
+            if self.bump_end - self.bump >= n {
+                let first = self.bump;
+                self.bump += n;
+                self.free -= n;
+                return Some(first);
+            }
+            if self.next_range == NIL {
+                return None;
+            }
+            while self.bump < self.bump_end {
+                let pfn = self.bump;
+                self.bump += 1;
+                self.free -= 1;
+                self.release(p, pfn);
+            }
+            self.bump = self.next_range;
+            self.bump_end = p.read_u64(self.bump * PAGE_SIZE);
+            self.next_range = p.read_u64(self.bump * PAGE_SIZE + 8);
+        }
+    }
+
     /// Whether `pfn` lies in the pool's span (the host tests' pools are
     /// one range, so this is membership).
     #[cfg(test)]

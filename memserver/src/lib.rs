@@ -42,6 +42,7 @@ pub mod server;
 mod share;
 pub mod space;
 mod teardown;
+mod top;
 
 #[cfg(test)]
 extern crate std;
@@ -86,6 +87,11 @@ pub trait Platform {
         self.invalidate_segment(ste_phys, vaddr);
         self.write_u64(ste_phys, new);
     }
+    /// Switches live space `space` (the core's index) from the tables of
+    /// ASCE `old` to those of `new`, which map everything `old` maps, and
+    /// purges the translations made through `old` (the kernel's
+    /// SPACE_SET_ASCE), so `old`'s tables can be freed.
+    fn switch_asce(&mut self, space: usize, old: u64, new: u64);
 }
 
 #[cfg(test)]

@@ -99,7 +99,9 @@ impl<P: Platform> Server<P> {
         if addr >= top.end() {
             return Err(MemError::BadRange);
         }
-        let ste = self.platform.ste(top.ste_phys(&self.platform, addr));
+        let ste = top
+            .ste_phys(&self.platform, addr)
+            .map_or(Ste::INVALID, |at| self.platform.ste(at));
         let pte = Pte(if ste.is_valid() {
             self.platform
                 .read_u64(pt::pte_phys(ste.table() / PAGE_SIZE, addr))
@@ -253,7 +255,9 @@ impl<P: Platform> Server<P> {
         self.records.relocate(&mut self.platform, old, new);
         let mut pointers: heapless::Vec<(u64, bool), MAX_SPACES> = heapless::Vec::new();
         for space in self.spaces.iter().flatten() {
-            let ste_phys = space.top.ste_phys(&self.platform, vaddr);
+            let Some(ste_phys) = space.top.ste_phys(&self.platform, vaddr) else {
+                continue;
+            };
             let ste = self.platform.ste(ste_phys);
             if ste.is_valid() && ste.table() == old * PAGE_SIZE {
                 // One entry per live space, so the push cannot fail.

@@ -1,11 +1,15 @@
-//! Where entries live: a client space has one 4 KiB segment table of 512
-//! entries (512 MiB); each page table has a 4 KiB frame of its own, the
+//! Where entries live: a client space starts with one 4 KiB segment table
+//! of 512 entries (512 MiB) and may grow a region-third table (4 TiB)
+//! over full segment tables; each page table has a 4 KiB frame of its own, the
 //! hardware entries in the lower half and their software twins in the
 //! upper half. The entry formats are `zpager_ipc::dat`'s.
 
 use crate::{Platform, PAGE_SIZE};
-use zpager_ipc::dat::{page_index, segment_index, PAGES_PER_TABLE};
-pub use zpager_ipc::dat::{Kind, Pte, Ste, SwEntry, SEGMENT_SIZE, SOFTWARE_HALF};
+use zpager_ipc::dat::asce as dat_asce;
+use zpager_ipc::dat::{
+    page_index, region_third_index, segment_index, CRST_ENTRIES, PAGES_PER_TABLE, REGION_THIRD_SIZE,
+};
+pub use zpager_ipc::dat::{Kind, Pte, Rtte, Ste, SwEntry, SEGMENT_SIZE, SOFTWARE_HALF};
 
 /// Segment-table entries in a client's table (TL = 0).
 pub const SEGMENT_ENTRIES: u64 = 512;
@@ -22,15 +26,23 @@ pub fn ste_phys(seg_pfn: u64, vaddr: u64) -> u64 {
     seg_pfn * PAGE_SIZE + (segment_index(vaddr) % SEGMENT_ENTRIES) * 8
 }
 
+/// Frames of a full segment or region table (2048 entries, 16 KiB).
+pub const CRST_FRAMES: u64 = 4;
+/// What a region-third table maps: 4 TiB.
+pub const REGION_SPACE_END: u64 = CRST_ENTRIES * REGION_THIRD_SIZE;
+
 /// The top of a client space's tables, what its ASCE designates. Every
-/// space reaches its segment entries through [`Top::ste_phys`] and
-/// [`Top::segment_entries`], so a larger top level (a region-third table
-/// over full segment tables) changes this type and its callers' loops
-/// need not.
+/// client starts with one 4 KiB segment table; one that maps above it
+/// grows a region-third table (see `crate::top`). Every segment entry is
+/// reached through [`Top::ste_phys`], [`Top::segment_entries`] and
+/// [`Top::table_frames`], whatever the top is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Top {
     /// One 4 KiB segment table (table length 0): the first 512 MiB.
     Segment { pfn: u64 },
+    /// A region-third table of [`CRST_FRAMES`] frames from `pfn`: 4 TiB,
+    /// each valid entry a full (16 KiB) segment table for 2 GiB.
+    Region { pfn: u64 },
 }
 
 impl Top {
@@ -38,6 +50,9 @@ impl Top {
     pub fn asce(self) -> u64 {
         match self {
             Top::Segment { pfn } => asce(pfn),
+            Top::Region { pfn } => {
+                dat_asce::new(pfn * PAGE_SIZE, dat_asce::REGION_THIRD, CRST_FRAMES)
+            }
         }
     }
 
@@ -45,36 +60,83 @@ impl Top {
     pub fn end(self) -> u64 {
         match self {
             Top::Segment { .. } => SEGMENT_ENTRIES * SEGMENT_SIZE,
+            Top::Region { .. } => REGION_SPACE_END,
         }
     }
 
+    /// Physical address of `vaddr`'s region-third-table entry.
+    fn rtte_phys(pfn: u64, vaddr: u64) -> u64 {
+        pfn * PAGE_SIZE + region_third_index(vaddr) * 8
+    }
+
     /// Physical address of `vaddr`'s segment-table entry, `vaddr` below
-    /// [`Top::end`] (regions never reach past it).
+    /// [`Top::end`]; `None` where a region entry is still invalid (no
+    /// segment table for those 2 GiB yet).
     #[inline(always)]
-    pub fn ste_phys(self, _p: &impl Platform, vaddr: u64) -> u64 {
+    pub fn ste_phys(self, p: &impl Platform, vaddr: u64) -> Option<u64> {
         match self {
-            Top::Segment { pfn } => ste_phys(pfn, vaddr),
+            Top::Segment { pfn } => Some(ste_phys(pfn, vaddr)),
+            Top::Region { pfn } => {
+                let rtte = Rtte(p.read_u64(Self::rtte_phys(pfn, vaddr)));
+                rtte.is_valid()
+                    .then(|| rtte.table() + segment_index(vaddr) * 8)
+            }
+        }
+    }
+
+    /// Where `vaddr`'s region entry is, for a region top.
+    pub fn region_entry(self, vaddr: u64) -> Option<u64> {
+        match self {
+            Top::Segment { .. } => None,
+            Top::Region { pfn } => Some(Self::rtte_phys(pfn, vaddr)),
         }
     }
 
     /// Every segment entry: the first address its MiB maps, and where the
     /// entry is.
-    pub fn segment_entries(self, _p: &impl Platform) -> impl Iterator<Item = (u64, u64)> {
-        match self {
-            Top::Segment { pfn } => {
-                (0..SEGMENT_ENTRIES).map(move |i| (i * SEGMENT_SIZE, pfn * PAGE_SIZE + i * 8))
-            }
-        }
+    pub fn segment_entries<'a>(
+        self,
+        p: &'a impl Platform,
+    ) -> impl Iterator<Item = (u64, u64)> + 'a {
+        let tables: (Option<u64>, Option<u64>) = match self {
+            Top::Segment { pfn } => (Some(pfn), None),
+            Top::Region { pfn } => (None, Some(pfn)),
+        };
+        let small = tables.0.into_iter().flat_map(|pfn| {
+            (0..SEGMENT_ENTRIES).map(move |i| (i * SEGMENT_SIZE, pfn * PAGE_SIZE + i * 8))
+        });
+        let large = tables.1.into_iter().flat_map(move |pfn| {
+            segment_tables(p, pfn).flat_map(|(base, table)| {
+                (0..CRST_ENTRIES).map(move |i| (base + i * SEGMENT_SIZE, table + i * 8))
+            })
+        });
+        small.chain(large)
     }
 
-    /// The frames of the top table and the tables between it and the
-    /// segment entries (what a space's death frees besides its page
-    /// tables).
-    pub fn table_frames(self, _p: &impl Platform) -> impl Iterator<Item = u64> {
-        match self {
-            Top::Segment { pfn } => core::iter::once(pfn),
-        }
+    /// The frames of the top table and of the segment tables under a
+    /// region top (what a space's death frees besides its page tables).
+    pub fn table_frames<'a>(self, p: &'a impl Platform) -> impl Iterator<Item = u64> + 'a {
+        let (small, large) = match self {
+            Top::Segment { pfn } => (Some(pfn), None),
+            Top::Region { pfn } => (None, Some(pfn)),
+        };
+        let large = large.into_iter().flat_map(move |pfn| {
+            let segment_frames = segment_tables(p, pfn)
+                .flat_map(|(_, table)| (0..CRST_FRAMES).map(move |i| table / PAGE_SIZE + i));
+            (pfn..pfn + CRST_FRAMES).chain(segment_frames)
+        });
+        small.into_iter().chain(large)
     }
+}
+
+/// The valid entries of the region-third table at frame `pfn`: the first
+/// address each maps and its segment table's physical address.
+fn segment_tables(p: &impl Platform, pfn: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    (0..CRST_ENTRIES).filter_map(move |i| {
+        let rtte = Rtte(p.read_u64(pfn * PAGE_SIZE + i * 8));
+        rtte.is_valid()
+            .then(|| (i * REGION_THIRD_SIZE, rtte.table()))
+    })
 }
 
 /// Physical address of the hardware entry for `vaddr` in table `table_pfn`.
@@ -120,6 +182,13 @@ pub trait Entries: Platform {
     fn init_segment_table(&mut self, seg: u64) {
         for i in 0..SEGMENT_ENTRIES {
             self.write_u64(seg * PAGE_SIZE + i * 8, Ste::INVALID.0);
+        }
+    }
+    /// Sets up the [`CRST_FRAMES`] frames from `first` as a full table of
+    /// `invalid` entries (a region-third or a full segment table).
+    fn init_crst(&mut self, first: u64, invalid: u64) {
+        for i in 0..CRST_ENTRIES {
+            self.write_u64(first * PAGE_SIZE + i * 8, invalid);
         }
     }
     /// Whether page table `table` maps nothing.

@@ -2,6 +2,7 @@
 //! valid-entry replacement through the kernel, and the kernel calls that
 //! register and drop spaces and threads.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use zpager_ipc::abi::{layout, pte_batch, utcb, Error};
 use zpager_ipc::dat::asce;
 use zpager_ipc::exit::ExitStatus;
@@ -11,6 +12,7 @@ use zpager_ipc::kcall::{
     SpaceSetAsce, ThreadCreate, ThreadFork,
 };
 use zpager_ipc::protocol::{decode_boot_info, FreeRanges, ServerBootInfo};
+use zpager_memserver::server::MAX_SPACES;
 use zpager_memserver::{Platform, Replace, PAGE_SIZE};
 use zpager_rt::{println, sys};
 
@@ -90,6 +92,15 @@ impl Platform for DirectMap {
         }
     }
 
+    fn switch_asce(&mut self, space: usize, _old: u64, new: u64) {
+        let id = kernel_id(space).expect("a core slot");
+        if let Err(err) = set_space_asce(id, new) {
+            // The server's own tables are wrong: nothing can go on safely.
+            println!("the kernel refused to switch space {id} to ASCE {new:#x} (error {err})");
+            shutdown(ExitStatus::TestFailed);
+        }
+    }
+
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
         let call = SegmentInvalidate { ste_phys, vaddr };
         let (err, _) = zpager_rt::sys::raw::<{ SegmentInvalidate::NUMBER }>(call.to_regs());
@@ -144,9 +155,25 @@ pub fn create_space(asce: u64, index: usize) -> Result<SpaceId, Refusal> {
         index: index as u32,
     };
     match sys::raw::<{ SpaceCreate::NUMBER }>(call.to_regs()) {
-        (0, id) => Ok(SpaceId::from_raw(id)),
+        (0, id) => {
+            if let Some(slot) = KERNEL_IDS.get(index) {
+                slot.store(id, Ordering::Relaxed);
+            }
+            Ok(SpaceId::from_raw(id))
+        }
         (err, _) => Err(err),
     }
+}
+
+/// The kernel's id of the space in each slot, as [`create_space`] last
+/// registered it: the core names spaces by slot, the kernel by id.
+static KERNEL_IDS: [AtomicU64; MAX_SPACES] = [const { AtomicU64::new(0) }; MAX_SPACES];
+
+/// The kernel's id of the space in slot `index`.
+pub fn kernel_id(index: usize) -> Option<SpaceId> {
+    KERNEL_IDS
+        .get(index)
+        .map(|slot| SpaceId::from_raw(slot.load(Ordering::Relaxed)))
 }
 
 /// [`create_space`], after making the kernel reuse the slot once: the id

@@ -69,7 +69,10 @@ impl<P: Platform> Server<P> {
         let mut lo = start;
         while lo < end {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste = self.platform.ste(space.top.ste_phys(&self.platform, lo));
+            let ste = space
+                .top
+                .ste_phys(&self.platform, lo)
+                .map_or(pt::Ste::INVALID, |at| self.platform.ste(at));
             if ste.is_valid() {
                 let table = ste.table() / PAGE_SIZE;
                 let shared = self.records.sharers(&self.platform, table) > 1;
@@ -98,10 +101,14 @@ impl<P: Platform> Server<P> {
         let mut src = first;
         while src + pt::SEGMENT_SIZE <= from + len {
             let dst = src - from + to;
-            let (src_phys, dst_phys) = (
+            // A whole-table move needs both segment tables there already.
+            let (Some(src_phys), Some(dst_phys)) = (
                 top.ste_phys(&self.platform, src),
                 top.ste_phys(&self.platform, dst),
-            );
+            ) else {
+                src += pt::SEGMENT_SIZE;
+                continue;
+            };
             let ste = self.platform.ste(src_phys);
             if ste.is_valid()
                 && !ste.is_protected()

@@ -13,9 +13,9 @@ use alloc::vec::Vec;
 use zpager_ipc::abi::layout;
 use zpager_ipc::protocol::{MemError, RemapMode};
 
-/// The end of the area a range may grow or move into: a guard page below
-/// the stack, as for `MapAnon`.
-pub const MAP_END: u64 = layout::STACK_TOP - layout::STACK_SIZE - PAGE_SIZE;
+/// The end of the area a range may grow or move into: the unmapped gap
+/// below the stack stays so, as for `MapAnon`.
+pub const MAP_END: u64 = layout::HEAP_END;
 
 /// A length rounded up to pages, as Linux rounds mremap's lengths.
 fn pages_len(len: u64) -> Result<u64, MemError> {

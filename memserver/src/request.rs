@@ -50,9 +50,19 @@ impl<P: Platform> Server<P> {
                     return Err(MemError::BadRange);
                 }
                 let space = self.space(id).ok_or(MemError::BadRange)?;
-                let start = space
-                    .free_heap_range(pages)
-                    .ok_or(MemError::NoAddressSpace)?;
+                let start = match space.free_heap_range(pages) {
+                    Some(start) => start,
+                    None => {
+                        // Too large for the heap area: above 4 GiB, the
+                        // space's tables grown to reach it.
+                        let start = space
+                            .free_high_range(pages)
+                            .ok_or(MemError::NoAddressSpace)?;
+                        self.reach(id, start + pages * PAGE_SIZE, true)?;
+                        start
+                    }
+                };
+                let space = self.space(id).ok_or(MemError::BadRange)?;
                 let region = Region {
                     start,
                     end: start + pages * PAGE_SIZE,
@@ -153,7 +163,7 @@ impl<P: Platform> Server<P> {
         if len == 0
             || !addr.is_multiple_of(PAGE_SIZE)
             || !len.is_multiple_of(PAGE_SIZE)
-            || end > layout::SPACE_END
+            || end > layout::LARGE_SPACE_END
         {
             return Err(MemError::BadRange);
         }

@@ -69,7 +69,10 @@ impl<P: Platform> Server<P> {
         let mut seen: Vec<u64, MAX_SPACES> = Vec::new();
         for space in self.family_spaces(usize::from(rec.family)) {
             let top = self.space_ref(space).expect("a live space").top;
-            let ste = self.platform.ste(top.ste_phys(&self.platform, vaddr));
+            let Some(ste_phys) = top.ste_phys(&self.platform, vaddr) else {
+                continue;
+            };
+            let ste = self.platform.ste(ste_phys);
             if !ste.is_valid() {
                 continue;
             }

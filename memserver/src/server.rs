@@ -244,8 +244,9 @@ impl<P: Platform> Server<P> {
         let top = space.top;
         self.clear(id, 0, top.end(), Mode::Purged);
         self.leave_family(id);
+        let table_frames = top.table_frames(&self.platform).count() as u64;
         if let Some(space) = self.spaces[id].take() {
-            let mut released = 1;
+            let mut released = table_frames;
             for pfn in space.owned_frames() {
                 self.frames.release(&mut self.platform, pfn);
                 released += 1;
@@ -258,9 +259,7 @@ impl<P: Platform> Server<P> {
                 self.families[space.family] = None;
             }
         }
-        for pfn in top.table_frames(&self.platform) {
-            self.frames.release(&mut self.platform, pfn);
-        }
+        self.free_top(top);
         while let Some(None) = self.spaces.last() {
             self.spaces.pop();
         }
@@ -296,6 +295,7 @@ impl<P: Platform> Server<P> {
     pub fn seg_pfn(&self, id: usize) -> Option<u64> {
         match self.top(id)? {
             pt::Top::Segment { pfn } => Some(pfn),
+            pt::Top::Region { .. } => None,
         }
     }
 }

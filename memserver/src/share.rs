@@ -27,7 +27,11 @@ impl<P: Platform> Fault<'_, P> {
     /// writable through its segment entry, and returns it. `table` is the
     /// one the segment entry points at now, with segment protection.
     pub(crate) fn unshare(&mut self, page: u64, table: u64) -> Result<u64, UnshareError> {
-        let ste_phys = self.space.top.ste_phys(&*self.platform, page);
+        let ste_phys = self
+            .space
+            .top
+            .ste_phys(&*self.platform, page)
+            .expect("a shared table has a segment entry");
         let sharers = self.records.sharers(self.platform, table);
         if sharers <= 1 {
             // The last sharer takes the table over; entries other sharers

@@ -1,6 +1,5 @@
 //! Address spaces and their regions.
 
-use crate::pagetable::SEGMENT_ENTRIES;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use zpager_ipc::abi::layout;
@@ -165,10 +164,22 @@ impl Space {
     /// the next, and never above [`layout::HEAP_END`], which keeps a
     /// megabyte unmapped below the stack. Unmapped ranges are reused.
     pub fn free_heap_range(&self, pages: u64) -> Option<u64> {
+        self.free_range(pages, layout::HEAP_BASE, layout::HEAP_END)
+    }
+
+    /// [`Self::free_heap_range`] for mappings too large for the heap area:
+    /// the lowest fit from [`layout::HIGH_BASE`] to the end of a large
+    /// space.
+    pub fn free_high_range(&self, pages: u64) -> Option<u64> {
+        self.free_range(pages, layout::HIGH_BASE, layout::LARGE_SPACE_END)
+    }
+
+    /// The lowest address in `base..limit` where `pages` pages fit with a
+    /// free guard page after them and after any region before them.
+    fn free_range(&self, pages: u64, base: u64, limit: u64) -> Option<u64> {
         let len = pages.checked_mul(crate::PAGE_SIZE)?;
-        let limit = layout::HEAP_END;
-        let mut candidate = layout::HEAP_BASE;
-        for r in self.regions.iter().filter(|r| r.end > layout::HEAP_BASE) {
+        let mut candidate = base;
+        for r in self.regions.iter().filter(|r| r.end > base) {
             let end = candidate.checked_add(len)?;
             if end.checked_add(crate::PAGE_SIZE)? <= r.start {
                 break;
@@ -180,7 +191,9 @@ impl Space {
 
     /// Adds a region, keeping the list sorted.
     pub fn insert(&mut self, region: Region) -> Result<(), RegionError> {
-        let limit = SEGMENT_ENTRIES * crate::pagetable::SEGMENT_SIZE;
+        // The top grows to reach a region before it is inserted
+        // (`Server::reach`); no region lies past what a top can reach.
+        let limit = crate::pagetable::REGION_SPACE_END;
         if region.start >= region.end
             || region.end > limit
             || !region.start.is_multiple_of(crate::PAGE_SIZE)

@@ -103,7 +103,10 @@ impl<P: Platform> Server<P> {
         let mut lo = start;
         while lo < end {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste = self.platform.ste(space.top.ste_phys(&self.platform, lo));
+            let ste = space
+                .top
+                .ste_phys(&self.platform, lo)
+                .map_or(pt::Ste::INVALID, |at| self.platform.ste(at));
             if ste.is_valid() && ste.is_protected() {
                 let table = ste.table() / PAGE_SIZE;
                 let sharers = self.records.sharers(&self.platform, table);
@@ -218,7 +221,13 @@ impl<P: Platform> Server<P> {
         let mut lo = start;
         while lo < end {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste_phys = top.ste_phys(&self.platform, lo);
+            let Some(ste_phys) = top.ste_phys(&self.platform, lo) else {
+                // No segment table for these 2 GiB: nothing mapped there.
+                lo = (lo | (zpager_ipc::dat::REGION_THIRD_SIZE - 1))
+                    .saturating_add(1)
+                    .min(end);
+                continue;
+            };
             let ste = self.platform.ste(ste_phys);
             if ste.is_valid() {
                 f(self, ste_phys, ste.table() / PAGE_SIZE, lo, hi);

@@ -296,3 +296,27 @@ fn the_server_uses_all_of_4_gib() {
         assert_line(&run, &format!("anon#{n}: verdict: PASS"));
     }
 }
+
+#[test]
+fn a_mapping_past_the_small_space_grows_a_region_table() {
+    // 6 GiB at 4 GiB: a region-third table over a segment table per
+    // 2 GiB; the kernel switches the live space to it (SPACE_SET_ASCE).
+    let run = run_clients("client-bigspace", &["bigspace"]);
+    assert_line(
+        &run,
+        "bigspace: 6 GiB mapped at 0x100000000 (above 4 GiB: true); the tables grew by 7 frames",
+    );
+    assert_line(
+        &run,
+        "bigspace: 24 pages over 3 stretches of 2 GiB: 0 wrong; the small mapping intact: true",
+    );
+    assert_line(
+        &run,
+        "bigspace: child Ok(Exited(0)); the parent's pages changed: 0",
+    );
+    assert_line(
+        &run,
+        "bigspace: unmapped: Ok(()); 48 frames went back, 19 stay (the larger tables)",
+    );
+    assert_line(&run, "bigspace: verdict: PASS");
+}

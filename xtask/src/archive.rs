@@ -17,6 +17,7 @@ pub const DEMO: &[&str] = &[
     "fork",
     "cow",
     "mremap",
+    "bigspace",
     "spin",
     "bad_wild_store",
     "bad_text_store",

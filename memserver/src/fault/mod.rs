@@ -111,11 +111,31 @@ impl<P: Platform> Fault<'_, P> {
         Ok(outcome)
     }
 
+    /// The segment table for `page`'s 2 GiB under a region top, made on
+    /// the first fault there; where `page`'s segment entry is.
+    #[cold]
+    fn new_segment_table(&mut self, page: u64) -> Result<u64, KillReason> {
+        if !self.family.can_take(pt::CRST_FRAMES) {
+            return Err(KillReason::FrameLimit);
+        }
+        crate::top::new_segment_table(
+            self.platform,
+            self.frames,
+            self.family,
+            self.space.top,
+            page,
+        )
+        .ok_or(KillReason::OutOfMemory)
+    }
+
     /// The page table for `page` and the segment entry pointing at it,
     /// created if missing.
     #[inline(always)]
     pub(crate) fn table(&mut self, page: u64) -> Result<(u64, pt::Ste), KillReason> {
-        let ste_phys = self.space.top.ste_phys(&*self.platform, page);
+        let ste_phys = match self.space.top.ste_phys(&*self.platform, page) {
+            Some(ste_phys) => ste_phys,
+            None => self.new_segment_table(page)?,
+        };
         let ste = self.platform.ste(ste_phys);
         if ste.is_valid() {
             return Ok((ste.table() / PAGE_SIZE, ste));

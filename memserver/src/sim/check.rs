@@ -36,8 +36,10 @@ const PTE_RESERVED: u64 = 0x8ff;
 
 #[derive(Clone, Debug, Default)]
 pub struct FrameState {
-    /// The segment table of a live space.
+    /// The segment table of a live space (a frame of one).
     pub segment_table: bool,
+    /// A frame of the region-third table of a live space.
+    pub region_table: bool,
     /// Valid segment entries of live spaces that point at this frame (a
     /// live page table).
     pub stes: Vec<u64>,
@@ -82,7 +84,18 @@ impl SimMemory {
         );
         let old = self.read_u64(phys);
         let st = self.state(pfn);
-        if st.segment_table {
+        if st.region_table {
+            if old & pt::Rtte::INVALID_BIT == 0 {
+                assert_eq!(
+                    value, old,
+                    "bug: valid region-table entry at {phys:#x} changed while its space is live"
+                );
+            } else if value & pt::Rtte::INVALID_BIT == 0 {
+                // A new segment table goes live.
+                let table = pt::Rtte(value).table() / PAGE_SIZE;
+                self.add_segment_table(table, pt::CRST_FRAMES);
+            }
+        } else if st.segment_table {
             if old & pt::Ste::INVALID_BIT == 0 {
                 assert_eq!(
                     value, old,

@@ -35,6 +35,8 @@ pub struct SimMemory {
     pub batches: usize,
     pub tlb: Tlb,
     frames: Vec<FrameState>,
+    /// The ASCEs of the live spaces, by top-table origin.
+    live: std::collections::BTreeMap<u64, u64>,
 }
 
 impl SimMemory {
@@ -50,6 +52,7 @@ impl SimMemory {
             batches: 0,
             tlb: Tlb::default(),
             frames: vec![dirty; frames as usize],
+            live: std::collections::BTreeMap::new(),
         }
     }
 
@@ -64,59 +67,105 @@ impl SimMemory {
         }
     }
 
-    /// Starts checking the space with this ASCE (what loading it into a
-    /// control register means): its tables are live until [`Self::purge`].
-    pub fn add_space(&mut self, asce: u64) {
-        let seg = asce & !0xfff;
-        if self.state(seg / PAGE_SIZE).segment_table {
-            return;
+    /// The segment tables an ASCE reaches now: (first frame, frames).
+    fn segment_tables_of(&self, asce: u64) -> Vec<(u64, u64)> {
+        let origin = asce & !0xfff;
+        if asce & zpager_ipc::dat::asce::TYPE_MASK == zpager_ipc::dat::asce::REGION_THIRD {
+            (0..zpager_ipc::dat::CRST_ENTRIES)
+                .map(|i| pt::Rtte(self.read_u64(origin + i * 8)))
+                .filter(|r| r.is_valid())
+                .map(|r| (r.table() / PAGE_SIZE, pt::CRST_FRAMES))
+                .collect()
+        } else {
+            vec![(origin / PAGE_SIZE, 1)]
         }
-        self.frames[(seg / PAGE_SIZE) as usize].segment_table = true;
-        for i in 0..pt::SEGMENT_ENTRIES {
-            let ste = self.read_u64(seg + i * 8);
+    }
+
+    /// Marks a segment table live and starts checking its valid entries.
+    fn add_segment_table(&mut self, first: u64, frames: u64) {
+        for pfn in first..first + frames {
+            self.frames[pfn as usize].segment_table = true;
+        }
+        for i in 0..frames * PAGE_SIZE / 8 {
+            let at = first * PAGE_SIZE + i * 8;
+            let ste = self.read_u64(at);
             if ste & pt::Ste::INVALID_BIT == 0 {
-                self.add_ste(ste, seg + i * 8);
+                self.add_ste(ste, at);
             }
         }
     }
 
-    /// PTLB for a space the kernel drops: nothing it cached is left, and
-    /// its tables are no longer live, so the server may free them.
-    pub fn purge(&mut self, asce: u64) {
-        let seg = asce & !0xfff;
-        self.tlb.purge_space(seg);
-        if !self.state(seg / PAGE_SIZE).segment_table {
+    /// Starts checking the space with this ASCE (what loading it into a
+    /// control register means): its tables are live until [`Self::purge`].
+    pub fn add_space(&mut self, asce: u64) {
+        let origin = asce & !0xfff;
+        let region = asce & zpager_ipc::dat::asce::TYPE_MASK == zpager_ipc::dat::asce::REGION_THIRD;
+        let state = self.state(origin / PAGE_SIZE);
+        if state.segment_table || state.region_table {
             return;
         }
-        self.frames[(seg / PAGE_SIZE) as usize].segment_table = false;
-        for i in 0..pt::SEGMENT_ENTRIES {
-            let ste = self.read_u64(seg + i * 8);
-            if ste & pt::Ste::INVALID_BIT == 0 {
-                self.drop_ste(ste, seg + i * 8);
+        self.live.insert(origin, asce);
+        if region {
+            for pfn in origin / PAGE_SIZE..origin / PAGE_SIZE + pt::CRST_FRAMES {
+                self.frames[pfn as usize].region_table = true;
+            }
+        }
+        for (first, frames) in self.segment_tables_of(asce) {
+            self.add_segment_table(first, frames);
+        }
+    }
+
+    /// PTLB for a space the kernel drops (or switches to other tables):
+    /// nothing it cached is left, and its tables are no longer live, so
+    /// the server may free them.
+    pub fn purge(&mut self, asce: u64) {
+        let origin = asce & !0xfff;
+        let tables = self.segment_tables_of(asce);
+        let frames: Vec<u64> = tables.iter().flat_map(|&(f, n)| f..f + n).collect();
+        self.tlb.purge_space(origin, &frames);
+        let state = self.state(origin / PAGE_SIZE);
+        let (small, region) = (state.segment_table, state.region_table);
+        if !small && !region {
+            return;
+        }
+        self.live.remove(&origin);
+        if region {
+            for pfn in origin / PAGE_SIZE..origin / PAGE_SIZE + pt::CRST_FRAMES {
+                self.frames[pfn as usize].region_table = false;
+            }
+        }
+        for (first, n) in tables {
+            for pfn in first..first + n {
+                self.frames[pfn as usize].segment_table = false;
+            }
+            for i in 0..n * PAGE_SIZE / 8 {
+                let at = first * PAGE_SIZE + i * 8;
+                let ste = self.read_u64(at);
+                if ste & pt::Ste::INVALID_BIT == 0 {
+                    self.drop_ste(ste, at);
+                }
             }
         }
     }
 
     /// Segment-table origins of the live spaces.
     pub fn live_spaces(&self) -> impl Iterator<Item = u64> + '_ {
-        self.frames
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.segment_table)
-            .map(|(pfn, _)| pfn as u64 * PAGE_SIZE)
+        self.live.keys().copied()
+    }
+
+    /// The ASCE of the live space whose top table is at `origin`.
+    pub fn live_asce(&self, origin: u64) -> Option<u64> {
+        self.live.get(&origin).copied()
     }
 
     /// One access as the CPU makes it: the TLB first, then DAT, which
     /// caches the segment entry and the translation it finds.
     pub fn dat(&mut self, asce: u64, vaddr: u64, write: bool) -> Result<u64, Exception> {
-        if vaddr >= pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE {
-            return Err(Exception::Translation);
-        }
         let key = (asce & !0xfff, vaddr & !(PAGE_SIZE - 1));
         let e = match self.tlb.get(key) {
             Some(e) => e,
             None => {
-                let ste_phys = key.0 + (vaddr >> 20) * 8;
+                let ste_phys = ste_of(self, asce, vaddr).ok_or(Exception::Translation)?;
                 let s = match self.tlb.segment(ste_phys) {
                     Some(s) => s,
                     None => {
@@ -224,6 +273,12 @@ impl Platform for SimMemory {
             self.replace_pte(r.pte_phys, r.vaddr, r.new);
         }
     }
+    fn switch_asce(&mut self, _space: usize, old: u64, new: u64) {
+        // SPACE_SET_ASCE: the new tables are live, then the old ones are
+        // dropped with everything cached through them.
+        self.add_space(new);
+        self.purge(old);
+    }
     fn invalidate_segment(&mut self, ste_phys: u64, vaddr: u64) {
         let ste = self.read_u64(ste_phys);
         assert_eq!(
@@ -233,7 +288,7 @@ impl Platform for SimMemory {
         );
         assert_eq!(
             ste_phys % PAGE_SIZE,
-            (vaddr >> 20) % pt::SEGMENT_ENTRIES * 8,
+            zpager_ipc::dat::segment_index(vaddr) * 8 % PAGE_SIZE,
             "entry and address disagree"
         );
         // The table may still map: fork re-protects segment entries, and
@@ -254,13 +309,26 @@ pub enum Exception {
     Protection,
 }
 
+/// Where DAT finds `vaddr`'s segment-table entry from `asce` (a 4 KiB
+/// segment table or a region-third table), if the tables reach it.
+fn ste_of(m: &SimMemory, asce: u64, vaddr: u64) -> Option<u64> {
+    let origin = asce & !0xfff;
+    if asce & zpager_ipc::dat::asce::TYPE_MASK == zpager_ipc::dat::asce::REGION_THIRD {
+        if vaddr >= pt::REGION_SPACE_END {
+            return None;
+        }
+        let rtte = pt::Rtte(m.read_u64(origin + zpager_ipc::dat::region_third_index(vaddr) * 8));
+        rtte.is_valid()
+            .then(|| rtte.table() + zpager_ipc::dat::segment_index(vaddr) * 8)
+    } else {
+        (vaddr < pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE).then(|| origin + (vaddr >> 20) * 8)
+    }
+}
+
 /// What DAT finds in memory now, ignoring the TLB: the page-table entry's
 /// address and value and the segment protection, if the entry is valid.
-pub fn walk(m: &SimMemory, seg: u64, vaddr: u64) -> Option<(u64, u64, bool)> {
-    if vaddr >= pt::SEGMENT_ENTRIES * pt::SEGMENT_SIZE {
-        return None;
-    }
-    let ste = m.read_u64((seg & !0xfff) + (vaddr >> 20) * 8);
+pub fn walk(m: &SimMemory, asce: u64, vaddr: u64) -> Option<(u64, u64, bool)> {
+    let ste = m.read_u64(ste_of(m, asce, vaddr)?);
     if ste & pt::Ste::INVALID_BIT != 0 {
         return None;
     }

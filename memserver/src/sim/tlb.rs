@@ -116,8 +116,9 @@ impl Tlb {
         }
     }
 
-    /// PTLB for one space (segment-table origin `seg`): all it cached.
-    pub fn purge_space(&mut self, seg: u64) {
+    /// PTLB for one space (top-table origin `seg`, segment tables in the
+    /// frames `tables`): all it cached.
+    pub fn purge_space(&mut self, seg: u64, tables: &[u64]) {
         let keys: Vec<Key> = self
             .entries
             .keys()
@@ -130,7 +131,7 @@ impl Tlb {
         let stes: Vec<u64> = self
             .segments
             .keys()
-            .filter(|&&s| s / PAGE_SIZE == seg / PAGE_SIZE)
+            .filter(|&&s| tables.contains(&(s / PAGE_SIZE)))
             .copied()
             .collect();
         for ste_phys in stes {

@@ -266,7 +266,8 @@ pub fn audit_tlb(p: &SimMemory, roles: Option<&Roles>) -> Result<(), TestCaseErr
             "I7: a translation of dead space {:#x}",
             seg
         );
-        let now = walk(p, seg, page).map(|(pte_phys, pte, sp)| {
+        let asce = p.live_asce(seg).unwrap_or(seg);
+        let now = walk(p, asce, page).map(|(pte_phys, pte, sp)| {
             (
                 pte_phys,
                 pt::Pte(pte).pfn(),

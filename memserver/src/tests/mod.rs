@@ -8,6 +8,7 @@ mod capacity;
 mod fork;
 mod fork_ops;
 mod fork_replay;
+mod large;
 mod model;
 mod offline;
 mod offline_steps;

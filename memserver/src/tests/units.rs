@@ -292,7 +292,7 @@ fn requests_validate_ranges() {
         bad(
             &mut s,
             Request::MapAnon {
-                len: 1 << 40,
+                len: 1 << 43,
                 writable: true
             }
         ),

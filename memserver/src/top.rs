@@ -1,0 +1,114 @@
+//! Growing a space's tables: every client starts with one 4 KiB segment
+//! table (512 MiB, a frame); one that maps above that gets a region-third
+//! table (4 TiB) over full 16 KiB segment tables, made when a region
+//! first needs it, and a segment table for each 2 GiB when a fault or a
+//! fork first needs one there.
+
+use crate::family::Family;
+use crate::frames::FrameAllocator;
+use crate::pagetable::{self as pt, Entries, Rtte, Ste, Top, CRST_FRAMES};
+use crate::server::Server;
+use crate::{Platform, PAGE_SIZE};
+use zpager_ipc::protocol::MemError;
+
+/// Frames a space's top grows by: the region-third table and the full
+/// segment table that takes over the small one's entries.
+pub const GROWTH_FRAMES: u64 = 2 * CRST_FRAMES;
+
+/// Makes the segment table for `vaddr`'s 2 GiB under region top `top`,
+/// charging `family`; returns where `vaddr`'s segment entry is. `None`,
+/// with nothing changed, past the family's limit or the pool.
+pub(crate) fn new_segment_table(
+    p: &mut impl Platform,
+    frames: &mut FrameAllocator,
+    family: &mut Family,
+    top: Top,
+    vaddr: u64,
+) -> Option<u64> {
+    let rtte_phys = top.region_entry(vaddr)?;
+    if !family.can_take(CRST_FRAMES) {
+        return None;
+    }
+    let table = frames.alloc_run(p, CRST_FRAMES)?;
+    p.init_crst(table, Ste::INVALID.0);
+    // Invalid to valid: no purge needed.
+    p.write_u64(rtte_phys, Rtte::new(table * PAGE_SIZE).0);
+    family.frames += CRST_FRAMES;
+    top.ste_phys(p, vaddr)
+}
+
+impl<P: Platform> Server<P> {
+    /// Frees the tables of a dead space's `top` (its page tables are gone
+    /// already).
+    pub(crate) fn free_top(&mut self, top: Top) {
+        let release = |s: &mut Self, first: u64, n: u64| {
+            for pfn in first..first + n {
+                s.frames.release(&mut s.platform, pfn);
+            }
+        };
+        match top {
+            Top::Segment { pfn } => release(self, pfn, 1),
+            Top::Region { pfn } => {
+                for i in 0..zpager_ipc::dat::CRST_ENTRIES {
+                    let rtte = Rtte(self.platform.read_u64(pfn * PAGE_SIZE + i * 8));
+                    if rtte.is_valid() {
+                        release(self, rtte.table() / PAGE_SIZE, CRST_FRAMES);
+                    }
+                }
+                release(self, pfn, CRST_FRAMES);
+            }
+        }
+    }
+
+    /// Makes space `id`'s tables reach `end`. A space with one segment
+    /// table gets a region-third table whose first entry is a full segment
+    /// table holding the old entries (the page tables and their sharer
+    /// counts stay as they are: each entry moves); when the space is
+    /// `live`, the kernel switches it to the new top (and purges its
+    /// translations) before the old table is freed. Checked before any
+    /// change: `FrameLimit`, `OutOfMemory`, `BadRange` past 4 TiB.
+    pub(crate) fn reach(&mut self, id: usize, end: u64, live: bool) -> Result<(), MemError> {
+        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
+        let old = space.top;
+        if end <= old.end() {
+            return Ok(());
+        }
+        if end > pt::REGION_SPACE_END {
+            return Err(MemError::BadRange);
+        }
+        let family = self.families[space.family].as_ref().expect("a live family");
+        if !family.can_take(GROWTH_FRAMES - 1) {
+            return Err(MemError::FrameLimit);
+        }
+        let Top::Segment { pfn: small } = old else {
+            return Ok(());
+        };
+        let region = self
+            .frames
+            .alloc_run(&mut self.platform, CRST_FRAMES)
+            .ok_or(MemError::OutOfMemory)?;
+        let Some(segments) = self.frames.alloc_run(&mut self.platform, CRST_FRAMES) else {
+            for pfn in region..region + CRST_FRAMES {
+                self.frames.release(&mut self.platform, pfn);
+            }
+            return Err(MemError::OutOfMemory);
+        };
+        self.platform.init_crst(region, Rtte::INVALID.0);
+        self.platform.init_crst(segments, Ste::INVALID.0);
+        for i in 0..pt::SEGMENT_ENTRIES {
+            let ste = self.platform.read_u64(small * PAGE_SIZE + i * 8);
+            self.platform.write_u64(segments * PAGE_SIZE + i * 8, ste);
+        }
+        self.platform
+            .write_u64(region * PAGE_SIZE, Rtte::new(segments * PAGE_SIZE).0);
+        let new = Top::Region { pfn: region };
+        if live {
+            self.platform.switch_asce(id, old.asce(), new.asce());
+        }
+        self.spaces[id].as_mut().expect("checked").top = new;
+        self.frames.release(&mut self.platform, small);
+        let family = self.family_of(id).expect("checked");
+        family.frames += GROWTH_FRAMES - 1;
+        Ok(())
+    }
+}
