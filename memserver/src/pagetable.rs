@@ -69,18 +69,33 @@ impl Top {
         pfn * PAGE_SIZE + region_third_index(vaddr) * 8
     }
 
-    /// Physical address of `vaddr`'s segment-table entry, `vaddr` below
-    /// [`Top::end`]; `None` where a region entry is still invalid (no
-    /// segment table for those 2 GiB yet).
+    /// Physical address of `vaddr`'s segment-table entry; `None` past
+    /// [`Top::end`] and where a region entry is still invalid (no segment
+    /// table for those 2 GiB yet).
     #[inline(always)]
     pub fn ste_phys(self, p: &impl Platform, vaddr: u64) -> Option<u64> {
         match self {
-            Top::Segment { pfn } => Some(ste_phys(pfn, vaddr)),
+            // A small space has nothing past its 512 MiB (the reverse map
+            // and offline look at addresses other family members use).
+            Top::Segment { pfn } => {
+                (vaddr < SEGMENT_ENTRIES * SEGMENT_SIZE).then(|| ste_phys(pfn, vaddr))
+            }
             Top::Region { pfn } => {
                 let rtte = Rtte(p.read_u64(Self::rtte_phys(pfn, vaddr)));
                 rtte.is_valid()
                     .then(|| rtte.table() + segment_index(vaddr) * 8)
             }
+        }
+    }
+
+    /// [`Top::ste_phys`] for an address inside one of the space's own
+    /// regions, which its top always reaches (the fault path's lookup,
+    /// without the range check).
+    #[inline(always)]
+    pub fn ste_phys_in_region(self, p: &impl Platform, vaddr: u64) -> Option<u64> {
+        match self {
+            Top::Segment { pfn } => Some(ste_phys(pfn, vaddr)),
+            Top::Region { .. } => self.ste_phys(p, vaddr),
         }
     }
 

@@ -38,6 +38,26 @@ pub(crate) fn new_segment_table(
 }
 
 impl<P: Platform> Server<P> {
+    /// Maps `pages` of writable anonymous memory at `addr` (the model
+    /// tests' way to put mappings anywhere above 4 GiB), growing the
+    /// space as `MapAnon` does.
+    #[cfg(test)]
+    pub fn map_anon_at(&mut self, id: usize, addr: u64, pages: u64) -> Result<(), MemError> {
+        let end = addr + pages * PAGE_SIZE;
+        self.reach(id, end, true)?;
+        let region = crate::space::Region {
+            start: addr,
+            end,
+            writable: true,
+            backing: crate::space::Backing::Anon,
+            fixed: false,
+        };
+        self.space(id)
+            .ok_or(MemError::BadRange)?
+            .insert(region)
+            .map_err(|_| MemError::Overlap)
+    }
+
     /// Frees the tables of a dead space's `top` (its page tables are gone
     /// already).
     pub(crate) fn free_top(&mut self, top: Top) {

@@ -132,7 +132,7 @@ impl<P: Platform> Fault<'_, P> {
     /// created if missing.
     #[inline(always)]
     pub(crate) fn table(&mut self, page: u64) -> Result<(u64, pt::Ste), KillReason> {
-        let ste_phys = match self.space.top.ste_phys(&*self.platform, page) {
+        let ste_phys = match self.space.top.ste_phys_in_region(&*self.platform, page) {
             Some(ste_phys) => ste_phys,
             None => self.new_segment_table(page)?,
         };

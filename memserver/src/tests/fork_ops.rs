@@ -76,6 +76,13 @@ pub enum Op {
         space: usize,
         pick: usize,
     },
+    /// Map `pages` above 4 GiB, in 2 GiB stretch `stretch`: the space
+    /// grows region tables, and a segment table per stretch.
+    MapHigh {
+        space: usize,
+        pages: u64,
+        stretch: u64,
+    },
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -93,7 +100,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         4 => (s.clone(), any::<usize>(), prop_oneof![1u64..40, 256u64..600], prop_oneof![4 => Just(0u64), 1 => 1u64..3], prop_oneof![1u64..40, 1u64..600], 0u8..5, any::<u64>())
             .prop_map(|(space, pick, pages, extra, new_pages, mode, spot)| Op::Remap { space, pick, pages, extra, new_pages, mode, spot }),
         3 => (s.clone(), any::<usize>(), any::<u64>(), 0u64..8, 1u64..24).prop_map(|(space, pick, frame, back, count)| Op::Offline { space, pick, frame, back, count }),
-        1 => (s, any::<usize>()).prop_map(|(space, pick)| Op::Online { space, pick }),
+        1 => (s.clone(), any::<usize>()).prop_map(|(space, pick)| Op::Online { space, pick }),
+        1 => (s, 1u64..48, 0u64..3).prop_map(|(space, pages, stretch)| Op::MapHigh { space, pages, stretch }),
     ]
 }
 

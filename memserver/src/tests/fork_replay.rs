@@ -13,6 +13,7 @@ use crate::PAGE_SIZE;
 use proptest::prelude::*;
 use std::vec;
 use std::vec::Vec;
+use zpager_ipc::abi::layout;
 use zpager_ipc::protocol::{RemapMode, Request, Response};
 
 proptest! {
@@ -219,6 +220,25 @@ fn replay(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     (frame, back, count),
                     &mut offline,
                 )?;
+            }
+            Op::MapHigh {
+                space,
+                pages,
+                stretch,
+            } => {
+                let Some(m) = model[space].as_mut() else {
+                    continue;
+                };
+                // Where this stretch's mappings start, after any before.
+                let base = layout::HIGH_BASE + stretch * (2 << 30) + (stretch << 20);
+                let addr = m
+                    .range(base..base + (1 << 30))
+                    .last()
+                    .map_or(base, |(&p, _)| p + 2 * PAGE_SIZE);
+                prop_assert_eq!(s.map_anon_at(space + 1, addr, pages), Ok(()));
+                for i in 0..pages {
+                    m.insert(addr + i * PAGE_SIZE, (true, 0));
+                }
             }
             Op::Online { space, pick } => {
                 if model[space].is_none() {
