@@ -1,22 +1,7 @@
 //! mremap in the running system: the `mremap` client's cases, and the
 //! `cow` client's moves of memory a child still shares.
 
-use xtask::qemu::Run;
-use zpager_tests::{assert_contains, assert_exit, assert_line, ExitStatus, Scenario};
-
-/// Runs `clients` and checks the common ending: every client ended as
-/// expected, no frame leaked, the run passed.
-fn run_clients(name: &str, clients: &[&str]) -> Run {
-    let run = Scenario::new(name).clients(clients).run();
-    assert_exit(&run, ExitStatus::Success);
-    assert_line(
-        &run,
-        &format!("memserver: all {} clients done", clients.len()),
-    );
-    assert_contains(&run, "records 0: no leak");
-    assert_line(&run, "memserver: verdict: PASS");
-    run
-}
+use zpager_tests::{assert_line, run_clients};
 
 #[test]
 fn mremap_grows_shrinks_moves_and_refuses_with_typed_errors() {
