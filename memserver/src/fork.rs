@@ -79,51 +79,57 @@ impl<P: Platform> Server<P> {
         self.families[family_id].as_mut().expect("live").frames += u64::from(utcb_pfn.is_some());
         // Page tables exist only where regions are: visit those segments
         // (regions are sorted, so each segment comes up once in a row).
-        let segments = child_space
+        let ranges: heapless::Vec<(u64, u64), { crate::space::MAX_REGIONS }> = child_space
             .regions
             .iter()
-            .flat_map(|r| (pt::segment_start(r.start)..r.end).step_by(pt::SEGMENT_SIZE as usize));
-        let mut last = None;
-        for vaddr in segments {
-            if last == Some(vaddr) {
-                continue;
-            }
-            last = Some(vaddr);
-            let Some(ste_phys) = parent_top.ste_phys(&self.platform, vaddr) else {
-                continue;
-            };
-            let ste = self.platform.ste(ste_phys);
-            if !ste.is_valid() || private.contains(&vaddr) {
-                continue;
-            }
-            let child_ste = match child_top.ste_phys(&self.platform, vaddr) {
-                Some(at) => at,
-                None => {
-                    let family = self.families[family_id].as_mut().expect("live");
-                    let made = crate::top::new_segment_table(
-                        &mut self.platform,
-                        &mut self.frames,
-                        family,
-                        child_top,
-                        vaddr,
-                    );
-                    let Some(at) = made else {
-                        // No four frames in a row: undone through the
-                        // teardown path, which detaches what is shared.
-                        self.destroy_space(child);
-                        return Err(MemError::OutOfMemory);
-                    };
-                    at
+            .map(|r| (pt::segment_start(r.start), r.end))
+            .collect();
+        // Regions are sorted: each MiB comes up once, and a 2 GiB stretch
+        // without a segment table in the parent is skipped whole.
+        let mut next = 0;
+        for &(start, end) in ranges.iter() {
+            let mut at = start.max(next);
+            while at < end {
+                let vaddr = at;
+                at += pt::SEGMENT_SIZE;
+                let Some(ste_phys) = parent_top.ste_phys(&self.platform, vaddr) else {
+                    at = crate::teardown::next_region_third(vaddr);
+                    continue;
+                };
+                let ste = self.platform.ste(ste_phys);
+                if !ste.is_valid() || private.contains(&vaddr) {
+                    continue;
                 }
-            };
-            let shared = Ste::new(ste.table(), true);
-            if !ste.is_protected() {
-                self.platform.replace_ste(ste_phys, vaddr, shared.0);
+                let child_ste = match child_top.ste_phys(&self.platform, vaddr) {
+                    Some(entry) => entry,
+                    None => {
+                        let family = self.families[family_id].as_mut().expect("live");
+                        let made = crate::top::new_segment_table(
+                            &mut self.platform,
+                            &mut self.frames,
+                            family,
+                            child_top,
+                            vaddr,
+                        );
+                        let Some(entry) = made else {
+                            // No four frames in a row: undone through the
+                            // teardown path, which detaches what is shared.
+                            self.destroy_space(child);
+                            return Err(MemError::OutOfMemory);
+                        };
+                        entry
+                    }
+                };
+                let shared = Ste::new(ste.table(), true);
+                if !ste.is_protected() {
+                    self.platform.replace_ste(ste_phys, vaddr, shared.0);
+                }
+                self.platform.write_u64(child_ste, shared.0);
+                let table = ste.table() / PAGE_SIZE;
+                let n = self.records.sharers(&self.platform, table);
+                self.records.set_sharers(&mut self.platform, table, n + 1);
             }
-            self.platform.write_u64(child_ste, shared.0);
-            let table = ste.table() / PAGE_SIZE;
-            let n = self.records.sharers(&self.platform, table);
-            self.records.set_sharers(&mut self.platform, table, n + 1);
+            next = at;
         }
         let asce = child_top.asce();
         Ok(Forked { asce, utcb_pfn })

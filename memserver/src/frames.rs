@@ -10,6 +10,13 @@ use crate::{Platform, PAGE_SIZE};
 /// Marks the end of the free stack and of the chain of ranges.
 const NIL: u64 = u64::MAX;
 
+/// Frames in a run [`FrameAllocator::alloc_run`] hands out: a full
+/// region or segment table.
+pub const RUN: u64 = 4;
+
+/// Runs set aside at start, at most a sixteenth of the pool.
+const RESERVED_RUNS: u64 = 64;
+
 /// Hands out frames from the pool.
 #[derive(Debug)]
 pub struct FrameAllocator {
@@ -22,6 +29,10 @@ pub struct FrameAllocator {
     next_range: u64,
     /// Top of the stack of returned frames.
     free_top: u64,
+    /// Top of the stack of returned runs of [`RUN`] frames (full region
+    /// and segment tables), threaded through their first frames, so a
+    /// table freed is a table to be had again.
+    run_top: u64,
     free: u64,
     total: u64,
     /// Lowest and one past the highest pool frame.
@@ -37,6 +48,7 @@ impl FrameAllocator {
             bump_end: 0,
             next_range: NIL,
             free_top: NIL,
+            run_top: NIL,
             free: 0,
             total: 0,
             span: (u64::MAX, 0),
@@ -44,7 +56,21 @@ impl FrameAllocator {
         // The range whose link is still to be written, once its successor
         // is known.
         let mut unlinked: Option<(u64, u64)> = None;
-        for (start, end) in ranges.into_iter().filter(|r| r.1 > r.0) {
+        let mut ranges = ranges.into_iter().filter(|r| r.1 > r.0).peekable();
+        while let Some((start, mut end)) = ranges.next() {
+            if ranges.peek().is_none() {
+                // The last range's top is kept as runs from the start, so
+                // tables of four frames can be had even after single frames
+                // have been taken from everywhere (the runs go last).
+                let runs = (end - start).min(RESERVED_RUNS * RUN * 16) / 16 / RUN;
+                for _ in 0..runs {
+                    end -= RUN;
+                    p.write_u64(end * PAGE_SIZE, a.run_top);
+                    a.run_top = end;
+                    a.total += RUN;
+                    a.span = (a.span.0.min(end), a.span.1.max(end + RUN));
+                }
+            }
             if a.total == 0 {
                 (a.bump, a.bump_end) = (start, end);
             } else if let Some((s, e)) = unlinked.replace((start, end)) {
@@ -99,7 +125,7 @@ impl FrameAllocator {
         }
         if self.bump == self.bump_end {
             if self.next_range == NIL {
-                return None;
+                return self.break_run(p);
             }
             // Read the link before the frame holding it is handed out.
             self.bump = self.next_range;
@@ -124,6 +150,13 @@ impl FrameAllocator {
     /// search. The rest of a range too short for them goes on the stack
     /// of single frames.
     pub fn alloc_run(&mut self, p: &mut impl Platform, n: u64) -> Option<u64> {
+        debug_assert_eq!(n, RUN);
+        if self.run_top != NIL {
+            let first = self.run_top;
+            self.run_top = p.read_u64(first * PAGE_SIZE);
+            self.free -= n;
+            return Some(first);
+        }
         loop {
             if self.bump_end - self.bump >= n {
                 let first = self.bump;
@@ -146,6 +179,32 @@ impl FrameAllocator {
         }
     }
 
+    /// Returns a run [`Self::alloc_run`] handed out, whole.
+    pub fn release_run(&mut self, p: &mut impl Platform, first: u64) {
+        debug_assert!(
+            (self.span.0..self.span.1).contains(&first),
+            "run {first:#x} is not from the pool"
+        );
+        p.write_u64(first * PAGE_SIZE, self.run_top);
+        self.run_top = first;
+        self.free += RUN;
+    }
+
+    /// The last resort of [`Self::alloc`], when the stack and every
+    /// range are empty: a returned run becomes the range handed out.
+    #[cold]
+    fn break_run(&mut self, p: &impl Platform) -> Option<u64> {
+        let first = self.run_top;
+        if first == NIL {
+            return None;
+        }
+        self.run_top = p.read_u64(first * PAGE_SIZE);
+        self.bump = first + 1;
+        self.bump_end = first + RUN;
+        self.free -= 1;
+        Some(first)
+    }
+
     /// Whether `pfn` lies in the pool's span (the host tests' pools are
     /// one range, so this is membership).
     #[cfg(test)]
@@ -166,6 +225,12 @@ impl FrameAllocator {
             untouched.push((next, p.read_u64(next * PAGE_SIZE)));
             next = p.read_u64(next * PAGE_SIZE + 8);
         }
+        // Returned runs count with the untouched ranges.
+        let mut run = self.run_top;
+        while run != NIL && untouched.len() as u64 <= self.total {
+            untouched.push((run, run + RUN));
+            run = p.read_u64(run * PAGE_SIZE);
+        }
         let mut stack = std::vec::Vec::new();
         let mut pfn = self.free_top;
         while pfn != NIL && stack.len() as u64 <= self.total {
@@ -178,6 +243,11 @@ impl FrameAllocator {
     /// Calls `f` for every free frame in `lo..hi` (on the stack or not
     /// yet handed out).
     pub fn for_each_free(&self, p: &impl Platform, lo: u64, hi: u64, mut f: impl FnMut(u64)) {
+        let mut run = self.run_top;
+        while run != NIL {
+            (run.max(lo)..(run + RUN).min(hi)).for_each(&mut f);
+            run = p.read_u64(run * PAGE_SIZE);
+        }
         let mut pfn = self.free_top;
         while pfn != NIL {
             if (lo..hi).contains(&pfn) {
@@ -200,6 +270,22 @@ impl FrameAllocator {
     /// free frames leave the stack and the untouched ranges, so they are
     /// never handed out; the caller moves the frames in use out of it.
     pub fn exclude(&mut self, p: &mut impl Platform, lo: u64, hi: u64) {
+        // Runs with a frame inside go to the stack as single frames first.
+        let (mut run, mut kept) = (self.run_top, NIL);
+        while run != NIL {
+            let next = p.read_u64(run * PAGE_SIZE);
+            if run < hi && run + RUN > lo {
+                self.free -= RUN;
+                for pfn in run..run + RUN {
+                    self.release(p, pfn);
+                }
+            } else {
+                p.write_u64(run * PAGE_SIZE, kept);
+                kept = run;
+            }
+            run = next;
+        }
+        self.run_top = kept;
         let inside = |pfn: u64| (lo..hi).contains(&pfn);
         let mut removed = 0;
         // The stack: unlink the frames inside.

@@ -59,6 +59,11 @@ impl<P: Platform> Server<P> {
                 return Err(LoadError::BadLayout);
             }
             let first_pfn = (image + seg.offset) / PAGE_SIZE;
+            // Data is never executable, so a segment both writable and
+            // executable cannot be what it asks to be.
+            if seg.writable && seg.executable {
+                return Err(LoadError::BadLayout);
+            }
             let backing = if seg.writable {
                 Backing::FileCow {
                     first_pfn,

@@ -27,7 +27,7 @@ pub fn ste_phys(seg_pfn: u64, vaddr: u64) -> u64 {
 }
 
 /// Frames of a full segment or region table (2048 entries, 16 KiB).
-pub const CRST_FRAMES: u64 = 4;
+pub const CRST_FRAMES: u64 = crate::frames::RUN;
 /// What a region-third table maps: 4 TiB.
 pub const REGION_SPACE_END: u64 = CRST_ENTRIES * REGION_THIRD_SIZE;
 

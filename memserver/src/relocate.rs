@@ -62,17 +62,8 @@ impl<P: Platform> Server<P> {
     /// `id` copies: those in tables other spaces share, and those marked
     /// copy-on-write (only they can be mapped by another table).
     fn copies_bound(&self, id: usize, start: u64, end: u64) -> u64 {
-        let Some(space) = self.space_ref(id) else {
-            return 0;
-        };
         let mut copies = 0;
-        let mut lo = start;
-        while lo < end {
-            let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste = space
-                .top
-                .ste_phys(&self.platform, lo)
-                .map_or(pt::Ste::INVALID, |at| self.platform.ste(at));
+        for (lo, hi, ste) in self.segments_in(id, start, end) {
             if ste.is_valid() {
                 let table = ste.table() / PAGE_SIZE;
                 let shared = self.records.sharers(&self.platform, table) > 1;
@@ -83,7 +74,6 @@ impl<P: Platform> Server<P> {
                     page += PAGE_SIZE;
                 }
             }
-            lo = hi;
         }
         copies
     }

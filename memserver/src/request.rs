@@ -58,6 +58,10 @@ impl<P: Platform> Server<P> {
                         let start = space
                             .free_high_range(pages)
                             .ok_or(MemError::NoAddressSpace)?;
+                        // Refused before the tables grow for nothing.
+                        if space.regions.len() >= crate::space::MAX_REGIONS {
+                            return Err(MemError::TooManyRegions);
+                        }
                         self.reach(id, start + pages * PAGE_SIZE, true)?;
                         start
                     }

@@ -192,8 +192,8 @@ impl Space {
     /// Adds a region, keeping the list sorted.
     pub fn insert(&mut self, region: Region) -> Result<(), RegionError> {
         // The top grows to reach a region before it is inserted
-        // (`Server::reach`); no region lies past what a top can reach.
-        let limit = crate::pagetable::REGION_SPACE_END;
+        // (`Server::reach`): no region lies past what the tables reach.
+        let limit = self.top.end();
         if region.start >= region.end
             || region.end > limit
             || !region.start.is_multiple_of(crate::PAGE_SIZE)

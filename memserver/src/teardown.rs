@@ -96,28 +96,47 @@ impl<P: Platform> Server<P> {
     /// shared ones the range covers whole when `detach_whole` (unmap
     /// detaches those instead).
     pub(crate) fn unshare_cost(&self, id: usize, start: u64, end: u64, detach_whole: bool) -> u64 {
-        let Some(space) = self.space_ref(id) else {
-            return 0;
-        };
-        let mut cost = 0;
-        let mut lo = start;
-        while lo < end {
-            let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
-            let ste = space
-                .top
-                .ste_phys(&self.platform, lo)
-                .map_or(pt::Ste::INVALID, |at| self.platform.ste(at));
-            if ste.is_valid() && ste.is_protected() {
-                let table = ste.table() / PAGE_SIZE;
-                let sharers = self.records.sharers(&self.platform, table);
+        self.segments_in(id, start, end)
+            .filter(|&(lo, hi, ste)| {
                 let whole = hi - lo == pt::SEGMENT_SIZE;
-                if sharers > 1 && !(detach_whole && whole) {
-                    cost += 1;
-                }
-            }
-            lo = hi;
-        }
-        cost
+                ste.is_valid()
+                    && ste.is_protected()
+                    && self
+                        .records
+                        .sharers(&self.platform, ste.table() / PAGE_SIZE)
+                        > 1
+                    && !(detach_whole && whole)
+            })
+            .count() as u64
+    }
+
+    /// The parts `lo..hi` of `start..end` of space `id` that lie in one
+    /// MiB each, with that MiB's segment entry (invalid where there is
+    /// none).
+    pub(crate) fn segments_in(
+        &self,
+        id: usize,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (u64, u64, pt::Ste)> + '_ {
+        let top = self.space_ref(id).map(|s| s.top);
+        let mut lo = start;
+        core::iter::from_fn(move || {
+            let top = top?;
+            (lo < end).then(|| {
+                let (hi, ste) = match top.ste_phys(&self.platform, lo) {
+                    Some(at) => (
+                        (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end),
+                        self.platform.ste(at),
+                    ),
+                    // No segment table for this 2 GiB: one invalid part.
+                    None => (next_region_third(lo).min(end), pt::Ste::INVALID),
+                };
+                let part = (lo, hi, ste);
+                lo = hi;
+                part
+            })
+        })
     }
 
     /// [`Server::clear`] for `lo..hi`, all in `table`, which the segment
@@ -223,9 +242,7 @@ impl<P: Platform> Server<P> {
             let hi = (pt::segment_start(lo) + pt::SEGMENT_SIZE).min(end);
             let Some(ste_phys) = top.ste_phys(&self.platform, lo) else {
                 // No segment table for these 2 GiB: nothing mapped there.
-                lo = (lo | (zpager_ipc::dat::REGION_THIRD_SIZE - 1))
-                    .saturating_add(1)
-                    .min(end);
+                lo = next_region_third(lo).min(end);
                 continue;
             };
             let ste = self.platform.ste(ste_phys);
@@ -235,4 +252,10 @@ impl<P: Platform> Server<P> {
             lo = hi;
         }
     }
+}
+
+/// The start of the 2 GiB after the one holding `vaddr` (one segment
+/// table's reach).
+pub(crate) fn next_region_third(vaddr: u64) -> u64 {
+    (vaddr | (zpager_ipc::dat::REGION_THIRD_SIZE - 1)).saturating_add(1)
 }

@@ -61,21 +61,17 @@ impl<P: Platform> Server<P> {
     /// Frees the tables of a dead space's `top` (its page tables are gone
     /// already).
     pub(crate) fn free_top(&mut self, top: Top) {
-        let release = |s: &mut Self, first: u64, n: u64| {
-            for pfn in first..first + n {
-                s.frames.release(&mut s.platform, pfn);
-            }
-        };
         match top {
-            Top::Segment { pfn } => release(self, pfn, 1),
+            Top::Segment { pfn } => self.frames.release(&mut self.platform, pfn),
             Top::Region { pfn } => {
                 for i in 0..zpager_ipc::dat::CRST_ENTRIES {
                     let rtte = Rtte(self.platform.read_u64(pfn * PAGE_SIZE + i * 8));
                     if rtte.is_valid() {
-                        release(self, rtte.table() / PAGE_SIZE, CRST_FRAMES);
+                        self.frames
+                            .release_run(&mut self.platform, rtte.table() / PAGE_SIZE);
                     }
                 }
-                release(self, pfn, CRST_FRAMES);
+                self.frames.release_run(&mut self.platform, pfn);
             }
         }
     }
@@ -108,9 +104,7 @@ impl<P: Platform> Server<P> {
             .alloc_run(&mut self.platform, CRST_FRAMES)
             .ok_or(MemError::OutOfMemory)?;
         let Some(segments) = self.frames.alloc_run(&mut self.platform, CRST_FRAMES) else {
-            for pfn in region..region + CRST_FRAMES {
-                self.frames.release(&mut self.platform, pfn);
-            }
+            self.frames.release_run(&mut self.platform, region);
             return Err(MemError::OutOfMemory);
         };
         self.platform.init_crst(region, Rtte::INVALID.0);

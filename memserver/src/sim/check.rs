@@ -91,8 +91,22 @@ impl SimMemory {
                     "bug: valid region-table entry at {phys:#x} changed while its space is live"
                 );
             } else if value & pt::Rtte::INVALID_BIT == 0 {
-                // A new segment table goes live.
+                // A new segment table goes live: a full one, in frames
+                // nothing else uses.
+                assert_eq!(
+                    value & 0xfff,
+                    pt::Rtte::TYPE | pt::Rtte::FULL_LENGTH,
+                    "bug: region-table entry at {phys:#x} is not a full segment table's: {value:#x}"
+                );
                 let table = pt::Rtte(value).table() / PAGE_SIZE;
+                for pfn in table..table + pt::CRST_FRAMES {
+                    let t = self.state(pfn);
+                    assert!(
+                        !t.segment_table && !t.region_table && t.stes.is_empty() && t.slots == 0,
+                        "bug: region-table entry at {phys:#x} makes frame {pfn:#x} a segment \
+                         table while it is in use"
+                    );
+                }
                 self.add_segment_table(table, pt::CRST_FRAMES);
             }
         } else if st.segment_table {
@@ -154,9 +168,9 @@ impl SimMemory {
             self.tlb.maps(pfn)
         );
         assert!(
-            !st.segment_table && st.stes.is_empty(),
-            "bug (I4): {what} of frame {pfn:#x}, a live segment or page table: a table freed \
-             while a space or a sharer still points at it?"
+            !st.segment_table && !st.region_table && st.stes.is_empty(),
+            "bug (I4): {what} of frame {pfn:#x}, a live region, segment or page table: a table \
+             freed while a space or a sharer still points at it?"
         );
         assert!(
             !self.tlb.walks(pfn),
@@ -172,9 +186,9 @@ impl SimMemory {
         let writable = pte & pt::Pte::PROTECT_BIT == 0;
         let st = self.state(pfn);
         assert!(
-            !st.segment_table && st.stes.is_empty() && !self.tlb.walks(pfn),
-            "bug (I5): entry at {pte_phys:#x} hands a client frame {pfn:#x}, a segment or page \
-             table"
+            !st.segment_table && !st.region_table && st.stes.is_empty() && !self.tlb.walks(pfn),
+            "bug (I5): entry at {pte_phys:#x} hands a client frame {pfn:#x}, a region, segment \
+             or page table"
         );
         assert!(
             !st.dirty,

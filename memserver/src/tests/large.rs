@@ -118,3 +118,28 @@ fn mappings_past_4_tib_are_refused_and_the_small_space_stays_small() {
     map(&mut s, 1, 64);
     assert!(matches!(s.top(1), Some(Top::Segment { .. })));
 }
+
+#[test]
+fn large_spaces_made_and_ended_forever_reuse_their_tables() {
+    let mut s = server();
+    create(&mut s, 1);
+    let baseline = s.frames_in_use() - 1;
+    // Each round takes six runs of four frames (the parent's growth, a
+    // segment table for a second 2 GiB, the child's three): a hundred
+    // rounds take more than the pool holds, so only runs given back as
+    // runs keep it going.
+    for round in 0..100u8 {
+        let big = map(&mut s, 1, 3 * GIB / PAGE_SIZE);
+        write(&mut s, 1, big + 2 * GIB, round);
+        let forked = s.fork(1, 2).unwrap();
+        s.platform.add_space(forked.asce);
+        assert_eq!(read(&mut s, 2, big + 2 * GIB), round);
+        if round % 25 == 0 {
+            audit(&s, baseline);
+        }
+        kill(&mut s, 2);
+        kill(&mut s, 1);
+        assert_eq!(s.frames_in_use(), baseline, "round {round}");
+        create(&mut s, 1);
+    }
+}
