@@ -47,7 +47,7 @@ impl<P: Platform> Server<P> {
         if !family.can_take(needed) {
             return Err(MemError::FrameLimit);
         }
-        if self.frames.free() < needed {
+        if self.frames.available() < needed {
             return Err(MemError::OutOfMemory);
         }
         let regions = space.regions.clone();

@@ -14,8 +14,9 @@ const NIL: u64 = u64::MAX;
 /// region or segment table.
 pub const RUN: u64 = 4;
 
-/// Runs set aside at start, at most a sixteenth of the pool.
-const RESERVED_RUNS: u64 = 64;
+/// Most runs kept on their stack (1 MiB): they are free, but only
+/// [`FrameAllocator::alloc_run`] takes them.
+const KEPT_RUNS: u64 = 64;
 
 /// Hands out frames from the pool.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct FrameAllocator {
     /// and segment tables), threaded through their first frames, so a
     /// table freed is a table to be had again.
     run_top: u64,
+    /// Runs on that stack.
+    runs: u64,
     free: u64,
     total: u64,
     /// Lowest and one past the highest pool frame.
@@ -49,6 +52,7 @@ impl FrameAllocator {
             next_range: NIL,
             free_top: NIL,
             run_top: NIL,
+            runs: 0,
             free: 0,
             total: 0,
             span: (u64::MAX, 0),
@@ -56,21 +60,8 @@ impl FrameAllocator {
         // The range whose link is still to be written, once its successor
         // is known.
         let mut unlinked: Option<(u64, u64)> = None;
-        let mut ranges = ranges.into_iter().filter(|r| r.1 > r.0).peekable();
-        while let Some((start, mut end)) = ranges.next() {
-            if ranges.peek().is_none() {
-                // The last range's top is kept as runs from the start, so
-                // tables of four frames can be had even after single frames
-                // have been taken from everywhere (the runs go last).
-                let runs = (end - start).min(RESERVED_RUNS * RUN * 16) / 16 / RUN;
-                for _ in 0..runs {
-                    end -= RUN;
-                    p.write_u64(end * PAGE_SIZE, a.run_top);
-                    a.run_top = end;
-                    a.total += RUN;
-                    a.span = (a.span.0.min(end), a.span.1.max(end + RUN));
-                }
-            }
+        let ranges = ranges.into_iter().filter(|r| r.1 > r.0);
+        for (start, end) in ranges {
             if a.total == 0 {
                 (a.bump, a.bump_end) = (start, end);
             } else if let Some((s, e)) = unlinked.replace((start, end)) {
@@ -103,6 +94,12 @@ impl FrameAllocator {
         self.free
     }
 
+    /// Free frames [`Self::alloc`] can hand out: all but the runs kept
+    /// for tables.
+    pub fn available(&self) -> u64 {
+        self.free - self.runs * RUN
+    }
+
     /// Frames handed out.
     pub fn in_use(&self) -> u64 {
         self.total - self.free
@@ -125,7 +122,7 @@ impl FrameAllocator {
         }
         if self.bump == self.bump_end {
             if self.next_range == NIL {
-                return self.break_run(p);
+                return None;
             }
             // Read the link before the frame holding it is handed out.
             self.bump = self.next_range;
@@ -154,6 +151,7 @@ impl FrameAllocator {
         if self.run_top != NIL {
             let first = self.run_top;
             self.run_top = p.read_u64(first * PAGE_SIZE);
+            self.runs -= 1;
             self.free -= n;
             return Some(first);
         }
@@ -180,29 +178,23 @@ impl FrameAllocator {
     }
 
     /// Returns a run [`Self::alloc_run`] handed out, whole.
+    /// Runs beyond [`KEPT_RUNS`] go back as single frames, so no more
+    /// than that is ever kept from single allocations.
     pub fn release_run(&mut self, p: &mut impl Platform, first: u64) {
         debug_assert!(
             (self.span.0..self.span.1).contains(&first),
             "run {first:#x} is not from the pool"
         );
+        if self.runs >= KEPT_RUNS {
+            for pfn in first..first + RUN {
+                self.release(p, pfn);
+            }
+            return;
+        }
         p.write_u64(first * PAGE_SIZE, self.run_top);
         self.run_top = first;
+        self.runs += 1;
         self.free += RUN;
-    }
-
-    /// The last resort of [`Self::alloc`], when the stack and every
-    /// range are empty: a returned run becomes the range handed out.
-    #[cold]
-    fn break_run(&mut self, p: &impl Platform) -> Option<u64> {
-        let first = self.run_top;
-        if first == NIL {
-            return None;
-        }
-        self.run_top = p.read_u64(first * PAGE_SIZE);
-        self.bump = first + 1;
-        self.bump_end = first + RUN;
-        self.free -= 1;
-        Some(first)
     }
 
     /// Whether `pfn` lies in the pool's span (the host tests' pools are
@@ -276,6 +268,7 @@ impl FrameAllocator {
             let next = p.read_u64(run * PAGE_SIZE);
             if run < hi && run + RUN > lo {
                 self.free -= RUN;
+                self.runs -= 1;
                 for pfn in run..run + RUN {
                     self.release(p, pfn);
                 }

@@ -148,7 +148,7 @@ impl<P: Platform> Server<P> {
         let anon = count_of(|h| *h == Held::Anon);
         let tables = count_of(|h| matches!(h, Held::Table(_)));
         let free_inside = count_of(|h| *h == Held::Free);
-        if self.frames.free() - free_inside < anon + tables {
+        if self.frames.available().saturating_sub(free_inside) < anon + tables {
             return Err(MemError::OutOfMemory);
         }
         self.storage.offline.try_reserve(1).map_err(out_of_memory)?;
