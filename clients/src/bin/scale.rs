@@ -238,6 +238,10 @@ fn concurrent_scale(k: u64, line: &str, write: bool) -> bool {
 fn main() -> u64 {
     let mut ok = true;
     if let Some(n) = zpager_rt::arg::<u64>("resident") {
+        if n == 0 {
+            println!("resident=0: at least one page");
+            return 2;
+        }
         resident_scale(n);
     }
     if let Some(k) = zpager_rt::arg::<u64>("clients") {
