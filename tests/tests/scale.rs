@@ -36,7 +36,11 @@ fn scale_reports_every_line_with_its_fault_count() {
             _ => 0,
         };
         assert_eq!(p.faults, faults, "{p:?}");
-        assert!(p.insns_per_op > 0.0, "{p:?}");
+        // Fork's figure is a difference of two forks: in host time (no
+        // -icount here) it may come out as 0.
+        if p.name != "fork_per_resident_page" {
+            assert!(p.insns_per_op > 0.0, "{p:?}");
+        }
     }
     assert!(summary(&run, "scale").contains("exited 0 (expected exit:0)"));
 }

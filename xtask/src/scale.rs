@@ -75,7 +75,8 @@ fn run_point(images: &Images, spec: &str) -> Result<Vec<ScalePoint>> {
     boot.icount = true;
     let run = boot.run(Some(Duration::from_secs(600)), false)?;
     let points = scale_report::parse_scale_lines(&run.transcript);
-    if points.is_empty() || !run.passed() {
+    let late = run.transcript.contains("ran past the common start");
+    if points.is_empty() || !run.passed() || late {
         eprint!("{}", run.transcript);
         bail!("the scale run {spec:?} failed: {}", run.describe());
     }

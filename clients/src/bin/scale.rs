@@ -39,6 +39,9 @@ const TOD_PER_1000_INSNS: u64 = 4096;
 /// `-icount` (where the clock runs in host time).
 const START_MARGIN_PER_CLIENT: u64 = 400_000;
 const START_MARGIN: u64 = 20_000_000;
+/// Printed when the forks took longer than the margin: the family's time
+/// then includes some of them.
+const LATE_START: &str = "the forks ran past the common start: raise START_MARGIN";
 /// The most spaces a family may have.
 const MAX_CLIENTS: u64 = 255;
 
@@ -183,7 +186,7 @@ fn concurrent_run(start: u64, write: bool) -> (u64, Mapping) {
 }
 
 /// Runs `k` clients (this one and `k - 1` children) faulting at once;
-/// true when all went as planned.
+/// true when every client took its 2048 faults.
 fn concurrent_scale(k: u64, line: &str, write: bool) -> bool {
     let margin = START_MARGIN + k * START_MARGIN_PER_CLIENT;
     let start = sys::tod() + margin * TOD_PER_1000_INSNS / 1000;
@@ -229,10 +232,12 @@ fn concurrent_scale(k: u64, line: &str, write: bool) -> bool {
         per_op(window, k * PAGES),
         k * PAGES
     );
+    // Not a failure here (a debug run in host time may be slow to fork);
+    // `cargo xtask bench --scale` refuses a run that prints this.
     if late {
-        println!("the forks ran past the common start: raise START_MARGIN");
+        println!("{LATE_START}");
     }
-    !failed && !late
+    !failed
 }
 
 fn main() -> u64 {
