@@ -27,6 +27,11 @@ pub(crate) struct BenchArgs {
     /// under target/linux-peer) and run the same scenarios on it.
     #[arg(long)]
     pub vs_linux: bool,
+    /// Instead: how cost grows with the work (resident pages, clients
+    /// faulting at once); one boot per point with -m 6G, a table and
+    /// target/bench-scale.svg.
+    #[arg(long, conflicts_with_all = ["scenarios", "vs_linux", "memory"])]
+    pub scale: bool,
 }
 
 /// Guest instructions per operation Linux 6.1 s390x spent on the same
@@ -64,6 +69,9 @@ const LINUX_SCENARIOS: &[&str] = &[
 ];
 
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {
+    if args.scale {
+        return crate::scale::scale();
+    }
     qemu::ensure_installed()?;
     let images = guest::build(Profile::Release)?;
     let zpager = run_zpager(&images, &args)?;

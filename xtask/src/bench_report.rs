@@ -93,7 +93,8 @@ pub struct ChartLabels {
     pub linux: String,
 }
 
-fn escape(text: &str) -> String {
+/// `text` made safe for SVG text and attributes.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

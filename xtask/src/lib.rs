@@ -8,6 +8,7 @@ pub mod debian;
 pub mod guest;
 pub mod linux_peer;
 pub mod qemu;
+pub mod scale_report;
 
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use xtask::guest::{self, Profile};
 use xtask::{archive, qemu};
 mod bench;
+mod scale;
 
 use bench::BenchArgs;
 use zpager_ipc::bootconfig::{BootConfig, SelfTest};
