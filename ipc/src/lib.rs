@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod abi;
 pub mod args;
+pub mod bench;
 pub mod bootarchive;
 pub mod bootconfig;
 pub mod dat;

@@ -52,22 +52,6 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("mremap_move_aligned_per_page", 119.0),
 ];
 
-/// Scenarios the Linux program runs (`ipc_roundtrip` has no peer).
-const LINUX_SCENARIOS: &[&str] = &[
-    "fork_base",
-    "anon_write_fault",
-    "zero_read_fault",
-    "write_after_zero",
-    "unmap_written",
-    "null_syscall",
-    "protect_per_page",
-    "fork_per_page",
-    "cow_fault_shared",
-    "cow_fault_reuse",
-    "mremap_move_per_page",
-    "mremap_move_aligned_per_page",
-];
-
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {
     if args.scale {
         return crate::scale::scale();
@@ -178,7 +162,7 @@ fn run_linux(images: &Images, args: &BenchArgs) -> Result<(Vec<BenchLine>, debia
     let chosen: Vec<String> = args
         .scenarios
         .iter()
-        .filter(|s| LINUX_SCENARIOS.contains(&s.as_str()))
+        .filter(|s| zpager_ipc::bench::has_linux_peer(s))
         .cloned()
         .collect();
     let kernel = debian::kernel()?;

@@ -15,21 +15,7 @@ use std::path::PathBuf;
 /// The `bench` client's scenarios, in the order it runs them (the client
 /// is a guest program, so it keeps its own list; the suite checks that the
 /// two agree).
-pub const BENCH_SCENARIOS: [&str; 13] = [
-    "fork_base",
-    "anon_write_fault",
-    "zero_read_fault",
-    "write_after_zero",
-    "unmap_written",
-    "null_syscall",
-    "ipc_roundtrip",
-    "protect_per_page",
-    "fork_per_page",
-    "cow_fault_shared",
-    "cow_fault_reuse",
-    "mremap_move_per_page",
-    "mremap_move_aligned_per_page",
-];
+pub const BENCH_SCENARIOS: [&str; 13] = zpager_ipc::bench::SCENARIOS;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

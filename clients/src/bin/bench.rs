@@ -31,21 +31,7 @@ const PAGE: u64 = 4096;
 const PAGES: u64 = 2048;
 const CALLS: u64 = 2048;
 
-const ALL: [&str; 13] = [
-    "fork_base",
-    "anon_write_fault",
-    "zero_read_fault",
-    "write_after_zero",
-    "unmap_written",
-    "null_syscall",
-    "ipc_roundtrip",
-    "protect_per_page",
-    "fork_per_page",
-    "cow_fault_shared",
-    "cow_fault_reuse",
-    "mremap_move_per_page",
-    "mremap_move_aligned_per_page",
-];
+const ALL: [&str; 13] = zpager_ipc::bench::SCENARIOS;
 
 /// The last mapping `fresh` made, unmapped after each scenario so the
 /// next starts from the same small client (fork's cost follows what is

@@ -58,8 +58,8 @@ mod entry {
                 .map_while(|i| arg(sp, i))
                 .any(|a| a == name.as_bytes())
         };
-        let any_chosen = scenarios::ALL.iter().any(|name| chosen(name));
-        for name in scenarios::ALL {
+        let any_chosen = scenarios::all().any(&chosen);
+        for name in scenarios::all() {
             if !any_chosen || chosen(name) {
                 scenarios::run(name);
             }

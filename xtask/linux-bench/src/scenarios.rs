@@ -11,22 +11,12 @@ const CALLS: u64 = 2048;
 const LEN: u64 = PAGES * PAGE;
 const MIB: u64 = 1 << 20;
 
-/// Every scenario Linux has a peer for, in the zpager client's order
-/// (`ipc_roundtrip` has none).
-pub const ALL: [&str; 12] = [
-    "fork_base",
-    "anon_write_fault",
-    "zero_read_fault",
-    "write_after_zero",
-    "unmap_written",
-    "null_syscall",
-    "protect_per_page",
-    "fork_per_page",
-    "cow_fault_shared",
-    "cow_fault_reuse",
-    "mremap_move_per_page",
-    "mremap_move_aligned_per_page",
-];
+/// Every scenario Linux has a peer for, in the zpager client's order.
+pub fn all() -> impl Iterator<Item = &'static str> {
+    zpager_ipc::bench::SCENARIOS
+        .into_iter()
+        .filter(|s| zpager_ipc::bench::has_linux_peer(s))
+}
 
 /// Linux maps up to 16 pages around a read fault of file-backed memory;
 /// one fault should be one page here, as on zpager. The anonymous
