@@ -98,6 +98,12 @@ impl Kernel {
     /// Picks the thread to run after `prev` and prepares the CPU for it.
     #[inline(always)]
     pub fn schedule(&mut self, prev: Option<ThreadId>) -> *mut TrapFrame {
+        let c = self.current;
+        if prev == Some(c) && self.threads[c].state == State::Running {
+            // The thread that trapped runs on: the entry code saved into
+            // this frame, so the lowcore already names it.
+            return &mut self.threads[c].frame;
+        }
         if self.threads[self.current].state != State::Running {
             match self.pop(|k| &mut k.ready) {
                 Some(t) => {
