@@ -121,6 +121,7 @@ pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
 /// `PTE_REPLACE_BATCH` layout: (entry, virtual address, new entry) triples
 /// of u64s. Every entry is checked before any changes, so a bad list
 /// changes nothing; the error is the index of the first bad entry.
+#[inline(always)]
 pub fn replace_pte_list(list: u64, count: u64) -> Result<(), u64> {
     const SIZE: u64 = zpager_ipc::abi::pte_batch::ENTRY_SIZE as u64;
     let entry = |i: u64| {

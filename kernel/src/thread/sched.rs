@@ -99,38 +99,49 @@ impl Kernel {
     #[inline(always)]
     pub fn schedule(&mut self, prev: Option<ThreadId>) -> *mut TrapFrame {
         let c = self.current;
-        if prev == Some(c) && self.threads[c].state == State::Running {
-            // The thread that trapped runs on: the entry code saved into
-            // this frame, so the lowcore already names it.
-            return &mut self.threads[c].frame;
-        }
-        if self.threads[self.current].state != State::Running {
-            match self.pop(|k| &mut k.ready) {
-                Some(t) => {
-                    self.current = t;
-                    self.threads[t].state = State::Running;
-                }
-                None => {
-                    fatal_println!(
-                        "kernel: no runnable thread: the memory server stopped answering"
-                    );
-                    stop(ExitStatus::TestFailed);
-                }
+        let t = if self.threads[c].state == State::Running {
+            if prev == Some(c) {
+                // The thread that trapped runs on: the entry code saved
+                // into this frame, so the lowcore already names it.
+                return &mut self.threads[c].frame;
             }
-        }
-        let t = self.current;
-        if prev != Some(t) {
-            self.switch_lazy_regs(prev, t);
-            // 0 is the server's: it runs in home space, CR1 stays as it is.
-            let asce = self.threads[t].asce;
-            if asce != 0 && asce != self.loaded_asce {
-                arch::load_primary_asce(asce);
-                self.loaded_asce = asce;
+            // An IPC switch already made `c` current and running.
+            c
+        } else {
+            let t = self.next_ready();
+            if prev == Some(t) {
+                // Rotated back to itself: nothing to switch.
+                return &mut self.threads[t].frame;
             }
+            t
+        };
+        self.switch_lazy_regs(prev, t);
+        // 0 is the server's: it runs in home space, CR1 stays as it is.
+        let asce = self.threads[t].asce;
+        if asce != 0 && asce != self.loaded_asce {
+            arch::load_primary_asce(asce);
+            self.loaded_asce = asce;
         }
         let frame = &mut self.threads[t].frame as *mut TrapFrame;
         arch::set_current_frame(frame);
         frame
+    }
+
+    /// Makes the first ready thread current and running (the current one
+    /// blocked, ended or gave way).
+    #[inline(never)]
+    fn next_ready(&mut self) -> ThreadId {
+        match self.pop(|k| &mut k.ready) {
+            Some(t) => {
+                self.current = t;
+                self.threads[t].state = State::Running;
+                t
+            }
+            None => {
+                fatal_println!("kernel: no runnable thread: the memory server stopped answering");
+                stop(ExitStatus::TestFailed);
+            }
+        }
     }
 
     /// Hands the FP, vector and access registers to `next` if it has them.

@@ -239,9 +239,11 @@ fn set_result(k: &mut Kernel, t: ThreadId, err: Error, result: Option<u64>) {
 
 /// One jump on the call number; the server-only calls test the caller
 /// in their own arms (`server_only` names them all, so a client making
-/// one gets `NotPermitted`, as before).
+/// one gets `NotPermitted`, as before). Inlined into `zpager_svc`; the
+/// rare calls are out of line.
+#[inline(always)]
 fn supervisor_call(k: &mut Kernel, t: ThreadId) {
-    let number = arch::lowcore_u16(lowcore::SVC_CODE) as u8;
+    let number = arch::svc_number();
     let is_server = t == SERVER;
     match number {
         syscall::NULL => k.thread(t).frame.gprs[2] = Error::Ok as u64,
