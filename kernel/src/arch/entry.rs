@@ -123,6 +123,16 @@ _start:
 1:  brasl   %r14, kmain
     j       .
 
+    # The exit: r2 = frame to resume. Lazily switched registers owed to
+    # the CPU are loaded out of line first.
+    .macro EXIT
+    ltg     %r1, 0x2a8              # lazily switched registers to load?
+    jnz     trap_lazy_load
+    mvc     0x280(16), 128(%r2)
+    lmg     %r0, %r15, 0(%r2)
+    lpswe   0x280
+    .endm
+
     # From problem state (nearly every interruption) the stub saves
     # straight into the current thread's frame and calls the class's
     # handler on the kernel stack; supervisor state takes the general path.
@@ -141,7 +151,7 @@ _start:
     .endif
     brasl   %r14, \handler
     .ifnc \name,trap_svc
-    j       trap_return
+    EXIT                            # the SVC stub falls into trap_return
     .endif
     .pushsection .text.trap_kernel, "ax"
 \name\()_kernel:
@@ -186,13 +196,11 @@ trap_common:
 
     .globl trap_return
 trap_return:
-    # r2 = frame to resume
-    ltg     %r1, 0x2a8              # lazily switched registers to load?
-    jnz     6f
-5:  mvc     0x280(16), 128(%r2)
-    lmg     %r0, %r15, 0(%r2)
-    lpswe   0x280
-6:  cli     0x2b0, 0                # vector registers enabled?
+    EXIT
+trap_lazy_load:
+    # r1 = frame whose lazily switched registers to load, r2 = frame to
+    # resume.
+    cli     0x2b0, 0                # vector registers enabled?
     jne     7f
     ld      %f0, 144(%r1)
     ld      %f1, 152(%r1)
@@ -213,7 +221,7 @@ trap_return:
 8:  lfpc    272(%r1)
     lam     %a0, %a15, 280(%r1)
     xc      0x2a8(8), 0x2a8         # base register 0: lowcore
-    j       5b
+    j       trap_return
 7:  .byte   0xe7, 0x0f, 0x11, 0x58, 0x00, 0x36  # vlm %v0,%v15,344(%r1)
     .byte   0xe7, 0x0f, 0x12, 0x58, 0x0c, 0x36  # vlm %v16,%v31,600(%r1)
     j       8b

@@ -123,6 +123,8 @@ fn external() -> bool {
     false
 }
 
+/// Inlined into `zpager_program`: page faults are the hot case.
+#[inline(always)]
 fn user_program_check(k: &mut Kernel, t: ThreadId) {
     let code = arch::lowcore_u16(lowcore::PGM_CODE) & 0x7f;
     let ilc = instruction_length(arch::lowcore_u8_pgm_ilc());
