@@ -9,7 +9,7 @@
 //! `zpager_ipc::kmsg`; a sender is named by its [`Badge`], so a reply to a
 //! thread that has since ended, or to a slot's earlier thread, is refused.
 
-use super::{FaultInfo, Kernel, Pending, State, ThreadId, MAX_THREADS, SERVER};
+use super::{FaultInfo, Kernel, Pending, State, ThreadId, MAX_THREADS, NO_OWNER, SERVER};
 use crate::arch::{self, phys};
 use crate::exit::stop;
 use crate::{fatal_println, println};
@@ -230,8 +230,8 @@ impl Kernel {
             }
             Pending::End => {
                 self.threads[t].state = State::Free;
-                if self.lazy_owner == Some(t) {
-                    self.lazy_owner = None;
+                if self.lazy_owner == t {
+                    self.lazy_owner = NO_OWNER;
                 }
                 None
             }

@@ -5,7 +5,7 @@
 //! Scheduling is round robin on the CPU-timer tick; IPC switches directly
 //! to the receiver when it is waiting.
 
-use super::{FaultInfo, Kernel, State, ThreadId, MAX_THREADS, NAME_LEN, SERVER};
+use super::{FaultInfo, Kernel, State, ThreadId, MAX_THREADS, NAME_LEN, NO_OWNER, SERVER};
 use crate::arch::entry::TrapFrame;
 use crate::arch::{self, phys, psw};
 use crate::exit::stop;
@@ -151,7 +151,7 @@ impl Kernel {
         // and access registers alone, against the copy saved when it was
         // entered.
         if cfg!(debug_assertions) && prev == Some(SERVER) {
-            if let Some(owner) = self.lazy_owner {
+            if let Some(owner) = self.lazy_owner() {
                 if !arch::lazy_regs_match(&self.threads[owner].frame) {
                     fatal_println!(
                         "kernel: the memory server changed the FP or access registers of {}",
@@ -163,20 +163,25 @@ impl Kernel {
         }
         if !self.threads[next].has_lazy_regs() {
             if cfg!(debug_assertions) {
-                if let Some(owner) = self.lazy_owner {
+                if let Some(owner) = self.lazy_owner() {
                     arch::save_lazy_regs(&mut self.threads[owner].frame);
                 }
             }
             return;
         }
-        if self.lazy_owner == Some(next) {
+        if self.lazy_owner == next {
             return;
         }
-        if let Some(owner) = self.lazy_owner {
+        if let Some(owner) = self.lazy_owner() {
             arch::save_lazy_regs(&mut self.threads[owner].frame);
         }
         arch::load_lazy_regs_on_exit(&self.threads[next].frame);
-        self.lazy_owner = Some(next);
+        self.lazy_owner = next;
+    }
+
+    /// The thread whose lazily switched registers are in the CPU, if any.
+    fn lazy_owner(&self) -> Option<ThreadId> {
+        (self.lazy_owner != NO_OWNER).then_some(self.lazy_owner)
     }
 
     /// Makes `t`'s frame hold its real FP, vector and access registers.
@@ -185,7 +190,7 @@ impl Kernel {
     /// exit path owes has always happened before a handler runs), so they
     /// are stored. The owner keeps them, so nothing needs reloading.
     pub(super) fn sync_lazy_regs(&mut self, t: ThreadId) {
-        if self.lazy_owner == Some(t) {
+        if self.lazy_owner == t {
             arch::save_lazy_regs(&mut self.threads[t].frame);
         }
     }

@@ -170,11 +170,7 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
                 abi::Access::Read
             };
             if t == SERVER {
-                fatal_println!(
-                    "kernel: memory server faulted at {addr:#x} ({}) pc {pc:#x}",
-                    access.name()
-                );
-                stop(ExitStatus::TestFailed);
+                server_faulted(addr, access, pc);
             }
             // The TEID's last two bits name the address space of the
             // access: only primary-space faults are the server's to serve.
@@ -219,6 +215,18 @@ fn kill_unaddressed_or_execute(k: &mut Kernel, t: ThreadId, teid: u64, pc: u64) 
         stop(ExitStatus::TestFailed);
     }
     k.kill(t, reason, format_args!("{reason} in page {page:#x}"));
+}
+
+/// The memory server itself faulted: nothing can be trusted any more.
+/// Out of line, so the fault path does not set up the report.
+#[cold]
+#[inline(never)]
+fn server_faulted(addr: u64, access: abi::Access, pc: u64) -> ! {
+    fatal_println!(
+        "kernel: memory server faulted at {addr:#x} ({}) pc {pc:#x}",
+        access.name()
+    );
+    stop(ExitStatus::TestFailed);
 }
 
 /// Kills `t` for an access through another address space than its
