@@ -277,6 +277,16 @@ pub fn emergency_stack_top() -> u64 {
     core::ptr::addr_of!(__emergency_stack_top) as u64
 }
 
+/// The number of the supervisor call being handled: the low byte of the
+/// SVC interruption code (the instruction's immediate).
+#[inline(always)]
+pub fn svc_number() -> u8 {
+    // SAFETY: the lowcore is mapped at absolute 0 for the whole run (DAT
+    // is off in the kernel); this is one byte of the architected SVC
+    // interruption code.
+    unsafe { core::ptr::read_volatile((super::lowcore::SVC_CODE + 1) as *const u8) }
+}
+
 /// Called by the entry code, interruptions masked, for an interruption in
 /// supervisor state: `frame` holds the interrupted state.
 #[no_mangle]

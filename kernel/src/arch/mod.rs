@@ -166,14 +166,6 @@ pub fn lowcore_u16(offset: usize) -> u16 {
     unsafe { core::ptr::read_volatile(offset as *const u16) }
 }
 
-/// The number of the supervisor call being handled: the low byte of the
-/// SVC interruption code (the instruction's immediate).
-#[inline(always)]
-pub fn svc_number() -> u8 {
-    // SAFETY: as for `lowcore_u16`; one byte of the architected field.
-    unsafe { core::ptr::read_volatile((lowcore::SVC_CODE + 1) as *const u8) }
-}
-
 /// The program-interruption ILC byte.
 pub fn lowcore_u8_pgm_ilc() -> u8 {
     // SAFETY: as for `lowcore_u16`.

@@ -253,7 +253,7 @@ fn set_result(k: &mut Kernel, t: ThreadId, err: Error, result: Option<u64>) {
 /// rare calls are out of line.
 #[inline(always)]
 fn supervisor_call(k: &mut Kernel, t: ThreadId) {
-    let number = arch::svc_number();
+    let number = arch::entry::svc_number();
     let is_server = t == SERVER;
     match number {
         syscall::NULL => k.thread(t).frame.gprs[2] = Error::Ok as u64,
