@@ -5,16 +5,19 @@
 //! calls `kmain`.
 //!
 //! Every interruption class has a stub that stores the 16 GPRs into lowcore
-//! scratch, then joins common code that picks a frame:
-//! * from problem state: the current thread's frame (its address is kept
-//!   in the lowcore), with the handler on the kernel stack,
-//! * from supervisor state: a frame pushed below the interrupted r15, or on
-//!   the emergency stack for program checks, machine checks and restarts.
+//! scratch and tests the old PSW's problem-state bit:
+//! * from problem state (the fast path), the stub itself copies them and
+//!   the old PSW into the current thread's frame (its address is kept in
+//!   the lowcore) and calls its class's handler (`zpager_svc`,
+//!   `zpager_program`, or `zpager_user(class)`) on the kernel stack,
+//! * from supervisor state, it joins common code that pushes a frame below
+//!   the interrupted r15, or on the emergency stack for program checks,
+//!   machine checks and restarts, and calls
+//!   `zpager_kernel_trap(frame, class)`.
 //!
-//! The frame receives the GPRs and the old PSW. The Rust handler
-//! `zpager_trap(frame, class)` returns the frame to resume (the same one,
-//! or another thread's after a switch), and the exit path restores the
-//! GPRs from it and loads its PSW.
+//! The handler returns the frame to resume (the same one, or another
+//! thread's after a switch), and the exit path restores the GPRs from it
+//! and loads its PSW.
 //!
 //! The floating-point registers (all 32 vector registers where the vector
 //! facility is enabled), the FPC and the access registers are not saved
@@ -91,7 +94,7 @@ const _: () = assert!(core::mem::offset_of!(TrapFrame, vrs) == 344);
 const _: () = assert!(super::lowcore::SAVE_GPRS == 0x200);
 const _: () = assert!(super::lowcore::RETURN_PSW == 0x280);
 const _: () = assert!(super::lowcore::CURRENT_FRAME == 0x290);
-const _: () = assert!(super::lowcore::KERNEL_STACK_TOP == 0x298);
+const _: () = assert!(super::lowcore::HANDLER_SP == 0x298);
 const _: () = assert!(super::lowcore::EMERGENCY_STACK_TOP == 0x2a0);
 const _: () = assert!(super::lowcore::LAZY_LOAD == 0x2a8);
 const _: () = assert!(super::lowcore::VECTOR_REGS == 0x2b0);
@@ -120,31 +123,55 @@ _start:
 1:  brasl   %r14, kmain
     j       .
 
-    .macro TRAP_STUB name, class, old_psw
+    # The exit: r2 = frame to resume. Lazily switched registers owed to
+    # the CPU are loaded out of line first.
+    .macro EXIT
+    ltg     %r1, 0x2a8              # lazily switched registers to load?
+    jnz     trap_lazy_load
+    mvc     0x280(16), 128(%r2)
+    lmg     %r0, %r15, 0(%r2)
+    lpswe   0x280
+    .endm
+
+    # From problem state (nearly every interruption) the stub saves
+    # straight into the current thread's frame and calls the class's
+    # handler on the kernel stack; supervisor state takes the general path.
+    .macro TRAP_STUB name, class, old_psw, handler
     .globl \name
 \name:
     stmg    %r0, %r15, 0x200
+    tm      \old_psw+1, 0x01        # problem-state bit of the old PSW
+    jz      \name\()_kernel
+    lg      %r2, 0x290              # the current thread's frame
+    mvc     0(128,%r2), 0x200
+    mvc     128(16,%r2), \old_psw
+    lg      %r15, 0x298             # handler stack pointer
+    .ifc \handler,zpager_user
+    lghi    %r2, \class
+    .endif
+    brasl   %r14, \handler
+    .ifnc \name,trap_svc
+    EXIT                            # the SVC stub falls into trap_return
+    .endif
+    .pushsection .text.trap_kernel, "ax"
+\name\()_kernel:
     lghi    %r2, \class
     lghi    %r3, \old_psw
     j       trap_common
+    .popsection
     .endm
 
     .text
-    TRAP_STUB trap_restart, 0, 0x120
-    TRAP_STUB trap_external, 1, 0x130
-    TRAP_STUB trap_svc, 2, 0x140
-    TRAP_STUB trap_program, 3, 0x150
-    TRAP_STUB trap_machine_check, 4, 0x160
-    TRAP_STUB trap_io, 5, 0x170
+    TRAP_STUB trap_restart, 0, 0x120, zpager_user
+    TRAP_STUB trap_external, 1, 0x130, zpager_user
+    TRAP_STUB trap_program, 3, 0x150, zpager_program
+    TRAP_STUB trap_machine_check, 4, 0x160, zpager_user
+    TRAP_STUB trap_io, 5, 0x170, zpager_user
 
 trap_common:
-    # r2 = class, r3 = lowcore address of the old PSW, GPRs in 0x200.
-    tm      1(%r3), 0x01            # problem-state bit of the old PSW
-    jz      2f
-    lg      %r1, 0x290              # the current thread's frame
-    lg      %r5, 0x298              # handlers run on the kernel stack
-    j       4f
-2:  lg      %r1, 0x278              # interrupted r15
+    # Supervisor state. r2 = class, r3 = lowcore address of the old PSW,
+    # GPRs in 0x200.
+    lg      %r1, 0x278              # interrupted r15
     cghi    %r2, 1
     je      3f
     cghi    %r2, 2
@@ -154,27 +181,26 @@ trap_common:
     lg      %r1, 0x2a0              # emergency stack
 3:  aghi    %r1, -856
     nill    %r1, 0xfff8
-    lgr     %r5, %r1                # handler stack right below the frame
-4:
-    lghi    %r4, 0x200
-    mvc     0(128,%r1), 0(%r4)
+    mvc     0(128,%r1), 0x200
     mvc     128(16,%r1), 0(%r3)
-    lgr     %r15, %r5
+    lgr     %r15, %r1               # handler stack right below the frame
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
     lgr     %r3, %r2
     lgr     %r2, %r1
-    brasl   %r14, zpager_trap
+    brasl   %r14, zpager_kernel_trap
+    j       trap_return
+
+    # The SVC stub comes last: its handler returns straight into the exit.
+    TRAP_STUB trap_svc, 2, 0x140, zpager_svc
+
     .globl trap_return
 trap_return:
-    # r2 = frame to resume
-    ltg     %r1, 0x2a8              # lazily switched registers to load?
-    jnz     6f
-5:  lghi    %r1, 0x280
-    mvc     0(16,%r1), 128(%r2)
-    lmg     %r0, %r15, 0(%r2)
-    lpswe   0x280
-6:  cli     0x2b0, 0                # vector registers enabled?
+    EXIT
+trap_lazy_load:
+    # r1 = frame whose lazily switched registers to load, r2 = frame to
+    # resume.
+    cli     0x2b0, 0                # vector registers enabled?
     jne     7f
     ld      %f0, 144(%r1)
     ld      %f1, 152(%r1)
@@ -195,7 +221,7 @@ trap_return:
 8:  lfpc    272(%r1)
     lam     %a0, %a15, 280(%r1)
     xc      0x2a8(8), 0x2a8         # base register 0: lowcore
-    j       5b
+    j       trap_return
 7:  .byte   0xe7, 0x0f, 0x11, 0x58, 0x00, 0x36  # vlm %v0,%v15,344(%r1)
     .byte   0xe7, 0x0f, 0x12, 0x58, 0x0c, 0x36  # vlm %v16,%v31,600(%r1)
     j       8b
@@ -237,9 +263,13 @@ pub fn stub_addresses() -> [u64; 6] {
     ]
 }
 
-/// Top of the kernel stack (today the boot stack).
-pub fn kernel_stack_top() -> u64 {
-    core::ptr::addr_of!(__boot_stack_top) as u64
+/// The stack pointer handlers of problem-state interruptions start with:
+/// the top of the kernel stack (today the boot stack) less the 160-byte
+/// register save area. That area's back-chain word was zeroed by `_start`
+/// (it is `kmain`'s, which never returns) and stays zero: the kernel is
+/// built without back chains, so compiled code never writes it.
+pub fn handler_stack_pointer() -> u64 {
+    core::ptr::addr_of!(__boot_stack_top) as u64 - 160
 }
 
 /// Top of the emergency stack.
@@ -247,21 +277,46 @@ pub fn emergency_stack_top() -> u64 {
     core::ptr::addr_of!(__emergency_stack_top) as u64
 }
 
-/// Called by the entry code with interruptions masked.
+/// The number of the supervisor call being handled: the low byte of the
+/// SVC interruption code (the instruction's immediate).
+#[inline(always)]
+pub fn svc_number() -> u8 {
+    // SAFETY: the lowcore is mapped at absolute 0 for the whole run (DAT
+    // is off in the kernel); this is one byte of the architected SVC
+    // interruption code.
+    unsafe { core::ptr::read_volatile((super::lowcore::SVC_CODE + 1) as *const u8) }
+}
+
+/// Called by the entry code, interruptions masked, for an interruption in
+/// supervisor state: `frame` holds the interrupted state.
 #[no_mangle]
-extern "C" fn zpager_trap(frame: *mut TrapFrame, class: u64) -> *mut TrapFrame {
-    let class = Class::from_raw(class);
-    // SAFETY: the entry code passes a frame it has just filled.
-    let from_problem_state = unsafe { (*frame).psw.mask } & super::psw::PROBLEM != 0;
-    if from_problem_state {
-        // The frame is the current thread's, inside the kernel's thread
-        // table: the handler reaches it through the table, not this pointer.
-        crate::trap::handle_user(class)
-    } else {
-        // SAFETY: a kernel-state frame lives on the stack below the
-        // interrupted code's and nothing else refers to it.
-        crate::trap::handle_kernel(unsafe { &mut *frame }, class)
-    }
+extern "C" fn zpager_kernel_trap(frame: *mut TrapFrame, class: u64) -> *mut TrapFrame {
+    // SAFETY: a kernel-state frame lives on the stack below the
+    // interrupted code's, just filled by the entry code, and nothing else
+    // refers to it.
+    crate::trap::handle_kernel(unsafe { &mut *frame }, Class::from_raw(class))
+}
+
+// The problem-state handlers: the entry code has saved the state into the
+// current thread's frame, inside the kernel's thread table, which the
+// handler reaches through the table. Each returns the frame to resume.
+
+/// A supervisor call from problem state.
+#[no_mangle]
+extern "C" fn zpager_svc() -> *mut TrapFrame {
+    crate::trap::handle_user(Class::SupervisorCall)
+}
+
+/// A program check from problem state.
+#[no_mangle]
+extern "C" fn zpager_program() -> *mut TrapFrame {
+    crate::trap::handle_user(Class::Program)
+}
+
+/// Any other interruption from problem state.
+#[no_mangle]
+extern "C" fn zpager_user(class: u64) -> *mut TrapFrame {
+    crate::trap::handle_user(Class::from_raw(class))
 }
 
 extern "C" {

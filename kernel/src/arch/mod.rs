@@ -42,8 +42,9 @@ pub mod lowcore {
     /// Frame of the thread running in problem state: interruptions from
     /// problem state save into it.
     pub const CURRENT_FRAME: usize = 0x290;
-    /// Top of the stack for handlers of interruptions from problem state.
-    pub const KERNEL_STACK_TOP: usize = 0x298;
+    /// Initial stack pointer for handlers of interruptions from problem
+    /// state (the stack's top less a register save area).
+    pub const HANDLER_SP: usize = 0x298;
     /// Top of the stack for program checks, machine checks and restarts in
     /// supervisor state, so a broken kernel stack still gets a report.
     pub const EMERGENCY_STACK_TOP: usize = 0x2a0;
@@ -254,7 +255,7 @@ pub fn init_cpu() {
         write_lowcore_u64(slot, psw::ADDR64);
         write_lowcore_u64(slot + 8, stub);
     }
-    write_lowcore_u64(lowcore::KERNEL_STACK_TOP, entry::kernel_stack_top());
+    write_lowcore_u64(lowcore::HANDLER_SP, entry::handler_stack_pointer());
     write_lowcore_u64(lowcore::EMERGENCY_STACK_TOP, entry::emergency_stack_top());
     write_lowcore_u64(lowcore::LAZY_LOAD, 0);
 }

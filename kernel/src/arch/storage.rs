@@ -7,6 +7,7 @@ use zpager_ipc::dat::{self, asce, Ste};
 
 /// Invalidates the page-table entry for `vaddr` in the table at
 /// `table_origin` and purges it from the TLB (IPTE).
+#[inline(always)]
 fn ipte(table_origin: u64, vaddr: u64) {
     // SAFETY: the caller checked that the table lies in storage the memory
     // server owns; IPTE sets the entry's invalid bit and purges TLBs.
@@ -121,6 +122,7 @@ pub fn replace_pte(pte_phys: u64, vaddr: u64, new: u64) -> bool {
 /// `PTE_REPLACE_BATCH` layout: (entry, virtual address, new entry) triples
 /// of u64s. Every entry is checked before any changes, so a bad list
 /// changes nothing; the error is the index of the first bad entry.
+#[inline(always)]
 pub fn replace_pte_list(list: u64, count: u64) -> Result<(), u64> {
     const SIZE: u64 = zpager_ipc::abi::pte_batch::ENTRY_SIZE as u64;
     let entry = |i: u64| {
@@ -140,7 +142,9 @@ pub fn replace_pte_list(list: u64, count: u64) -> Result<(), u64> {
     Ok(())
 }
 
-/// IPTE on a checked entry, then the store of its new value.
+/// IPTE on a checked entry, then the store of its new value. Inlined:
+/// it runs once per entry of a batch.
+#[inline(always)]
 fn ipte_then_store(pte_phys: u64, vaddr: u64, new: u64) {
     ipte(pte_phys & Ste::ORIGIN_MASK, vaddr);
     phys::write_u64(pte_phys, new);

@@ -9,7 +9,7 @@
 //! `zpager_ipc::kmsg`; a sender is named by its [`Badge`], so a reply to a
 //! thread that has since ended, or to a slot's earlier thread, is refused.
 
-use super::{FaultInfo, Kernel, Pending, State, ThreadId, MAX_THREADS, SERVER};
+use super::{FaultInfo, Kernel, Pending, State, ThreadId, MAX_THREADS, NO_OWNER, SERVER};
 use crate::arch::{self, phys};
 use crate::exit::stop;
 use crate::{fatal_println, println};
@@ -184,9 +184,11 @@ impl Kernel {
         {
             server_error("reply to a thread that is not waiting for one");
         }
-        let msg = message_regs(&self.threads[SERVER].frame.gprs);
+        // The reply's registers are read in each arm, so a call's reply
+        // moves from frame to frame in one block copy.
         match self.threads[t].pending {
             Pending::Call { bytes } => {
+                let msg = message_regs(&self.threads[SERVER].frame.gprs);
                 if bytes {
                     if msg[1] as usize > abi::utcb::SIZE {
                         server_error("reply longer than the message page");
@@ -196,36 +198,40 @@ impl Kernel {
                 self.threads[t].frame.gprs[2..8].copy_from_slice(&msg);
                 Some(t)
             }
-            Pending::Fault => match FaultReply::from_regs(&msg) {
-                Ok(FaultReply::Resume { replace, .. }) => {
-                    if let Some(r) = replace {
-                        if !arch::replace_pte(r.pte_phys, r.vaddr, r.new) {
-                            server_error("fault reply names a page-table entry outside storage");
+            Pending::Fault => {
+                match FaultReply::from_regs(&message_regs(&self.threads[SERVER].frame.gprs)) {
+                    Ok(FaultReply::Resume { replace, .. }) => {
+                        if let Some(r) = replace {
+                            if !arch::replace_pte(r.pte_phys, r.vaddr, r.new) {
+                                server_error(
+                                    "fault reply names a page-table entry outside storage",
+                                );
+                            }
                         }
+                        Some(t)
                     }
-                    Some(t)
+                    Ok(FaultReply::Kill(reason)) => {
+                        let f = self.threads[t].fault;
+                        self.kill(
+                            t,
+                            reason,
+                            format_args!(
+                                "{} {:#x} ({} at pc {:#x})",
+                                reason.describe(),
+                                f.addr,
+                                f.access.name(),
+                                f.pc
+                            ),
+                        );
+                        None
+                    }
+                    Err(_) => server_error("malformed fault reply"),
                 }
-                Ok(FaultReply::Kill(reason)) => {
-                    let f = self.threads[t].fault;
-                    self.kill(
-                        t,
-                        reason,
-                        format_args!(
-                            "{} {:#x} ({} at pc {:#x})",
-                            reason.describe(),
-                            f.addr,
-                            f.access.name(),
-                            f.pc
-                        ),
-                    );
-                    None
-                }
-                Err(_) => server_error("malformed fault reply"),
-            },
+            }
             Pending::End => {
                 self.threads[t].state = State::Free;
-                if self.lazy_owner == Some(t) {
-                    self.lazy_owner = None;
+                if self.lazy_owner == t {
+                    self.lazy_owner = NO_OWNER;
                 }
                 None
             }

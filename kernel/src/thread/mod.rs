@@ -105,9 +105,15 @@ pub struct Kernel {
     /// Senders waiting for the server.
     server_queue: Queue,
     loaded_asce: u64,
-    /// The thread whose FP, vector and access registers are in the CPU now.
-    lazy_owner: Option<ThreadId>,
+    /// The thread whose FP, vector and access registers are in the CPU
+    /// now, or [`NO_OWNER`]: one word, so the switch tests it with one
+    /// compare.
+    lazy_owner: ThreadId,
 }
+
+/// `Kernel::lazy_owner` when no thread's registers are in the CPU (no
+/// slot has this index).
+const NO_OWNER: ThreadId = ThreadId::MAX;
 
 /// The memory server is always thread 0, in space 0.
 pub const SERVER: ThreadId = 0;
@@ -127,7 +133,7 @@ impl Kernel {
                 tail: None,
             },
             loaded_asce: 0,
-            lazy_owner: None,
+            lazy_owner: NO_OWNER,
         }
     }
 

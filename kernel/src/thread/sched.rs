@@ -5,7 +5,7 @@
 //! Scheduling is round robin on the CPU-timer tick; IPC switches directly
 //! to the receiver when it is waiting.
 
-use super::{FaultInfo, Kernel, State, ThreadId, MAX_THREADS, NAME_LEN, SERVER};
+use super::{FaultInfo, Kernel, State, ThreadId, MAX_THREADS, NAME_LEN, NO_OWNER, SERVER};
 use crate::arch::entry::TrapFrame;
 use crate::arch::{self, phys, psw};
 use crate::exit::stop;
@@ -98,33 +98,50 @@ impl Kernel {
     /// Picks the thread to run after `prev` and prepares the CPU for it.
     #[inline(always)]
     pub fn schedule(&mut self, prev: Option<ThreadId>) -> *mut TrapFrame {
-        if self.threads[self.current].state != State::Running {
-            match self.pop(|k| &mut k.ready) {
-                Some(t) => {
-                    self.current = t;
-                    self.threads[t].state = State::Running;
-                }
-                None => {
-                    fatal_println!(
-                        "kernel: no runnable thread: the memory server stopped answering"
-                    );
-                    stop(ExitStatus::TestFailed);
-                }
+        let c = self.current;
+        let t = if self.threads[c].state == State::Running {
+            if prev == Some(c) {
+                // The thread that trapped runs on: the entry code saved
+                // into this frame, so the lowcore already names it.
+                return &mut self.threads[c].frame;
             }
-        }
-        let t = self.current;
-        if prev != Some(t) {
-            self.switch_lazy_regs(prev, t);
-            // 0 is the server's: it runs in home space, CR1 stays as it is.
-            let asce = self.threads[t].asce;
-            if asce != 0 && asce != self.loaded_asce {
-                arch::load_primary_asce(asce);
-                self.loaded_asce = asce;
+            // An IPC switch already made `c` current and running.
+            c
+        } else {
+            let t = self.next_ready();
+            if prev == Some(t) {
+                // Rotated back to itself: nothing to switch.
+                return &mut self.threads[t].frame;
             }
+            t
+        };
+        self.switch_lazy_regs(prev, t);
+        // 0 is the server's: it runs in home space, CR1 stays as it is.
+        let asce = self.threads[t].asce;
+        if asce != 0 && asce != self.loaded_asce {
+            arch::load_primary_asce(asce);
+            self.loaded_asce = asce;
         }
         let frame = &mut self.threads[t].frame as *mut TrapFrame;
         arch::set_current_frame(frame);
         frame
+    }
+
+    /// Makes the first ready thread current and running (the current one
+    /// blocked, ended or gave way).
+    #[inline(never)]
+    fn next_ready(&mut self) -> ThreadId {
+        match self.pop(|k| &mut k.ready) {
+            Some(t) => {
+                self.current = t;
+                self.threads[t].state = State::Running;
+                t
+            }
+            None => {
+                fatal_println!("kernel: no runnable thread: the memory server stopped answering");
+                stop(ExitStatus::TestFailed);
+            }
+        }
     }
 
     /// Hands the FP, vector and access registers to `next` if it has them.
@@ -134,7 +151,7 @@ impl Kernel {
         // and access registers alone, against the copy saved when it was
         // entered.
         if cfg!(debug_assertions) && prev == Some(SERVER) {
-            if let Some(owner) = self.lazy_owner {
+            if let Some(owner) = self.lazy_owner() {
                 if !arch::lazy_regs_match(&self.threads[owner].frame) {
                     fatal_println!(
                         "kernel: the memory server changed the FP or access registers of {}",
@@ -146,20 +163,25 @@ impl Kernel {
         }
         if !self.threads[next].has_lazy_regs() {
             if cfg!(debug_assertions) {
-                if let Some(owner) = self.lazy_owner {
+                if let Some(owner) = self.lazy_owner() {
                     arch::save_lazy_regs(&mut self.threads[owner].frame);
                 }
             }
             return;
         }
-        if self.lazy_owner == Some(next) {
+        if self.lazy_owner == next {
             return;
         }
-        if let Some(owner) = self.lazy_owner {
+        if let Some(owner) = self.lazy_owner() {
             arch::save_lazy_regs(&mut self.threads[owner].frame);
         }
         arch::load_lazy_regs_on_exit(&self.threads[next].frame);
-        self.lazy_owner = Some(next);
+        self.lazy_owner = next;
+    }
+
+    /// The thread whose lazily switched registers are in the CPU, if any.
+    fn lazy_owner(&self) -> Option<ThreadId> {
+        (self.lazy_owner != NO_OWNER).then_some(self.lazy_owner)
     }
 
     /// Makes `t`'s frame hold its real FP, vector and access registers.
@@ -168,7 +190,7 @@ impl Kernel {
     /// exit path owes has always happened before a handler runs), so they
     /// are stored. The owner keeps them, so nothing needs reloading.
     pub(super) fn sync_lazy_regs(&mut self, t: ThreadId) {
-        if self.lazy_owner == Some(t) {
+        if self.lazy_owner == t {
             arch::save_lazy_regs(&mut self.threads[t].frame);
         }
     }

@@ -75,6 +75,9 @@ pub fn handle_kernel(frame: &mut TrapFrame, class: Class) -> *mut TrapFrame {
 
 /// Handles an interruption from problem state (the current thread's frame
 /// already holds its state); returns the frame of the thread to run next.
+/// Inlined into each entry point, so the class is known at compile time
+/// for system calls and program checks.
+#[inline(always)]
 pub fn handle_user(class: Class) -> *mut TrapFrame {
     let mut k = KERNEL.get();
     let t = k.current();
@@ -120,6 +123,8 @@ fn external() -> bool {
     false
 }
 
+/// Inlined into `zpager_program`: page faults are the hot case.
+#[inline(always)]
 fn user_program_check(k: &mut Kernel, t: ThreadId) {
     let code = arch::lowcore_u16(lowcore::PGM_CODE) & 0x7f;
     let ilc = instruction_length(arch::lowcore_u8_pgm_ilc());
@@ -165,11 +170,7 @@ fn user_program_check(k: &mut Kernel, t: ThreadId) {
                 abi::Access::Read
             };
             if t == SERVER {
-                fatal_println!(
-                    "kernel: memory server faulted at {addr:#x} ({}) pc {pc:#x}",
-                    access.name()
-                );
-                stop(ExitStatus::TestFailed);
+                server_faulted(addr, access, pc);
             }
             // The TEID's last two bits name the address space of the
             // access: only primary-space faults are the server's to serve.
@@ -216,6 +217,18 @@ fn kill_unaddressed_or_execute(k: &mut Kernel, t: ThreadId, teid: u64, pc: u64) 
     k.kill(t, reason, format_args!("{reason} in page {page:#x}"));
 }
 
+/// The memory server itself faulted: nothing can be trusted any more.
+/// Out of line, so the fault path does not set up the report.
+#[cold]
+#[inline(never)]
+fn server_faulted(addr: u64, access: abi::Access, pc: u64) -> ! {
+    fatal_println!(
+        "kernel: memory server faulted at {addr:#x} ({}) pc {pc:#x}",
+        access.name()
+    );
+    stop(ExitStatus::TestFailed);
+}
+
 /// Kills `t` for an access through another address space than its
 /// primary one (off the fault path).
 #[cold]
@@ -225,69 +238,84 @@ fn kill_outside_primary_space(k: &mut Kernel, t: ThreadId, teid: u64, pc: u64) {
     k.kill(t, reason, format_args!("{reason} at pc {pc:#x}"));
 }
 
-fn supervisor_call(k: &mut Kernel, t: ThreadId) {
-    let number = arch::lowcore_u16(lowcore::SVC_CODE) as u8;
-    let regs = k.thread(t).frame.gprs;
-    let set = |k: &mut Kernel, err: Error, result: Option<u64>| {
-        let f = &mut k.thread(t).frame;
-        f.gprs[2] = err as u64;
-        if let Some(r) = result {
-            f.gprs[3] = r;
-        }
-    };
-    if syscall::server_only(number) && t != SERVER {
-        set(k, Error::NotPermitted, None);
-        return;
+/// Sets a system call's result: r2 the error code, r3 the value if any.
+fn set_result(k: &mut Kernel, t: ThreadId, err: Error, result: Option<u64>) {
+    let f = &mut k.thread(t).frame;
+    f.gprs[2] = err as u64;
+    if let Some(r) = result {
+        f.gprs[3] = r;
     }
+}
+
+/// One jump on the call number; the server-only calls test the caller
+/// in their own arms (`server_only` names them all, so a client making
+/// one gets `NotPermitted`, as before). Inlined into `zpager_svc`; the
+/// rare calls are out of line.
+#[inline(always)]
+fn supervisor_call(k: &mut Kernel, t: ThreadId) {
+    let number = arch::entry::svc_number();
+    let is_server = t == SERVER;
     match number {
-        syscall::YIELD => k.preempt(),
-        syscall::EXIT => k.end(t, Ending::Exited(regs[2])),
-        syscall::NULL => set(k, Error::Ok, None),
-        syscall::CONSOLE_WRITE => {
-            // Only ticks during this write count against the writer.
-            TICK_IN_KERNEL.store(false, Ordering::Relaxed);
-            match k.console_write(t, regs[2]) {
-                Ok(()) => {
-                    set(k, Error::Ok, None);
-                    if TICK_IN_KERNEL.swap(false, Ordering::Relaxed) {
-                        k.preempt();
-                    }
-                }
-                Err(why) => {
-                    let reason = KillReason::BadCallArgument(why);
-                    k.kill(t, reason, format_args!("{reason} ({} bytes)", regs[2]));
-                }
-            }
-        }
+        syscall::NULL => k.thread(t).frame.gprs[2] = Error::Ok as u64,
         syscall::CALL => {
             if let Err(why) = k.call(t) {
                 let reason = KillReason::BadCallArgument(why);
                 k.kill(t, reason, format_args!("{reason}"));
             }
         }
-        syscall::REPLY_RECV => k.reply_recv(),
-        syscall::REPLY | syscall::RECV => rare_server_call(k, number),
-        syscall::SPACE_CREATE
-        | syscall::SPACE_DESTROY
-        | syscall::THREAD_CREATE
-        | syscall::PTE_REPLACE
-        | syscall::PTE_REPLACE_BATCH
-        | syscall::SEGMENT_INVALIDATE
-        | syscall::THREAD_FORK
-        | syscall::SPACE_SET_ASCE
-        | syscall::SHUTDOWN => {
-            let args: CallArgs = core::array::from_fn(|i| regs[2 + i]);
-            let (err, result) = match privileged::call(k, number, &args) {
-                Ok(result) => (Error::Ok, result),
-                Err((e, result)) => (e, result),
-            };
-            set(k, err, result);
+        syscall::REPLY_RECV if is_server => k.reply_recv(),
+        syscall::YIELD => k.preempt(),
+        syscall::EXIT => {
+            let status = k.thread(t).frame.gprs[2];
+            k.end(t, Ending::Exited(status))
+        }
+        syscall::CONSOLE_WRITE => console_write(k, t),
+        syscall::REPLY | syscall::RECV if is_server => rare_server_call(k, number),
+        n if syscall::server_only(n) => {
+            if is_server {
+                privileged_call(k, n);
+            } else {
+                set_result(k, t, Error::NotPermitted, None);
+            }
         }
         n => {
             let reason = KillReason::NoSuchSyscall(n);
             k.kill(t, reason, format_args!("{reason}"));
         }
     }
+}
+
+/// CONSOLE_WRITE: prints from the message page.
+#[inline(never)]
+fn console_write(k: &mut Kernel, t: ThreadId) {
+    let len = k.thread(t).frame.gprs[2];
+    // Only ticks during this write count against the writer.
+    TICK_IN_KERNEL.store(false, Ordering::Relaxed);
+    match k.console_write(t, len) {
+        Ok(()) => {
+            set_result(k, t, Error::Ok, None);
+            if TICK_IN_KERNEL.swap(false, Ordering::Relaxed) {
+                k.preempt();
+            }
+        }
+        Err(why) => {
+            let reason = KillReason::BadCallArgument(why);
+            k.kill(t, reason, format_args!("{reason} ({len} bytes)"));
+        }
+    }
+}
+
+/// The memory server's privileged calls (REPLY, RECV and REPLY_RECV
+/// excepted): arguments in r2-r6, results in r2 and r3.
+#[inline(never)]
+fn privileged_call(k: &mut Kernel, number: u8) {
+    let regs = k.thread(SERVER).frame.gprs;
+    let args: CallArgs = core::array::from_fn(|i| regs[2 + i]);
+    let (err, result) = match privileged::call(k, number, &args) {
+        Ok(result) => (Error::Ok, result),
+        Err((e, result)) => (e, result),
+    };
+    set_result(k, SERVER, err, result);
 }
 
 /// REPLY and RECV, kept out of line so the hot REPLY_RECV path stays small.
