@@ -29,13 +29,15 @@ impl<P: Platform> Server<P> {
         let owned = space.owned_frames().next();
         // A parent with a region top: the child gets one too, with a
         // segment table wherever the parent has one.
-        let segment_tables = match space.top {
+        let tables = match space.top {
             pt::Top::Segment { .. } => 0,
+            // Its region table, the first segment table, and one for each
+            // other 2 GiB where the parent has one under a region.
             pt::Top::Region { .. } => {
-                space.top.table_frames(&self.platform).count() as u64 / pt::CRST_FRAMES
+                2 + crate::top::segment_tables_under(&self.platform, space.top, &space.regions)
             }
         };
-        let needed = 1 + u64::from(owned.is_some()) + segment_tables * pt::CRST_FRAMES;
+        let needed = 1 + u64::from(owned.is_some()) + tables * pt::CRST_FRAMES;
         let family_id = space.family;
         if child >= MAX_SPACES || self.space_ref(child).is_some() {
             return Err(MemError::TooManySpaces);

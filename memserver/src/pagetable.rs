@@ -189,22 +189,16 @@ pub trait Entries: Platform {
     /// Sets up frame `table` as a page table that maps nothing.
     fn init_table(&mut self, table: u64) {
         self.zero_frame(table);
-        for i in 0..PAGES_PER_TABLE {
-            self.write_u64(table * PAGE_SIZE + i * 8, Pte::INVALID.0);
-        }
+        self.fill_u64(table * PAGE_SIZE, Pte::INVALID.0, PAGES_PER_TABLE);
     }
     /// Sets up frame `seg` as a segment table that maps nothing.
     fn init_segment_table(&mut self, seg: u64) {
-        for i in 0..SEGMENT_ENTRIES {
-            self.write_u64(seg * PAGE_SIZE + i * 8, Ste::INVALID.0);
-        }
+        self.fill_u64(seg * PAGE_SIZE, Ste::INVALID.0, SEGMENT_ENTRIES);
     }
     /// Sets up the [`CRST_FRAMES`] frames from `first` as a full table of
     /// `invalid` entries (a region-third or a full segment table).
     fn init_crst(&mut self, first: u64, invalid: u64) {
-        for i in 0..CRST_ENTRIES {
-            self.write_u64(first * PAGE_SIZE + i * 8, invalid);
-        }
+        self.fill_u64(first * PAGE_SIZE, invalid, CRST_ENTRIES);
     }
     /// Whether page table `table` maps nothing.
     fn table_is_empty(&self, table: u64) -> bool {

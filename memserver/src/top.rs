@@ -37,6 +37,26 @@ pub(crate) fn new_segment_table(
     top.ste_phys(p, vaddr)
 }
 
+/// How many 2 GiB stretches that `regions` reach have a segment table
+/// under region top `top` (each region visited by stretch, not by MiB).
+pub(crate) fn segment_tables_under(
+    p: &impl Platform,
+    top: Top,
+    regions: &[crate::space::Region],
+) -> u64 {
+    let stretch = zpager_ipc::dat::REGION_THIRD_SIZE;
+    let (mut count, mut next) = (0, 0);
+    for r in regions {
+        let mut at = (r.start & !(stretch - 1)).max(next);
+        while at < r.end {
+            count += u64::from(top.ste_phys(p, at).is_some());
+            at += stretch;
+        }
+        next = at;
+    }
+    count
+}
+
 impl<P: Platform> Server<P> {
     /// Maps `pages` of writable anonymous memory at `addr` (the model
     /// tests' way to put mappings anywhere above 4 GiB), growing the
@@ -110,8 +130,11 @@ impl<P: Platform> Server<P> {
         self.platform.init_crst(region, Rtte::INVALID.0);
         self.platform.init_crst(segments, Ste::INVALID.0);
         for i in 0..pt::SEGMENT_ENTRIES {
-            let ste = self.platform.read_u64(small * PAGE_SIZE + i * 8);
-            self.platform.write_u64(segments * PAGE_SIZE + i * 8, ste);
+            let ste = Ste(self.platform.read_u64(small * PAGE_SIZE + i * 8));
+            // The new table is all invalid already.
+            if ste.is_valid() {
+                self.platform.write_u64(segments * PAGE_SIZE + i * 8, ste.0);
+            }
         }
         self.platform
             .write_u64(region * PAGE_SIZE, Rtte::new(segments * PAGE_SIZE).0);
