@@ -199,6 +199,14 @@ pub struct Stats {
     pub server: Option<ServerFrames>,
 }
 
+impl Stats {
+    /// Faults served in this space, of every kind (fault-around pages not
+    /// counted).
+    pub fn faults(&self) -> u64 {
+        self.zero_faults + self.anon_faults + self.cow_faults + self.pfn_faults
+    }
+}
+
 /// The whole server's frame counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerFrames {

@@ -91,8 +91,7 @@ fn timed_move(offset: u64) -> Timed {
 
 /// Faults served so far in this space.
 fn faults() -> u64 {
-    let s = mem::stats().expect("stats");
-    s.zero_faults + s.anon_faults + s.cow_faults + s.pfn_faults
+    mem::stats().expect("stats").faults()
 }
 
 /// A timed run: TOD units, operations, faults taken inside the timing.
@@ -102,31 +101,10 @@ struct Timed {
     faults: u64,
 }
 
-/// Returns right after a timer tick, so the timed run that follows starts
-/// a whole 10 ms slice before the next tick: it never pays for one, and
-/// its figure repeats exactly under `-icount` whatever ran before it.
-/// A tick shows as a jump of the clock between two reads in a tight loop
-/// (under `-icount shift=0` an instruction is 4.096 TOD units: a turn of
-/// the loop takes a few, the kernel's tick hundreds). Gives up after
-/// 30 ms, so a machine without ticks never hangs here.
-fn after_tick() {
-    const JUMP: u64 = 200 * 4096 / 1000;
-    const GIVE_UP: u64 = 30_000 * 4096;
-    let start = sys::tod();
-    let mut last = start;
-    loop {
-        let now = sys::tod();
-        if now - last > JUMP || now - start > GIVE_UP {
-            return;
-        }
-        last = now;
-    }
-}
-
 /// Times `body`, which performs `ops` operations.
 fn timed(ops: u64, body: impl FnOnce()) -> Timed {
     let f0 = faults();
-    after_tick();
+    sys::after_tick();
     let t0 = sys::tod();
     body();
     let tod = sys::tod() - t0;
@@ -169,14 +147,14 @@ fn fork_timed(name: &str, ops: u64, t0: u64) {
 fn run(name: &str) -> Option<Option<Timed>> {
     let t = match name {
         "fork_base" => {
-            after_tick();
+            sys::after_tick();
             fork_timed(name, 1, sys::tod());
             return Some(None);
         }
         "fork_per_page" => {
             let base = fresh();
             touch_write(&base);
-            after_tick();
+            sys::after_tick();
             fork_timed(name, PAGES, sys::tod());
             return Some(None);
         }

@@ -82,24 +82,7 @@ fn touch(m: &Mapping, write: bool) {
 
 /// Faults served so far in this space.
 fn faults() -> u64 {
-    let s = mem::stats().expect("stats");
-    s.zero_faults + s.anon_faults + s.cow_faults + s.pfn_faults
-}
-
-/// Returns right after the clock jumped (a timer tick, or other clients
-/// running), as `bench`'s `after_tick`; gives up after 30 ms.
-fn after_tick() {
-    const JUMP: u64 = 200 * TOD_PER_1000_INSNS / 1000;
-    const GIVE_UP: u64 = 30_000 * TOD_PER_1000_INSNS;
-    let start = sys::tod();
-    let mut last = start;
-    loop {
-        let now = sys::tod();
-        if now - last > JUMP || now - start > GIVE_UP {
-            return;
-        }
-        last = now;
-    }
+    mem::stats().expect("stats").faults()
 }
 
 /// TOD units `body` took, and faults taken in it; with `tick_first`
@@ -107,7 +90,7 @@ fn after_tick() {
 fn timed(tick_first: bool, body: impl FnOnce()) -> (u64, u64) {
     let f0 = faults();
     if tick_first {
-        after_tick();
+        sys::after_tick();
     }
     let t0 = sys::tod();
     body();
@@ -123,7 +106,7 @@ fn report(line: &str, axis: &str, x: u64, tod: u64, ops: u64, faults: u64) {
 /// TOD units of one fork of this client, from the call to the child's
 /// return from it (the child hands it back as its exit status).
 fn timed_fork() -> u64 {
-    after_tick();
+    sys::after_tick();
     let t0 = sys::tod();
     match fork().expect("fork") {
         Forked::Child => sys::exit(sys::tod() - t0),
