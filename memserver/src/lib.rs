@@ -62,13 +62,6 @@ pub trait Platform {
     fn write_u64(&mut self, phys: u64, value: u64);
     /// Fills a frame with zeros.
     fn zero_frame(&mut self, pfn: u64);
-    /// Stores `value` into `count` doublewords from `phys` (tables of
-    /// invalid entries), as `count` stores would.
-    fn fill_u64(&mut self, phys: u64, value: u64, count: u64) {
-        for i in 0..count {
-            self.write_u64(phys + i * 8, value);
-        }
-    }
     /// Copies `len` bytes from physical address `from` to the start of
     /// frame `to` and zeroes the rest of that frame.
     fn copy_to_frame(&mut self, from: u64, to: u64, len: u64);

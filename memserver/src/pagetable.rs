@@ -189,16 +189,22 @@ pub trait Entries: Platform {
     /// Sets up frame `table` as a page table that maps nothing.
     fn init_table(&mut self, table: u64) {
         self.zero_frame(table);
-        self.fill_u64(table * PAGE_SIZE, Pte::INVALID.0, PAGES_PER_TABLE);
+        self.fill_entries(table, Pte::INVALID.0, PAGES_PER_TABLE);
     }
     /// Sets up frame `seg` as a segment table that maps nothing.
     fn init_segment_table(&mut self, seg: u64) {
-        self.fill_u64(seg * PAGE_SIZE, Ste::INVALID.0, SEGMENT_ENTRIES);
+        self.fill_entries(seg, Ste::INVALID.0, SEGMENT_ENTRIES);
     }
     /// Sets up the [`CRST_FRAMES`] frames from `first` as a full table of
     /// `invalid` entries (a region-third or a full segment table).
     fn init_crst(&mut self, first: u64, invalid: u64) {
-        self.fill_u64(first * PAGE_SIZE, invalid, CRST_ENTRIES);
+        self.fill_entries(first, invalid, CRST_ENTRIES);
+    }
+    /// Stores `value` into the first `count` entries from frame `first`.
+    fn fill_entries(&mut self, first: u64, value: u64, count: u64) {
+        for i in 0..count {
+            self.write_u64(first * PAGE_SIZE + i * 8, value);
+        }
     }
     /// Whether page table `table` maps nothing.
     fn table_is_empty(&self, table: u64) -> bool {
