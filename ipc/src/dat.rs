@@ -31,6 +31,10 @@
 //! | none | pfn | fault on program text or the message page: the frame in place, no record |
 //! | anon | anon + COW | fork shares the frame: both sides read-only ([`SwEntry::COW`]) |
 //! | anon + COW | anon | write: a copy if the frame is still shared, else the frame itself made writable (IPTE) |
+//! | none | segment | first touch of a page of an empty segment, in the segment's own table: a fresh zeroed frame, no record; a boot segment's tables are built mapping its archive frames |
+//! | segment | segment + COW | an exclusive-writable (EW) attacher unshares the MiB: its private table maps the segment's frame read-only |
+//! | none | segment + COW | read fault in such a private table: the segment's frame (made first if the page was never touched) |
+//! | segment + COW | anon | write in such a private table: a private copy replaces it (IPTE); the segment's frame is untouched |
 //! | any | none | unmap, protect-none, space death: invalidated (IPTE) before the frame is dropped |
 //!
 //! A zero, archive-cow or pfn entry is never writable; a COW entry is
@@ -242,15 +246,23 @@ pub enum Kind {
     /// An archive frame mapped read-only in a private writable region
     /// (program data): the first write copies it.
     ArchiveCow = 4,
+    /// A page of a shared segment, its index the page in the segment. In
+    /// the segment's own tables: the segment's frame, no record (writable
+    /// unless the segment is read-only; attachers that may not write see
+    /// it through a protected segment entry). With [`SwEntry::COW`], in
+    /// an exclusive-writable attacher's private table: the segment's
+    /// frame read-only, copied on the first write.
+    Segment = 5,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::None,
         Kind::Anon,
         Kind::Zero,
         Kind::Pfn,
         Kind::ArchiveCow,
+        Kind::Segment,
     ];
 
     /// The kind with code `code`, if any.
@@ -297,6 +309,7 @@ impl SwEntry {
             2 => Kind::Zero,
             3 => Kind::Pfn,
             4 => Kind::ArchiveCow,
+            5 => Kind::Segment,
             _ => Kind::None,
         }
     }

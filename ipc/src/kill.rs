@@ -7,7 +7,7 @@
 //!
 //! A reason travels as one u64: bits 0-7 name the cause, bits 8-23 carry
 //! its detail (a program-interruption code, a system-call number, ...),
-//! the rest is zero. The server's causes keep codes 1-5 with no detail.
+//! the rest is zero. The server's causes keep codes 1-6 with no detail.
 
 use core::fmt;
 
@@ -25,6 +25,8 @@ pub enum KillReason {
     Spurious,
     /// Serving the fault would take the space over its frame limit.
     FrameLimit,
+    /// A write to a shared segment attached read-only (SR).
+    WriteToReadOnlySegment,
     // The kernel's.
     /// A program check the kernel does not forward: its
     /// program-interruption code.
@@ -112,6 +114,7 @@ mod cause {
     pub const OUT_OF_MEMORY: u64 = 3;
     pub const SPURIOUS: u64 = 4;
     pub const FRAME_LIMIT: u64 = 5;
+    pub const WRITE_TO_READ_ONLY_SEGMENT: u64 = 6;
     pub const PROGRAM_CHECK: u64 = 16;
     pub const PROTECTION_WITHOUT_ADDRESS: u64 = 17;
     pub const OUTSIDE_PRIMARY_SPACE: u64 = 18;
@@ -129,6 +132,7 @@ impl KillReason {
             KillReason::OutOfMemory => (cause::OUT_OF_MEMORY, 0),
             KillReason::Spurious => (cause::SPURIOUS, 0),
             KillReason::FrameLimit => (cause::FRAME_LIMIT, 0),
+            KillReason::WriteToReadOnlySegment => (cause::WRITE_TO_READ_ONLY_SEGMENT, 0),
             KillReason::ProgramCheck(code) => (cause::PROGRAM_CHECK, u64::from(code)),
             KillReason::ProtectionWithoutAddress => (cause::PROTECTION_WITHOUT_ADDRESS, 0),
             KillReason::OutsidePrimarySpace(s) => (cause::OUTSIDE_PRIMARY_SPACE, s as u64),
@@ -153,6 +157,7 @@ impl KillReason {
             cause::OUT_OF_MEMORY => plain(KillReason::OutOfMemory),
             cause::SPURIOUS => plain(KillReason::Spurious),
             cause::FRAME_LIMIT => plain(KillReason::FrameLimit),
+            cause::WRITE_TO_READ_ONLY_SEGMENT => plain(KillReason::WriteToReadOnlySegment),
             cause::PROGRAM_CHECK => Some(KillReason::ProgramCheck(detail as u16)),
             cause::PROTECTION_WITHOUT_ADDRESS => plain(KillReason::ProtectionWithoutAddress),
             cause::OUTSIDE_PRIMARY_SPACE => AddressSpace::from_teid(detail)
@@ -177,6 +182,7 @@ impl KillReason {
                 | KillReason::OutOfMemory
                 | KillReason::Spurious
                 | KillReason::FrameLimit
+                | KillReason::WriteToReadOnlySegment
         )
     }
 
@@ -188,6 +194,9 @@ impl KillReason {
             KillReason::WriteToReadOnly => "write to read-only memory in page",
             KillReason::OutOfMemory => "out of memory serving a fault in page",
             KillReason::FrameLimit => "frame limit reached serving a fault in page",
+            KillReason::WriteToReadOnlySegment => {
+                "write to a shared segment attached read-only (SR) in page"
+            }
             _ => "unresolvable fault in page",
         }
     }
@@ -203,6 +212,9 @@ impl fmt::Display for KillReason {
             KillReason::OutOfMemory => f.write_str("out of memory serving a fault"),
             KillReason::Spurious => f.write_str("unresolvable fault"),
             KillReason::FrameLimit => f.write_str("frame limit reached serving a fault"),
+            KillReason::WriteToReadOnlySegment => {
+                f.write_str("write to a shared segment attached read-only (SR)")
+            }
             KillReason::ProgramCheck(code) => f.write_str(program_check_name(*code)),
             KillReason::ProtectionWithoutAddress => {
                 f.write_str("protection exception without an address")
@@ -271,6 +283,7 @@ pub(crate) mod tests {
             Just(KillReason::OutOfMemory),
             Just(KillReason::Spurious),
             Just(KillReason::FrameLimit),
+            Just(KillReason::WriteToReadOnlySegment),
             any::<u16>().prop_map(KillReason::ProgramCheck),
             Just(KillReason::ProtectionWithoutAddress),
             space.prop_map(KillReason::OutsidePrimarySpace),

@@ -2,6 +2,7 @@
 //! answers, encoded with postcard in the message page, plus the boot
 //! information the kernel hands the server.
 
+use crate::segment::{AttachMode, Modes, Name};
 use serde::{Deserialize, Serialize};
 
 /// A client's request ([`crate::abi::label::REQUEST`]).
@@ -60,6 +61,44 @@ pub enum Request {
         new_len: u64,
         mode: RemapMode,
     },
+    /// Create an empty shared segment `name` of `len` bytes (rounded up
+    /// to whole MiB) whose pages are zero until first touched. The
+    /// caller's program may attach it in every mode and grant it to
+    /// others ([`Request::SegmentGrant`]). Its frames are charged to the
+    /// segment, not to attachers; its size is bounded by the caller's
+    /// frame budget (`FrameLimit`). `SegmentExists` if the name is taken,
+    /// `TooManySegments` past the server's cap, `BadRange` for a length
+    /// of 0 or a malformed name.
+    SegmentCreate { name: Name, len: u64 },
+    /// Let the clients running program `client` attach segment `name` in
+    /// `modes` (added to what they had). Only the program that created
+    /// the segment may grant it (`NotPermitted`; boot segments are
+    /// granted by the manifest alone).
+    SegmentGrant {
+        name: Name,
+        client: Name,
+        modes: Modes,
+    },
+    /// Attach segment `name` in `mode` at `at` (1 MiB-aligned; `None`:
+    /// the server picks), its whole length. Answers `Attached`. The
+    /// caller's program must hold a grant for the mode (`NotGranted`);
+    /// `NoSuchSegment` if there is none by that name; `BadRange` for an
+    /// unaligned address or one outside the client's space (below the
+    /// heap area, or in the stack's); `Overlap` if anything is mapped
+    /// there already. Attach writes one segment-table entry per MiB.
+    SegmentAttach {
+        name: Name,
+        mode: AttachMode,
+        at: Option<u64>,
+    },
+    /// Detach the segment attached at `addr` (the address `Attached`
+    /// gave): one IDTE per MiB. `NotAttached` if no attachment starts
+    /// there.
+    SegmentDetach { addr: u64 },
+    /// Delete run-time segment `name`: the name is free at once, and the
+    /// segment and its frames go when its last attacher detaches. Only
+    /// its creator's program may (`NotPermitted`).
+    SegmentDelete { name: Name },
 }
 
 /// Where [`Request::Remap`] may put the range.
@@ -108,6 +147,8 @@ pub enum Response {
     /// The range is offline (`Offline`): how many anonymous frames and
     /// page tables moved out of it.
     Offlined { frames: u64, tables: u64 },
+    /// A segment is attached (`SegmentAttach`) at `addr` for `len` bytes.
+    Attached { addr: u64, len: u64 },
 }
 
 /// Why a request was refused.
@@ -150,6 +191,16 @@ pub enum MemError {
     AlreadyOffline,
     /// The range is not one `Offline` took.
     NotOffline,
+    /// No segment has that name.
+    NoSuchSegment,
+    /// A segment with that name exists already.
+    SegmentExists,
+    /// The server holds as many segments as it may.
+    TooManySegments,
+    /// The caller's program holds no grant for that segment in that mode.
+    NotGranted,
+    /// No segment attachment starts at that address.
+    NotAttached,
 }
 
 /// What holds a frame in place, so its storage cannot go offline.
@@ -169,6 +220,9 @@ pub enum PinKind {
     SegmentTable,
     /// A client's message page (the kernel copies messages into it).
     MessagePage,
+    /// A shared segment's frame or page table: every attacher's segment
+    /// entries point at its tables.
+    Segment,
 }
 
 /// Fault and frame counters.
@@ -187,6 +241,9 @@ pub struct Stats {
     pub pfn_faults: u64,
     /// Pages mapped by fault-around besides the faulting one.
     pub fault_around: u64,
+    /// Faults on attached segments: first touches of a segment page
+    /// (served once for all attachers) and exclusive-writable copies.
+    pub segment_faults: u64,
     /// The caller's family (it and the spaces forked from it or from its
     /// ancestors): frames charged to it (page tables, segment tables,
     /// message pages, anonymous frames; a frame shared in the family
@@ -203,7 +260,11 @@ impl Stats {
     /// Faults served in this space, of every kind (fault-around pages not
     /// counted).
     pub fn faults(&self) -> u64 {
-        self.zero_faults + self.anon_faults + self.cow_faults + self.pfn_faults
+        self.zero_faults
+            + self.anon_faults
+            + self.cow_faults
+            + self.pfn_faults
+            + self.segment_faults
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Family {
     /// `Space::next_in_family`, so the reverse map visits the family's
     /// live spaces and nothing else, without a list on the heap.
     pub first_space: usize,
+    /// The program it runs (the manifest client's name): what segment
+    /// grants name.
+    pub program: Option<zpager_ipc::segment::Name>,
 }
 
 /// Ends the chain of a family's spaces.
@@ -45,6 +48,7 @@ impl Family {
             may_offline: false,
             server_stats: false,
             first_space: NO_SPACE,
+            program: None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! entries point at the same table with segment protection, so the cost
 //! is one entry per MiB; the first write in a MiB unshares it
 //! ([`crate::share`]). The MiB holding the message page is private to
-//! each space and not shared.
+//! each space and not shared. Attached segments stay attached in the
+//! child: its segment entries point at the segment's own tables as the
+//! parent's do.
 
 use crate::pagetable::{self as pt, Entries, Ste};
 use crate::server::{Server, MAX_SPACES};
@@ -77,6 +79,13 @@ impl<P: Platform> Server<P> {
             }
         }
         let child_top = child_space.top;
+        for region in &child_space.regions {
+            if let Backing::Segment { segment, .. } = region.backing {
+                if let Some(s) = self.segments[segment].as_mut() {
+                    s.attachments += 1;
+                }
+            }
+        }
         // Its tables are charged as they are made; the message page here.
         self.families[family_id].as_mut().expect("live").frames += u64::from(utcb_pfn.is_some());
         // Page tables exist only where regions are: visit those segments
@@ -122,12 +131,22 @@ impl<P: Platform> Server<P> {
                         entry
                     }
                 };
+                let table = ste.table() / PAGE_SIZE;
+                if self
+                    .records
+                    .segment_of_table(&self.platform, table)
+                    .is_some()
+                {
+                    // An attached segment: the child attaches it as the
+                    // parent did, to the segment's own table.
+                    self.platform.write_u64(child_ste, ste.0);
+                    continue;
+                }
                 let shared = Ste::new(ste.table(), true);
                 if !ste.is_protected() {
                     self.platform.replace_ste(ste_phys, vaddr, shared.0);
                 }
                 self.platform.write_u64(child_ste, shared.0);
-                let table = ste.table() / PAGE_SIZE;
                 let n = self.records.sharers(&self.platform, table);
                 self.records.set_sharers(&mut self.platform, table, n + 1);
             }

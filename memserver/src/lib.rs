@@ -7,7 +7,7 @@
 //! maps, and [`apply`] writes it. `request` serves client requests,
 //! `teardown` is the one path that clears a range (unmap, a space's
 //! death, mremap's source), `remap` and `relocate` grow, shrink and move
-//! ranges, [`load`] builds a space from a program, [`frames`] and
+//! ranges, [`segment`] keeps shared segments and their attachments, [`load`] builds a space from a program, [`frames`] and
 //! [`records`] keep the pool and the anonymous frames' records.
 //!
 //! On s390x the platform reaches physical memory through the server's
@@ -38,6 +38,7 @@ mod relocate;
 mod remap;
 pub mod request;
 pub mod rmap;
+pub mod segment;
 pub mod server;
 mod share;
 pub mod space;

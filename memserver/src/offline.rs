@@ -8,8 +8,9 @@
 //! the server cannot move make it fail with the first one's [`PinKind`]:
 //! frames outside the pool (the kernel's, the server's image), the boot
 //! archive, the server's heap and records, the zero page, segment
-//! tables (the kernel knows a space by its segment table) and message
-//! pages (the kernel copies messages into them physically).
+//! tables (the kernel knows a space by its segment table), message
+//! pages (the kernel copies messages into them physically) and shared
+//! segments' tables and frames.
 
 use crate::apply::Replace;
 use crate::pagetable::{self as pt, Entries, Pte, Ste};
@@ -223,6 +224,21 @@ impl<P: Platform> Server<P> {
                 if ste.is_valid() {
                     let mib = (vaddr / pt::SEGMENT_SIZE) as u32;
                     mark(ste.table() / PAGE_SIZE, Held::Table(mib));
+                }
+            }
+        }
+        // Segments' tables sit at different addresses in each attacher,
+        // and their frames have no record to find their entries by.
+        for seg in self.segments.iter().flatten() {
+            for &table in &seg.tables {
+                mark(table, Held::Pinned(PinKind::Segment));
+                if seg.source == crate::segment::Source::Empty {
+                    for i in 0..zpager_ipc::dat::PAGES_PER_TABLE {
+                        let pte = self.platform.pte(table, i * PAGE_SIZE);
+                        if pte.is_valid() {
+                            mark(pte.pfn(), Held::Pinned(PinKind::Segment));
+                        }
+                    }
                 }
             }
         }

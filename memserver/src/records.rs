@@ -11,6 +11,10 @@ use crate::frames::FrameAllocator;
 use crate::{Platform, PAGE_SIZE};
 use alloc::vec::Vec;
 
+/// Marks a segment's page table in its slot (see
+/// [`Records::mark_segment_table`]).
+const SEGMENT_TABLE: u64 = 1 << 47;
+
 /// Records per record frame (one doubleword each).
 const PER_FRAME: u64 = PAGE_SIZE / 8;
 
@@ -184,6 +188,20 @@ impl Records {
     /// anonymous record, so the slot is free); a private table's slot is 0.
     pub fn sharers(&self, p: &impl Platform, table: u64) -> u64 {
         p.read_u64(self.slot(table)).max(1)
+    }
+
+    /// Marks page table `table` as segment `segment`'s own: its slot holds
+    /// [`SEGMENT_TABLE`] and the segment's number, above any sharer count
+    /// and below any record.
+    pub fn mark_segment_table(&mut self, p: &mut impl Platform, table: u64, segment: usize) {
+        p.write_u64(self.slot(table), SEGMENT_TABLE | segment as u64);
+    }
+
+    /// The segment page table `table` belongs to, if it is a segment's.
+    #[inline(always)]
+    pub fn segment_of_table(&self, p: &impl Platform, table: u64) -> Option<usize> {
+        let v = p.read_u64(self.slot(table));
+        (v >> 48 == 0 && v & SEGMENT_TABLE != 0).then_some((v & !SEGMENT_TABLE) as usize)
     }
 
     /// Sets the number of spaces pointing at page table `table`.

@@ -120,6 +120,15 @@ impl<P: Platform> Server<P> {
             Request::Offline { start_pfn, count } => self.offline(id, start_pfn, count),
             Request::Online { start_pfn, count } => self.online(id, start_pfn, count),
             Request::Translate { addr } => self.translate(id, addr),
+            Request::SegmentCreate { name, len } => self.request_create(id, name, len),
+            Request::SegmentGrant {
+                name,
+                client,
+                modes,
+            } => self.request_grant(id, name, client, modes),
+            Request::SegmentAttach { name, mode, at } => self.attach(id, name, mode, at),
+            Request::SegmentDetach { addr } => self.detach(id, addr),
+            Request::SegmentDelete { name } => self.request_delete(id, name),
         }
     }
 

@@ -29,6 +29,9 @@ pub struct Server<P: Platform> {
     pub(crate) families: Vec<Option<Family>>,
     /// Where storage is, and what of it is offline.
     pub(crate) storage: Storage,
+    /// Shared segments, on the heap; a slot is reused once its segment
+    /// is freed.
+    pub(crate) segments: Vec<Option<crate::segment::Segment>>,
 }
 
 impl<P: Platform> Server<P> {
@@ -64,6 +67,7 @@ impl<P: Platform> Server<P> {
             zero_pfn,
             spaces: Vec::new(),
             families: Vec::new(),
+            segments: Vec::new(),
         })
     }
 
@@ -228,6 +232,7 @@ impl<P: Platform> Server<P> {
             cow_faults: c.cow_faults,
             pfn_faults: c.pfn_faults,
             fault_around: c.fault_around,
+            segment_faults: c.segment_faults,
             family_frames: family.map_or(0, |(_, f)| f.frames),
             family_anon_frames: family.map_or(0, |(_, f)| f.anon_frames),
             // The server's own id 0 sees them too.
@@ -245,7 +250,11 @@ impl<P: Platform> Server<P> {
         self.clear(id, 0, top.end(), Mode::Purged);
         self.leave_family(id);
         let table_frames = top.table_frames(&self.platform).count() as u64;
+        let mut family_ended = None;
         if let Some(space) = self.spaces[id].take() {
+            for region in &space.regions {
+                self.detached(*region);
+            }
             let mut released = table_frames;
             for pfn in space.owned_frames() {
                 self.frames.release(&mut self.platform, pfn);
@@ -257,9 +266,13 @@ impl<P: Platform> Server<P> {
             if family.spaces == 0 {
                 debug_assert_eq!(family.frames, 0, "I3: a family's frames outlive it");
                 self.families[space.family] = None;
+                family_ended = Some(space.family);
             }
         }
         self.free_top(top);
+        if let Some(family) = family_ended {
+            self.forget_segments_of(family);
+        }
         while let Some(None) = self.spaces.last() {
             self.spaces.pop();
         }

@@ -4,7 +4,9 @@
 //! MiB by a sharer unshares that MiB for the writer: it gets a private
 //! copy of the table, the anonymous frames the two tables now both map
 //! are marked copy-on-write in each, and the ordinary COW fault follows.
-//! A table is freed only with its last sharer.
+//! A table is freed only with its last sharer. A segment's own table
+//! (`crate::segment`) is unshared the same way for an exclusive-writable
+//! attacher, and never freed by one.
 
 use crate::apply::Replace;
 use crate::fault::Fault;
@@ -32,7 +34,17 @@ impl<P: Platform> Fault<'_, P> {
             .top
             .ste_phys(&*self.platform, page)
             .expect("a shared table has a segment entry");
-        let sharers = self.records.sharers(self.platform, table);
+        // A segment's own table is never taken over: an exclusive-writable
+        // attacher always gets a copy.
+        let segment = self
+            .records
+            .segment_of_table(self.platform, table)
+            .is_some();
+        let sharers = if segment {
+            u64::MAX
+        } else {
+            self.records.sharers(self.platform, table)
+        };
         if sharers <= 1 {
             // The last sharer takes the table over; entries other sharers
             // left marked COW stay so until written.
@@ -49,7 +61,9 @@ impl<P: Platform> Fault<'_, P> {
             .ok_or(UnshareError::OutOfMemory)?;
         self.family.frames += 1;
         self.copy_entries(table, copy, pt::segment_start(page));
-        self.records.set_sharers(self.platform, table, sharers - 1);
+        if !segment {
+            self.records.set_sharers(self.platform, table, sharers - 1);
+        }
         self.platform
             .replace_ste(ste_phys, page, Ste::new(copy * PAGE_SIZE, false).0);
         Ok(copy)
@@ -66,7 +80,12 @@ impl<P: Platform> Fault<'_, P> {
             let pte = self.platform.pte(from, page);
             let mut sw = self.platform.sw(from, page);
             let mut new = pte;
-            if pte.is_valid() && sw.kind() == Kind::Anon {
+            if pte.is_valid() && sw.kind() == Kind::Segment {
+                // A segment's frame: read-only and copied on write here,
+                // left as it is in the segment's table.
+                new = pte.with_writable(false);
+                sw = sw.with_cow(true);
+            } else if pte.is_valid() && sw.kind() == Kind::Anon {
                 self.records.add_mapping(self.platform, pte.pfn());
                 if !sw.is_cow() {
                     sw = sw.with_cow(true);

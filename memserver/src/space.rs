@@ -23,6 +23,14 @@ pub enum Backing {
     FileCow { first_pfn: u64, file_end: u64 },
     /// One frame the space owns outright (its message page).
     Owned { pfn: u64 },
+    /// An attached shared segment (whole MiBs): page i is page
+    /// `first_page + i` of segment `segment`, reached through the
+    /// segment's own page tables.
+    Segment {
+        segment: usize,
+        first_page: u64,
+        mode: zpager_ipc::segment::AttachMode,
+    },
 }
 
 /// A range of a space with uniform rights and backing.
@@ -32,8 +40,8 @@ pub struct Region {
     pub end: u64,
     pub writable: bool,
     pub backing: Backing,
-    /// Set up by the server (image, stack, message page): clients may not
-    /// unmap or re-protect it.
+    /// Set up by the server (image, stack, message page) or a segment
+    /// attachment: clients may not unmap, re-protect or move it.
     pub fixed: bool,
 }
 
@@ -73,6 +81,15 @@ impl Region {
                 first_pfn: first_pfn + skip,
                 file_end,
             },
+            Backing::Segment {
+                segment,
+                first_page,
+                mode,
+            } => Backing::Segment {
+                segment,
+                first_page: first_page + skip,
+                mode,
+            },
             other => other,
         };
         Region {
@@ -93,6 +110,7 @@ pub struct Counters {
     pub cow_faults: u64,
     pub pfn_faults: u64,
     pub fault_around: u64,
+    pub segment_faults: u64,
 }
 
 /// One client's address space.
@@ -174,17 +192,35 @@ impl Space {
         self.free_range(pages, layout::HIGH_BASE, layout::LARGE_SPACE_END)
     }
 
+    /// Where a segment of `len` bytes (whole MiBs) can be attached: the
+    /// lowest 1 MiB-aligned free range in the heap area, else above
+    /// 4 GiB.
+    pub fn free_aligned_range(&self, len: u64) -> Option<u64> {
+        let pages = len / crate::PAGE_SIZE;
+        let mib = crate::pagetable::SEGMENT_SIZE;
+        self.free_range_aligned(pages, layout::HEAP_BASE, layout::HEAP_END, mib)
+            .or_else(|| {
+                self.free_range_aligned(pages, layout::HIGH_BASE, layout::LARGE_SPACE_END, mib)
+            })
+    }
+
     /// The lowest address in `base..limit` where `pages` pages fit with a
     /// free guard page after them and after any region before them.
     fn free_range(&self, pages: u64, base: u64, limit: u64) -> Option<u64> {
+        self.free_range_aligned(pages, base, limit, crate::PAGE_SIZE)
+    }
+
+    /// [`Self::free_range`] at a multiple of `align`.
+    fn free_range_aligned(&self, pages: u64, base: u64, limit: u64, align: u64) -> Option<u64> {
         let len = pages.checked_mul(crate::PAGE_SIZE)?;
-        let mut candidate = base;
+        let up = |a: u64| a.checked_next_multiple_of(align);
+        let mut candidate = up(base)?;
         for r in self.regions.iter().filter(|r| r.end > base) {
             let end = candidate.checked_add(len)?;
             if end.checked_add(crate::PAGE_SIZE)? <= r.start {
                 break;
             }
-            candidate = candidate.max(r.end + crate::PAGE_SIZE);
+            candidate = candidate.max(up(r.end + crate::PAGE_SIZE)?);
         }
         Some(candidate).filter(|&c| c.checked_add(len).is_some_and(|e| e <= limit))
     }

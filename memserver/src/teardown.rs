@@ -65,6 +65,15 @@ impl<P: Platform> Server<P> {
         mut removed: impl FnMut(&mut Self, &[Removed]),
     ) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
+            if s.records.segment_of_table(&s.platform, table).is_some() {
+                // A segment's own table: the segment keeps it and its
+                // frames; this space only lets go of it (segment
+                // attachments are whole MiBs, taken away whole).
+                if mode == Mode::Live {
+                    s.platform.invalidate_segment(ste_phys, lo);
+                }
+                return;
+            }
             let sharers = s.records.sharers(&s.platform, table);
             if sharers <= 1 {
                 return s.clear_in_table(id, ste_phys, table, (lo, hi), mode, &mut removed);
@@ -101,6 +110,10 @@ impl<P: Platform> Server<P> {
                 let whole = hi - lo == pt::SEGMENT_SIZE;
                 ste.is_valid()
                     && ste.is_protected()
+                    && self
+                        .records
+                        .segment_of_table(&self.platform, ste.table() / PAGE_SIZE)
+                        .is_none()
                     && self
                         .records
                         .sharers(&self.platform, ste.table() / PAGE_SIZE)

@@ -1,7 +1,8 @@
 //! Writes to pages mapped read-only because a write must copy: the zero
 //! page and archive data get a private anonymous frame, and so does an
 //! anonymous frame another page table still maps (after a fork); a COW
-//! frame mapped only here is simply made writable again. The new entry
+//! frame mapped only here is simply made writable again. A segment's
+//! frame seen by an exclusive-writable attacher is copied likewise. The new entry
 //! replaces the valid one through the kernel.
 
 use super::Fault;
@@ -40,6 +41,12 @@ impl<P: Platform> Fault<'_, P> {
                 } else {
                     shared
                 }
+            }
+            Kind::Segment if self.platform.sw(table, page).is_cow() => {
+                // An exclusive-writable attacher's first write to a
+                // segment page: a private copy; the segment keeps its own.
+                self.space.counters.segment_faults += 1;
+                self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?
             }
             _ => return Err(KillReason::Spurious),
         };

@@ -7,6 +7,7 @@ mod anon;
 mod cow;
 mod file;
 mod pfn;
+mod segment;
 
 use crate::apply::{self, FaultOutcome, Plan};
 use crate::family::Family;
@@ -44,8 +45,18 @@ impl<P: Platform> Server<P> {
             records: &mut self.records,
             space,
             family,
+            segments: &mut self.segments,
             zero_pfn: self.zero_pfn,
         })
+    }
+}
+
+/// Why a write to read-only `region` is refused.
+#[cold]
+fn read_only(region: &crate::space::Region) -> KillReason {
+    match region.backing {
+        Backing::Segment { .. } => KillReason::WriteToReadOnlySegment,
+        _ => KillReason::WriteToReadOnly,
     }
 }
 
@@ -57,6 +68,7 @@ pub(crate) struct Fault<'a, P: Platform> {
     pub(crate) records: &'a mut Records,
     pub(crate) space: &'a mut Space,
     pub(crate) family: &'a mut Family,
+    pub(crate) segments: &'a mut [Option<crate::segment::Segment>],
     pub(crate) zero_pfn: u64,
 }
 
@@ -65,7 +77,7 @@ impl<P: Platform> Fault<'_, P> {
     fn resolve(&mut self, page: u64, write: bool) -> Result<FaultOutcome, KillReason> {
         let region = *self.space.find(page).ok_or(KillReason::Unmapped)?;
         if write && !region.writable {
-            return Err(KillReason::WriteToReadOnly);
+            return Err(read_only(&region));
         }
         let (mut table, ste) = self.table(page)?;
         let unshared = write && ste.is_protected();
@@ -101,6 +113,11 @@ impl<P: Platform> Fault<'_, P> {
                     file_end,
                 } => self.file(page, write, &region, first_pfn, file_end)?,
                 Backing::Owned { pfn } => self.owned(pfn, region.writable),
+                Backing::Segment {
+                    segment,
+                    first_page,
+                    ..
+                } => self.segment_page(table, page, write, &region, segment, first_page)?,
             }
         };
         let around = matches!(plan, Plan::FillRun { .. });

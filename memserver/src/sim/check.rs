@@ -9,15 +9,17 @@
 //! a valid entry of a live page table points at is client data. So each
 //! write is checked in O(1), without walking the tables.
 //!
-//! Sharing (fork, segments; not built yet) is catchable with the same
-//! index:
+//! Sharing (fork, segments) is catchable with the same index:
 //! - a write through a COW entry to a frame still shared: the entry that
 //!   lets it be written is installed (invalid->valid store, replace_pte,
 //!   or a table going live) while another entry or a TLB entry maps the
 //!   frame ([`SimMemory::map_slot`], I10), and a client store reaching a
 //!   frame that other entries map panics in `access`. A table reached by
 //!   several segment entries counts once: sharers that must not write see
-//!   it through a protected segment entry.
+//!   it through a protected segment entry. Shared segments' frames are
+//!   exempt (their software entries say so): many attachers write them
+//!   by design, and an exclusive-writable attacher's read-only view of
+//!   one copies before it writes.
 //! - freeing a shared page table while a sharer still points at it: the
 //!   free-list link the allocator stores in it, or the zeroing when it is
 //!   handed out again, is a server write into a frame that a live segment
@@ -196,8 +198,12 @@ impl SimMemory {
              what the server last stored there, or power-on garbage): a zero_frame skipped?"
         );
         let others = st.slots + self.tlb.maps(pfn).len() as u32;
+        // A shared segment's frame is shared by design: its own table may
+        // map it writable (SW attachers) while exclusive-writable
+        // attachers' private tables map it read-only to copy on write.
+        let segment = self.is_segment_entry(pte_phys);
         assert!(
-            !(writable && others > 0) && st.writable == 0,
+            segment || (!(writable && others > 0) && st.writable == 0),
             "bug (I10): entry at {pte_phys:#x} maps frame {pfn:#x} {} while {} other entries or \
              translations map it{}: a write would reach a frame still shared (copy-on-write \
              skipped?)",
@@ -212,6 +218,13 @@ impl SimMemory {
         let st = self.state_mut(pfn);
         st.slots += 1;
         st.writable += u32::from(writable);
+    }
+
+    /// Whether the software entry beside the hardware entry at `pte_phys`
+    /// says it maps a shared segment's frame (the server writes the
+    /// software entry first).
+    pub(super) fn is_segment_entry(&self, pte_phys: u64) -> bool {
+        pt::SwEntry(self.read_u64(pte_phys + pt::SOFTWARE_HALF)).kind() == pt::Kind::Segment
     }
 
     /// The valid entry `pte` of a live table is gone.

@@ -203,7 +203,7 @@ impl SimMemory {
             // I10: a store reaches a frame no other entry maps.
             let others = self.tlb.maps(e.pfn).iter().any(|&p| p != e.pte_phys);
             assert!(
-                self.state(e.pfn).slots <= 1 && !others,
+                self.is_segment_entry(e.pte_phys) || (self.state(e.pfn).slots <= 1 && !others),
                 "bug (I10): a client store at {vaddr:#x} reaches frame {:#x}, which other \
                  entries still map: a write through a COW entry to a frame still shared?",
                 e.pfn

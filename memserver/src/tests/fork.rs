@@ -63,6 +63,10 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                 continue;
             }
             let table = ste.table() / PAGE_SIZE;
+            if s.records.segment_of_table(p, table).is_some() {
+                // A segment's own table: `audit_segments` checks it.
+                continue;
+            }
             pointers.entry(table).or_default().push(ste.is_protected());
             for j in 0..256 {
                 let vaddr = base + j * PAGE_SIZE;
@@ -105,7 +109,8 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                 continue;
             }
             assert!(
-                !pte.is_executable() || (sw.kind() == Kind::Pfn && !pte.is_writable()),
+                !pte.is_executable()
+                    || (matches!(sw.kind(), Kind::Pfn | Kind::Segment) && !pte.is_writable()),
                 "I13: executable {:?} entry",
                 sw.kind()
             );
@@ -114,6 +119,11 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                 if sw.is_cow() {
                     assert!(!pte.is_writable(), "I2: writable COW entry");
                 }
+            } else if sw.kind() == Kind::Segment {
+                assert!(
+                    sw.is_cow() && !pte.is_writable(),
+                    "I14: a private table's segment entry writable or not COW"
+                );
             } else {
                 assert!(
                     !pte.is_writable() || sw.kind() == Kind::Pfn,
@@ -138,11 +148,12 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     );
     let held: u64 = s.families.iter().flatten().map(|f| f.frames).sum();
     assert_eq!(
-        held,
+        held + s.segment_frames(),
         s.frames_in_use() - baseline,
         "I3: family frame counts"
     );
     audit_offline(s);
+    super::segments::audit_segments(s);
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod props;
 mod remap;
 mod remap_fork;
 mod remap_model;
+mod segments;
 mod sim;
 mod units;
 mod world;

@@ -1,0 +1,500 @@
+//! Shared segments (z/VM's discontiguous saved segments): memory many
+//! spaces map at once with no per-frame metadata.
+//!
+//! A segment owns one page table per MiB, made when the segment is. An
+//! attach points one segment-table entry per MiB of the attacher at those
+//! tables and writes no page-table entry, so a page is faulted in once
+//! for every attacher, and a detach is one IDTE per MiB. Attachers that
+//! may not write (SR) or that write privately (EW) see the tables through
+//! protected segment entries; an EW attacher's first write in a MiB
+//! unshares that MiB for it as a fork's sharer does (`crate::share`), the
+//! segment's frames staying the segment's. A segment's page tables are
+//! told apart from every other table by their slot in the record table
+//! ([`crate::records::Records::segment_of_table`]), so teardown and fork
+//! leave them alone.
+//!
+//! Segment frames are charged to the segment, never to an attacher or
+//! its family, and have no record. A boot segment from an archive file
+//! maps the archive's frames in place, its tables complete before anyone
+//! attaches; an empty segment takes a zeroed frame from the pool on the
+//! first touch of each page. A segment lives while it has a name (boot
+//! segments until shutdown, run-time ones until deleted or their
+//! creator's family ends) and until its last attacher is gone.
+
+use crate::pagetable::{self as pt, Entries, Kind, Pte, Ste, SwEntry};
+use crate::server::Server;
+use crate::space::{Backing, Region};
+use crate::teardown::Mode;
+use crate::{Platform, PAGE_SIZE};
+use alloc::vec::Vec;
+use zpager_ipc::abi::layout;
+use zpager_ipc::dat::PAGES_PER_TABLE;
+use zpager_ipc::protocol::{MemError, Response};
+use zpager_ipc::segment::{AttachMode, Modes, Name};
+
+/// Segments the server holds at once.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// Grants one segment holds.
+pub const MAX_GRANTS: usize = 32;
+
+/// Where a segment's pages come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Zero until first touched, then a frame of the segment's own.
+    Empty,
+    /// Boot-archive frames from `first_pfn` on, read and executed in
+    /// place: never written, so never attached shared-writable.
+    Archive { first_pfn: u64 },
+}
+
+/// One segment.
+#[derive(Debug)]
+pub struct Segment {
+    pub name: Name,
+    /// Its length in pages; its tables reach the next whole MiB, and the
+    /// pages past its length map nothing.
+    pub pages: u64,
+    /// Its page tables, the one for MiB `i` at `tables[i]`.
+    pub tables: Vec<u64>,
+    pub source: Source,
+    /// The programs that may attach it, and in which modes.
+    pub grants: Vec<(Name, Modes)>,
+    /// The family that created it at run time (`None`: a boot segment).
+    pub creator: Option<usize>,
+    /// Live attachments (regions backed by it, in every space).
+    pub attachments: u64,
+    /// Its name is gone (deleted, or its creator ended): it goes with
+    /// its last attachment.
+    pub deleted: bool,
+    /// Frames filled on first touch (an empty segment's data).
+    pub data_frames: u64,
+}
+
+impl Segment {
+    /// Whether its pages may be executed (archive segments: code read in
+    /// place).
+    pub fn executable(&self) -> bool {
+        matches!(self.source, Source::Archive { .. })
+    }
+
+    /// The MiBs it spans.
+    pub fn mibs(&self) -> u64 {
+        self.tables.len() as u64
+    }
+
+    /// Its length as attached: whole MiBs.
+    pub fn span(&self) -> u64 {
+        self.mibs() * pt::SEGMENT_SIZE
+    }
+
+    /// Whether program `who` (or its family, the creator's) may attach it
+    /// in `mode`.
+    fn allows(&self, family: usize, who: Option<Name>, mode: AttachMode) -> bool {
+        if mode == AttachMode::SharedWrite && self.source != Source::Empty {
+            return false;
+        }
+        self.creator == Some(family)
+            || self
+                .grants
+                .iter()
+                .any(|&(name, modes)| Some(name) == who && modes.contains(mode))
+    }
+}
+
+/// The entry of page `index` of a segment in its own table: the frame,
+/// writable where the segment may be written (attachers that may not
+/// write see it through a protected segment entry).
+pub(crate) fn own_entry(seg: &Segment, pfn: u64, index: u64) -> (Pte, SwEntry) {
+    let pte = Pte::new(pfn, !seg.executable()).executable_if(seg.executable());
+    (pte, SwEntry::with_index(Kind::Segment, index))
+}
+
+impl<P: Platform> Server<P> {
+    /// Makes a segment of `pages` pages, its page tables built (an archive
+    /// segment's mapping every page): a boot segment when `creator` is
+    /// `None`. Checked before anything changes: `BadRange` for no pages
+    /// or a malformed name, `SegmentExists`, `TooManySegments`,
+    /// `OutOfMemory`.
+    pub fn create_segment(
+        &mut self,
+        name: Name,
+        pages: u64,
+        source: Source,
+        creator: Option<usize>,
+    ) -> Result<usize, MemError> {
+        if pages == 0 || !name.is_valid() {
+            return Err(MemError::BadRange);
+        }
+        if self.segment_named(name).is_some() {
+            return Err(MemError::SegmentExists);
+        }
+        let slot = self.segments.iter().position(Option::is_none);
+        if slot.is_none() && self.segments.len() >= MAX_SEGMENTS {
+            return Err(MemError::TooManySegments);
+        }
+        let mibs = pages.div_ceil(PAGES_PER_TABLE);
+        if self.frames.available() < mibs {
+            return Err(MemError::OutOfMemory);
+        }
+        let mut tables = Vec::new();
+        tables
+            .try_reserve_exact(mibs as usize)
+            .map_err(|_| MemError::OutOfMemory)?;
+        if slot.is_none() {
+            self.segments
+                .try_reserve(1)
+                .map_err(|_| MemError::OutOfMemory)?;
+        }
+        let mut segment = Segment {
+            name,
+            pages,
+            tables,
+            source,
+            grants: Vec::new(),
+            creator,
+            attachments: 0,
+            deleted: false,
+            data_frames: 0,
+        };
+        let id = slot.unwrap_or(self.segments.len());
+        for mib in 0..mibs {
+            let table = self.frames.alloc(&self.platform).expect("counted");
+            self.platform.init_table(table);
+            self.records
+                .mark_segment_table(&mut self.platform, table, id);
+            if let Source::Archive { first_pfn } = source {
+                let first = mib * PAGES_PER_TABLE;
+                for index in first..pages.min(first + PAGES_PER_TABLE) {
+                    let (pte, sw) = own_entry(&segment, first_pfn + index, index);
+                    let vaddr = index * PAGE_SIZE;
+                    self.platform.write_u64(pt::sw_phys(table, vaddr), sw.0);
+                    self.platform.write_u64(pt::pte_phys(table, vaddr), pte.0);
+                }
+            }
+            segment.tables.push(table);
+        }
+        match slot {
+            Some(i) => self.segments[i] = Some(segment),
+            None => self.segments.push(Some(segment)),
+        }
+        Ok(id)
+    }
+
+    /// The live segment named `name`.
+    pub fn segment_named(&self, name: Name) -> Option<usize> {
+        self.segments
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.name == name && !s.deleted))
+    }
+
+    /// Segment `id`, for the program's report and the tests.
+    pub fn segment(&self, id: usize) -> Option<&Segment> {
+        self.segments.get(id).and_then(Option::as_ref)
+    }
+
+    /// Frames the segments hold: their tables and the frames filled on
+    /// first touch (boot segments keep theirs until shutdown, so the
+    /// program's leak check counts them apart).
+    pub fn segment_frames(&self) -> u64 {
+        self.segments
+            .iter()
+            .flatten()
+            .map(|s| s.mibs() + s.data_frames)
+            .sum()
+    }
+
+    /// Lets program `client` attach segment `segment` in `modes` (added
+    /// to what it had).
+    pub fn grant_segment(
+        &mut self,
+        segment: usize,
+        client: Name,
+        modes: Modes,
+    ) -> Result<(), MemError> {
+        let seg = self
+            .segments
+            .get_mut(segment)
+            .and_then(Option::as_mut)
+            .ok_or(MemError::NoSuchSegment)?;
+        if let Some(g) = seg.grants.iter_mut().find(|g| g.0 == client) {
+            g.1 = g.1.union(modes);
+            return Ok(());
+        }
+        if seg.grants.len() >= MAX_GRANTS {
+            return Err(MemError::TooManySegments);
+        }
+        seg.grants
+            .try_reserve(1)
+            .map_err(|_| MemError::OutOfMemory)?;
+        seg.grants.push((client, modes));
+        Ok(())
+    }
+
+    /// Names the program space `id`'s family runs, which grants name.
+    pub fn set_program(&mut self, id: usize, program: Name) {
+        if let Some(family) = self.family_of(id) {
+            family.program = Some(program);
+        }
+    }
+
+    /// `SegmentCreate` from space `id`.
+    pub(crate) fn request_create(
+        &mut self,
+        id: usize,
+        name: Name,
+        len: u64,
+    ) -> Result<Response, MemError> {
+        let family = self.space_ref(id).ok_or(MemError::BadRange)?.family;
+        let pages = len
+            .checked_add(pt::SEGMENT_SIZE - 1)
+            .ok_or(MemError::BadRange)?
+            / pt::SEGMENT_SIZE
+            * PAGES_PER_TABLE;
+        let limit = self.families[family].as_ref().expect("live").frame_limit;
+        // Not charged to the family, but no larger than it could hold.
+        if pages.saturating_add(pages / PAGES_PER_TABLE) > limit {
+            return Err(MemError::FrameLimit);
+        }
+        self.create_segment(name, pages, Source::Empty, Some(family))?;
+        Ok(Response::Done)
+    }
+
+    /// The segment `name` if space `id`'s family created it.
+    fn created_by(&self, id: usize, name: Name) -> Result<usize, MemError> {
+        let family = self.space_ref(id).ok_or(MemError::BadRange)?.family;
+        let seg = self.segment_named(name).ok_or(MemError::NoSuchSegment)?;
+        match self.segment(seg) {
+            Some(s) if s.creator == Some(family) => Ok(seg),
+            _ => Err(MemError::NotPermitted),
+        }
+    }
+
+    /// `SegmentGrant` from space `id`.
+    pub(crate) fn request_grant(
+        &mut self,
+        id: usize,
+        name: Name,
+        client: Name,
+        modes: Modes,
+    ) -> Result<Response, MemError> {
+        if !client.is_valid() {
+            return Err(MemError::BadRange);
+        }
+        let seg = self.created_by(id, name)?;
+        self.grant_segment(seg, client, modes)?;
+        Ok(Response::Done)
+    }
+
+    /// `SegmentDelete` from space `id`.
+    pub(crate) fn request_delete(&mut self, id: usize, name: Name) -> Result<Response, MemError> {
+        let seg = self.created_by(id, name)?;
+        self.forget_segment(seg);
+        Ok(Response::Done)
+    }
+
+    /// Takes segment `seg`'s name away; frees it if nobody is attached.
+    fn forget_segment(&mut self, seg: usize) {
+        let Some(s) = self.segments.get_mut(seg).and_then(Option::as_mut) else {
+            return;
+        };
+        s.deleted = true;
+        if s.attachments == 0 {
+            self.free_segment(seg);
+        }
+    }
+
+    /// The run-time segments family `family` created lose their names:
+    /// the family has ended.
+    pub(crate) fn forget_segments_of(&mut self, family: usize) {
+        for seg in 0..self.segments.len() {
+            if self.segment(seg).is_some_and(|s| s.creator == Some(family)) {
+                if let Some(s) = self.segments[seg].as_mut() {
+                    s.creator = None;
+                }
+                self.forget_segment(seg);
+            }
+        }
+    }
+
+    /// Frees segment `seg`, which nobody is attached to: its frames, then
+    /// its tables.
+    fn free_segment(&mut self, seg: usize) {
+        let Some(s) = self.segments.get_mut(seg).and_then(Option::take) else {
+            return;
+        };
+        for &table in &s.tables {
+            if s.source == Source::Empty {
+                for i in 0..PAGES_PER_TABLE {
+                    let pte = self.platform.pte(table, i * PAGE_SIZE);
+                    if pte.is_valid() {
+                        self.frames.release(&mut self.platform, pte.pfn());
+                    }
+                }
+            }
+            self.records.set_sharers(&mut self.platform, table, 0);
+            self.frames.release(&mut self.platform, table);
+        }
+        while let Some(None) = self.segments.last() {
+            self.segments.pop();
+        }
+        if self.segments.is_empty() {
+            self.segments = Vec::new();
+        }
+    }
+
+    /// `SegmentAttach` from space `id`.
+    pub(crate) fn attach(
+        &mut self,
+        id: usize,
+        name: Name,
+        mode: AttachMode,
+        at: Option<u64>,
+    ) -> Result<Response, MemError> {
+        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
+        let family = space.family;
+        let program = self.families[family].as_ref().expect("live").program;
+        let seg_id = self.segment_named(name).ok_or(MemError::NoSuchSegment)?;
+        let seg = self.segment(seg_id).expect("named");
+        if !seg.allows(family, program, mode) {
+            return Err(MemError::NotGranted);
+        }
+        let len = seg.span();
+        let start = match at {
+            Some(start) => {
+                let end = start.checked_add(len).ok_or(MemError::BadRange)?;
+                let inside = |lo: u64, hi: u64| lo <= start && end <= hi;
+                if !start.is_multiple_of(pt::SEGMENT_SIZE)
+                    || !(inside(layout::HEAP_BASE, layout::HEAP_END)
+                        || inside(layout::HIGH_BASE, layout::LARGE_SPACE_END))
+                {
+                    return Err(MemError::BadRange);
+                }
+                if space.regions.iter().any(|r| r.start < end && start < r.end) {
+                    return Err(MemError::Overlap);
+                }
+                start
+            }
+            None => space
+                .free_aligned_range(len)
+                .ok_or(MemError::NoAddressSpace)?,
+        };
+        let end = start + len;
+        if space.regions.len() >= crate::space::MAX_REGIONS {
+            return Err(MemError::TooManyRegions);
+        }
+        // The space's tables must reach it: a region top, and a segment
+        // table for each 2 GiB stretch it spans, all made before the
+        // region goes in.
+        let stretch = zpager_ipc::dat::REGION_THIRD_SIZE;
+        let stretches =
+            || (start / stretch..=(end - 1) / stretch).map(|i| (i * stretch).max(start));
+        let needed = if end > space.top.end() {
+            let missing = stretches().count() as u64;
+            crate::top::GROWTH_FRAMES + missing * pt::CRST_FRAMES
+        } else {
+            let missing = stretches()
+                .filter(|&at| space.top.ste_phys(&self.platform, at).is_none())
+                .count() as u64;
+            missing * pt::CRST_FRAMES
+        };
+        let f = self.families[family].as_ref().expect("live");
+        if !f.can_take(needed) {
+            return Err(MemError::FrameLimit);
+        }
+        if self.frames.available() < needed {
+            return Err(MemError::OutOfMemory);
+        }
+        self.space(id)
+            .expect("live")
+            .regions
+            .try_reserve(1)
+            .map_err(|_| MemError::OutOfMemory)?;
+        self.reach(id, end, true)?;
+        for at in stretches() {
+            self.ste_for_attach(id, at)?;
+        }
+        // Nothing is mapped there, but a page table a failed fault made
+        // may linger: take it out before the segment's tables go in.
+        if self
+            .segments_in(id, start, end)
+            .any(|(_, _, ste)| ste.is_valid())
+        {
+            self.clear(id, start, end, Mode::Live);
+        }
+        let region = Region {
+            start,
+            end,
+            writable: mode.writable(),
+            backing: Backing::Segment {
+                segment: seg_id,
+                first_page: 0,
+                mode,
+            },
+            // Unmap, protect and mremap leave it alone: detach takes it.
+            fixed: true,
+        };
+        self.space(id)
+            .expect("live")
+            .insert(region)
+            .map_err(crate::remap::refusal)?;
+        let tables = self.segment(seg_id).expect("named").tables.clone();
+        let protected = mode != AttachMode::SharedWrite;
+        for (i, &table) in tables.iter().enumerate() {
+            let vaddr = start + i as u64 * pt::SEGMENT_SIZE;
+            let ste_phys = self.ste_for_attach(id, vaddr).expect("made above");
+            // Invalid to valid: no purge needed.
+            self.platform
+                .write_u64(ste_phys, Ste::new(table * PAGE_SIZE, protected).0);
+        }
+        if let Some(s) = self.segments[seg_id].as_mut() {
+            s.attachments += 1;
+        }
+        Ok(Response::Attached { addr: start, len })
+    }
+
+    /// Where space `id`'s segment entry for `vaddr` is, its segment table
+    /// made if the space has none there yet (frames checked by the caller).
+    fn ste_for_attach(&mut self, id: usize, vaddr: u64) -> Result<u64, MemError> {
+        let space = self.spaces[id].as_ref().expect("live");
+        let top = space.top;
+        if let Some(at) = top.ste_phys(&self.platform, vaddr) {
+            return Ok(at);
+        }
+        let family = self.families[space.family].as_mut().expect("live");
+        crate::top::new_segment_table(&mut self.platform, &mut self.frames, family, top, vaddr)
+            .ok_or(MemError::OutOfMemory)
+    }
+
+    /// `SegmentDetach` from space `id`.
+    pub(crate) fn detach(&mut self, id: usize, addr: u64) -> Result<Response, MemError> {
+        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
+        let region = *space
+            .regions
+            .iter()
+            .find(|r| r.start == addr && matches!(r.backing, Backing::Segment { .. }))
+            .ok_or(MemError::NotAttached)?;
+        // Carving one region out of the list never needs more room.
+        self.space(id)
+            .expect("live")
+            .carve(region.start, region.end, None)
+            .map_err(crate::remap::refusal)?;
+        self.clear(id, region.start, region.end, Mode::Live);
+        self.detached(region);
+        Ok(Response::Done)
+    }
+
+    /// A region attaching a segment is gone (detach, or its space died).
+    pub(crate) fn detached(&mut self, region: Region) {
+        let Backing::Segment { segment, .. } = region.backing else {
+            return;
+        };
+        let Some(s) = self.segments.get_mut(segment).and_then(Option::as_mut) else {
+            return;
+        };
+        s.attachments -= 1;
+        if s.attachments == 0 && s.deleted {
+            self.free_segment(segment);
+        }
+    }
+}

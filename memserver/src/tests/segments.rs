@@ -1,0 +1,547 @@
+//! Shared segments: attach in every mode, faults served once for all
+//! attachers, exclusive-writable privacy, fork, detach, death, grants and
+//! every refusal, with the sharing audit after each test.
+
+use super::fork::{asce, audit, read, server, write};
+use super::{create, kill, ARCHIVE};
+use crate::pagetable::{Entries, Kind};
+use crate::segment::Source;
+use crate::server::Server;
+use crate::sim::{access, SimMemory};
+use crate::{pagetable as pt, PAGE_SIZE};
+use std::collections::BTreeMap;
+use std::vec::Vec;
+use zpager_ipc::abi::{layout, KillReason};
+use zpager_ipc::protocol::{MemError, Request, Response};
+use zpager_ipc::segment::{AttachMode, Modes, Name};
+
+const MIB: u64 = pt::SEGMENT_SIZE;
+
+pub(super) fn name(text: &str) -> Name {
+    Name::new(text).unwrap()
+}
+
+/// Space `id` runs program `program` (what grants name).
+pub(super) fn start(s: &mut Server<SimMemory>, id: usize, program: &str) {
+    create(s, id);
+    s.set_program(id, name(program));
+}
+
+pub(super) fn make(s: &mut Server<SimMemory>, id: usize, seg: &str, mibs: u64) {
+    let r = s.request(
+        id,
+        Request::SegmentCreate {
+            name: name(seg),
+            len: mibs * MIB,
+        },
+    );
+    assert_eq!(r, Response::Done);
+}
+
+pub(super) fn grant(s: &mut Server<SimMemory>, id: usize, seg: &str, to: &str, modes: &str) {
+    let r = s.request(
+        id,
+        Request::SegmentGrant {
+            name: name(seg),
+            client: name(to),
+            modes: Modes::parse(modes).unwrap(),
+        },
+    );
+    assert_eq!(r, Response::Done);
+}
+
+pub(super) fn try_attach(
+    s: &mut Server<SimMemory>,
+    id: usize,
+    seg: &str,
+    mode: AttachMode,
+    at: Option<u64>,
+) -> Result<(u64, u64), MemError> {
+    match s.request(
+        id,
+        Request::SegmentAttach {
+            name: name(seg),
+            mode,
+            at,
+        },
+    ) {
+        Response::Attached { addr, len } => Ok((addr, len)),
+        Response::Error(e) => Err(e),
+        other => panic!("attach answered {other:?}"),
+    }
+}
+
+pub(super) fn attach(s: &mut Server<SimMemory>, id: usize, seg: &str, mode: AttachMode) -> u64 {
+    try_attach(s, id, seg, mode, None).unwrap().0
+}
+
+pub(super) fn detach(s: &mut Server<SimMemory>, id: usize, addr: u64) -> Response {
+    s.request(id, Request::SegmentDetach { addr })
+}
+
+/// The segment invariants: every segment's own tables hold only its
+/// pages (kind segment, its index, no COW) and as many frames as it
+/// counts; each attachment's segment entries point at the segment's own
+/// tables, protected unless shared-writable, or (exclusive-writable
+/// only) at a private table whose segment entries are read-only and
+/// copy-on-write; and each segment's attachment count is the number of
+/// regions attaching it.
+pub(super) fn audit_segments(s: &Server<SimMemory>) {
+    let p = &s.platform;
+    let mut attachments: BTreeMap<usize, u64> = BTreeMap::new();
+    for space in s.spaces.iter().flatten() {
+        for r in &space.regions {
+            let crate::space::Backing::Segment {
+                segment,
+                first_page,
+                mode,
+            } = r.backing
+            else {
+                continue;
+            };
+            *attachments.entry(segment).or_default() += 1;
+            let seg = s
+                .segment(segment)
+                .expect("I14: a region attaches a freed segment");
+            assert!(r.start % MIB == 0 && r.end % MIB == 0 && first_page % 256 == 0);
+            for mib in (r.start..r.end).step_by(MIB as usize) {
+                let ste = p.ste(space.top.ste_phys(p, mib).expect("attached"));
+                assert!(ste.is_valid(), "I14: attached MiB {mib:#x} without a table");
+                let own = seg.tables[((first_page + (mib - r.start) / PAGE_SIZE) / 256) as usize];
+                let table = ste.table() / PAGE_SIZE;
+                if table == own {
+                    assert_eq!(
+                        ste.is_protected(),
+                        mode != AttachMode::SharedWrite,
+                        "I14: {mode:?} attachment at {mib:#x} with the wrong protection"
+                    );
+                    continue;
+                }
+                assert_eq!(
+                    mode,
+                    AttachMode::ExclusiveWrite,
+                    "I14: {mode:?} attachment at {mib:#x} points at a table not the segment's"
+                );
+                for j in 0..256 {
+                    let page = mib + j * PAGE_SIZE;
+                    let (pte, sw) = (p.pte(table, page), p.sw(table, page));
+                    if pte.is_valid() && sw.kind() == Kind::Segment {
+                        assert!(
+                            sw.is_cow() && !pte.is_writable(),
+                            "I14: private view of segment page at {page:#x} writable or not COW"
+                        );
+                        assert_eq!(
+                            p.pte(own, page).pfn(),
+                            pte.pfn(),
+                            "I14: stale segment frame"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for (id, seg) in s.segments.iter().enumerate() {
+        let Some(seg) = seg else { continue };
+        assert_eq!(
+            seg.attachments,
+            attachments.get(&id).copied().unwrap_or(0),
+            "I14: attachments of segment {}",
+            seg.name
+        );
+        assert!(
+            !seg.deleted || seg.attachments > 0,
+            "I14: deleted segment {} outlives its attachments",
+            seg.name
+        );
+        let mut frames = 0;
+        for (mib, &table) in seg.tables.iter().enumerate() {
+            assert_eq!(s.records.segment_of_table(p, table), Some(id));
+            for j in 0..256u64 {
+                let index = mib as u64 * 256 + j;
+                let (pte, sw) = (p.pte(table, j * PAGE_SIZE), p.sw(table, j * PAGE_SIZE));
+                if !pte.is_valid() {
+                    assert_eq!(sw.0, 0, "I6: invalid segment entry with a software entry");
+                    continue;
+                }
+                assert_eq!(
+                    (sw.kind(), sw.index(), sw.is_cow()),
+                    (Kind::Segment, index, false),
+                    "I14: entry {index} of segment {}",
+                    seg.name
+                );
+                assert!(
+                    !s.records.is_anon(p, pte.pfn()),
+                    "I8: a segment frame with a record"
+                );
+                frames += 1;
+            }
+        }
+        if seg.source == Source::Empty {
+            assert_eq!(
+                frames, seg.data_frames,
+                "I14: frames of segment {}",
+                seg.name
+            );
+        }
+    }
+}
+
+fn check(s: &Server<SimMemory>, baseline: u64) {
+    audit(s, baseline);
+}
+
+#[test]
+fn shared_writable_attachers_see_every_write_and_fault_once() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "maker");
+    start(&mut s, 2, "user");
+    make(&mut s, 1, "shm", 2);
+    assert_eq!(
+        try_attach(&mut s, 2, "shm", AttachMode::SharedWrite, None),
+        Err(MemError::NotGranted)
+    );
+    grant(&mut s, 1, "shm", "user", "sw");
+    let a = attach(&mut s, 1, "shm", AttachMode::SharedWrite);
+    let b = attach(&mut s, 2, "shm", AttachMode::SharedWrite);
+    assert_eq!(a % MIB, 0);
+    check(&s, baseline);
+    for i in 0..512 {
+        write(&mut s, 1, a + i * PAGE_SIZE, (i % 250) as u8 + 1);
+    }
+    let before = s.stats(2).segment_faults;
+    for i in 0..512 {
+        assert_eq!(read(&mut s, 2, b + i * PAGE_SIZE), (i % 250) as u8 + 1);
+    }
+    assert_eq!(
+        s.stats(2).segment_faults,
+        before,
+        "the pages were filled once for both"
+    );
+    write(&mut s, 2, b + 5, 0x77);
+    assert_eq!(read(&mut s, 1, a + 5), 0x77);
+    // Not charged to the attachers.
+    assert!(s.stats(1).family_frames < 16);
+    assert_eq!(s.segment(0).unwrap().data_frames, 512);
+    check(&s, baseline);
+    assert_eq!(detach(&mut s, 1, a), Response::Done);
+    assert_eq!(detach(&mut s, 1, a), Response::Error(MemError::NotAttached));
+    let space = asce(&s, 1);
+    let r = access(&mut s, 1, space, a, None);
+    assert_eq!(r, Err(KillReason::Unmapped));
+    check(&s, baseline);
+    kill(&mut s, 1);
+    // The creator is gone: the name goes, the segment stays for the
+    // attacher still holding it.
+    assert_eq!(
+        try_attach(&mut s, 2, "shm", AttachMode::SharedWrite, None),
+        Err(MemError::NoSuchSegment)
+    );
+    assert_eq!(read(&mut s, 2, b + 5), 0x77);
+    check(&s, baseline);
+    kill(&mut s, 2);
+    assert!(s.segments.is_empty());
+    assert_eq!(s.frames_in_use(), baseline);
+}
+
+#[test]
+fn a_store_to_a_read_only_attachment_is_refused() {
+    let mut s = server();
+    start(&mut s, 1, "maker");
+    make(&mut s, 1, "ro", 1);
+    let w = attach(&mut s, 1, "ro", AttachMode::SharedWrite);
+    write(&mut s, 1, w + 40, 9);
+    let r = attach(&mut s, 1, "ro", AttachMode::SharedRead);
+    assert_eq!(read(&mut s, 1, r + 40), 9);
+    let a = asce(&s, 1);
+    assert_eq!(
+        access(&mut s, 1, a, r + 40, Some(1)),
+        Err(KillReason::WriteToReadOnlySegment)
+    );
+    assert_eq!(read(&mut s, 1, w + 40), 9);
+}
+
+#[test]
+fn exclusive_writes_stay_private() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "maker");
+    start(&mut s, 2, "user");
+    make(&mut s, 1, "ew", 2);
+    grant(&mut s, 1, "ew", "user", "ew+sr");
+    let sw = attach(&mut s, 1, "ew", AttachMode::SharedWrite);
+    for i in 0..4 {
+        write(&mut s, 1, sw + i * PAGE_SIZE, 10 + i as u8);
+    }
+    let ew = attach(&mut s, 2, "ew", AttachMode::ExclusiveWrite);
+    let sr = attach(&mut s, 2, "ew", AttachMode::SharedRead);
+    assert_eq!(read(&mut s, 2, ew), 10);
+    write(&mut s, 2, ew, 99);
+    write(&mut s, 2, ew + 3 * PAGE_SIZE + 1, 98);
+    // A page never touched: private zero for the writer only.
+    write(&mut s, 2, ew + 100 * PAGE_SIZE, 97);
+    check(&s, baseline);
+    assert_eq!(read(&mut s, 2, ew), 99);
+    assert_eq!(read(&mut s, 1, sw), 10);
+    assert_eq!(read(&mut s, 2, sr), 10);
+    assert_eq!(read(&mut s, 2, sr + 3 * PAGE_SIZE + 1), 0);
+    assert_eq!(read(&mut s, 1, sw + 100 * PAGE_SIZE), 0);
+    // Pages it has not written follow the segment, as a private file
+    // mapping follows its file.
+    write(&mut s, 1, sw + PAGE_SIZE, 55);
+    assert_eq!(read(&mut s, 2, ew + PAGE_SIZE), 55);
+    // A read in the unshared MiB of a page never touched makes the
+    // segment's frame, seen by everyone.
+    assert_eq!(read(&mut s, 2, ew + 7 * PAGE_SIZE), 0);
+    write(&mut s, 1, sw + 7 * PAGE_SIZE, 5);
+    assert_eq!(read(&mut s, 2, ew + 7 * PAGE_SIZE), 5);
+    // The second MiB is still the segment's table.
+    write(&mut s, 1, sw + MIB, 1);
+    assert_eq!(read(&mut s, 2, ew + MIB), 1);
+    check(&s, baseline);
+    assert!(s.stats(2).family_anon_frames == 3);
+    kill(&mut s, 2);
+    check(&s, baseline);
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+}
+
+#[test]
+fn fork_keeps_attachments() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "maker");
+    make(&mut s, 1, "f", 1);
+    let sw = attach(&mut s, 1, "f", AttachMode::SharedWrite);
+    let ew = attach(&mut s, 1, "f", AttachMode::ExclusiveWrite);
+    write(&mut s, 1, sw, 1);
+    write(&mut s, 1, ew + PAGE_SIZE, 2);
+    s.fork(1, 2).unwrap();
+    check(&s, baseline);
+    assert_eq!(s.segment(0).unwrap().attachments, 4);
+    write(&mut s, 2, sw, 3);
+    assert_eq!(read(&mut s, 1, sw), 3);
+    assert_eq!(read(&mut s, 2, ew + PAGE_SIZE), 2);
+    write(&mut s, 2, ew + PAGE_SIZE, 4);
+    assert_eq!(read(&mut s, 1, ew + PAGE_SIZE), 2);
+    assert_eq!(read(&mut s, 2, ew), 3);
+    check(&s, baseline);
+    kill(&mut s, 1);
+    check(&s, baseline);
+    assert_eq!(read(&mut s, 2, sw), 3);
+    kill(&mut s, 2);
+    assert_eq!(s.frames_in_use(), baseline);
+}
+
+#[test]
+fn refusals_are_typed_and_change_nothing() {
+    let mut s = server();
+    start(&mut s, 1, "maker");
+    start(&mut s, 2, "other");
+    make(&mut s, 1, "x", 1);
+    let seg = |s: &mut Server<SimMemory>, id, r| s.request(id, r);
+    assert_eq!(
+        seg(
+            &mut s,
+            1,
+            Request::SegmentCreate {
+                name: name("x"),
+                len: MIB
+            }
+        ),
+        Response::Error(MemError::SegmentExists)
+    );
+    assert_eq!(
+        seg(
+            &mut s,
+            1,
+            Request::SegmentCreate {
+                name: name("y"),
+                len: 0
+            }
+        ),
+        Response::Error(MemError::BadRange)
+    );
+    assert_eq!(
+        seg(
+            &mut s,
+            1,
+            Request::SegmentCreate {
+                name: name("huge"),
+                len: 1 << 40
+            }
+        ),
+        Response::Error(MemError::OutOfMemory)
+    );
+    let grant = Request::SegmentGrant {
+        name: name("x"),
+        client: name("other"),
+        modes: Modes::ALL,
+    };
+    assert_eq!(
+        seg(&mut s, 2, grant),
+        Response::Error(MemError::NotPermitted)
+    );
+    assert_eq!(
+        seg(&mut s, 2, Request::SegmentDelete { name: name("x") }),
+        Response::Error(MemError::NotPermitted)
+    );
+    assert_eq!(
+        try_attach(&mut s, 1, "nope", AttachMode::SharedRead, None),
+        Err(MemError::NoSuchSegment)
+    );
+    assert_eq!(
+        try_attach(
+            &mut s,
+            1,
+            "x",
+            AttachMode::SharedRead,
+            Some(layout::HEAP_BASE + 4096)
+        ),
+        Err(MemError::BadRange)
+    );
+    assert_eq!(
+        try_attach(&mut s, 1, "x", AttachMode::SharedRead, Some(0)),
+        Err(MemError::BadRange)
+    );
+    assert_eq!(
+        try_attach(
+            &mut s,
+            1,
+            "x",
+            AttachMode::SharedRead,
+            Some(layout::LARGE_SPACE_END)
+        ),
+        Err(MemError::BadRange)
+    );
+    let at = try_attach(
+        &mut s,
+        1,
+        "x",
+        AttachMode::SharedRead,
+        Some(layout::HEAP_BASE),
+    )
+    .unwrap()
+    .0;
+    assert_eq!(at, layout::HEAP_BASE);
+    assert_eq!(
+        try_attach(
+            &mut s,
+            1,
+            "x",
+            AttachMode::SharedRead,
+            Some(layout::HEAP_BASE)
+        ),
+        Err(MemError::Overlap)
+    );
+    // Unmap, protect and mremap leave an attachment alone.
+    assert_eq!(
+        seg(
+            &mut s,
+            1,
+            Request::Unmap {
+                addr: at,
+                len: PAGE_SIZE
+            }
+        ),
+        Response::Error(MemError::NotChangeable)
+    );
+    assert_eq!(
+        seg(
+            &mut s,
+            1,
+            Request::Protect {
+                addr: at,
+                len: PAGE_SIZE,
+                writable: true
+            }
+        ),
+        Response::Error(MemError::NotChangeable)
+    );
+    assert_eq!(
+        detach(&mut s, 1, at + PAGE_SIZE),
+        Response::Error(MemError::NotAttached)
+    );
+    assert_eq!(
+        seg(&mut s, 1, Request::SegmentDelete { name: name("x") }),
+        Response::Done
+    );
+    // Gone by name, alive for its attacher.
+    assert_eq!(
+        try_attach(&mut s, 1, "x", AttachMode::SharedRead, None),
+        Err(MemError::NoSuchSegment)
+    );
+    assert_eq!(read(&mut s, 1, at), 0);
+    make(&mut s, 1, "x", 1);
+    assert_eq!(detach(&mut s, 1, at), Response::Done);
+    assert_eq!(s.segments.iter().flatten().count(), 1);
+}
+
+#[test]
+fn an_archive_segment_is_read_in_place_and_never_shared_writable() {
+    let mut s = server();
+    let data: Vec<u8> = (0..3 * PAGE_SIZE).map(|i| (i % 253) as u8).collect();
+    s.platform.load(ARCHIVE, &data);
+    let baseline = s.frames_in_use();
+    let seg = s
+        .create_segment(
+            name("file"),
+            3,
+            Source::Archive {
+                first_pfn: ARCHIVE / PAGE_SIZE,
+            },
+            None,
+        )
+        .unwrap();
+    start(&mut s, 1, "reader");
+    s.grant_segment(seg, name("reader"), Modes::parse("sr+ew").unwrap())
+        .unwrap();
+    // An archive segment's tables are complete: attachers take no fault.
+    let r = attach(&mut s, 1, "file", AttachMode::SharedRead);
+    for i in (0..3 * PAGE_SIZE).step_by(1000) {
+        assert_eq!(read(&mut s, 1, r + i), (i % 253) as u8);
+    }
+    assert_eq!(s.stats(1).segment_faults, 0);
+    let a = asce(&s, 1);
+    assert_eq!(
+        access(&mut s, 1, a, r + 3 * PAGE_SIZE, None),
+        Err(KillReason::Unmapped),
+        "past the file's last page"
+    );
+    assert_eq!(
+        try_attach(&mut s, 1, "file", AttachMode::SharedWrite, None),
+        Err(MemError::NotGranted)
+    );
+    let ew = attach(&mut s, 1, "file", AttachMode::ExclusiveWrite);
+    write(&mut s, 1, ew + 10, 0xAB);
+    assert_eq!(read(&mut s, 1, ew + 10), 0xAB);
+    assert_eq!(read(&mut s, 1, r + 10), 10);
+    assert_eq!(
+        crate::Platform::phys_bytes(&s.platform, ARCHIVE + 10, 1)[0],
+        10
+    );
+    check(&s, baseline);
+    kill(&mut s, 1);
+    // Boot segments stay, their tables with them.
+    assert_eq!(s.frames_in_use(), baseline + s.segment_frames());
+    assert_eq!(s.segment_frames(), 1);
+    assert!(s.segment(seg).is_some());
+}
+
+#[test]
+fn attaching_high_grows_the_space() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "maker");
+    make(&mut s, 1, "hi", 3);
+    let at = 5 << 30;
+    let (addr, len) = try_attach(&mut s, 1, "hi", AttachMode::SharedWrite, Some(at)).unwrap();
+    assert_eq!((addr, len), (at, 3 * MIB));
+    write(&mut s, 1, at + 2 * MIB + 8, 3);
+    let low = attach(&mut s, 1, "hi", AttachMode::SharedRead);
+    assert!(low < layout::HEAP_END);
+    assert_eq!(read(&mut s, 1, low + 2 * MIB + 8), 3);
+    check(&s, baseline);
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+}
