@@ -4,8 +4,8 @@
 //! It provides the program entry (`_start`), a panic handler, console
 //! output ([`print!`], [`println!`]), exit with a status, the raw system
 //! calls (`sys`) and typed wrappers for the memory server's protocol
-//! (`mem`). A program supplies `fn main() -> u64` and names it with
-//! [`entry!`]; its return value is the exit status.
+//! (`mem`, `segment`, `process`). A program supplies `fn main() -> u64`
+//! and names it with [`entry!`]; its return value is the exit status.
 //!
 //! Read this documentation with
 //! `cargo doc -p zpager-clients --target s390x-unknown-linux-gnu --open`
@@ -31,6 +31,8 @@ mod arch;
 pub mod mem;
 #[cfg(target_arch = "s390x")]
 pub mod process;
+#[cfg(target_arch = "s390x")]
+pub mod segment;
 #[cfg(target_arch = "s390x")]
 pub mod sys;
 #[cfg(target_arch = "s390x")]

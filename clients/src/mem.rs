@@ -46,6 +46,12 @@ impl Mapping {
         })
     }
 
+    /// A mapping the server made at `addr` for `len` bytes (a segment
+    /// attachment).
+    pub(crate) fn from_raw(addr: u64, len: u64) -> Mapping {
+        Mapping { addr, len }
+    }
+
     /// Start address.
     pub fn addr(&self) -> u64 {
         self.addr
