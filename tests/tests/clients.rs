@@ -192,11 +192,7 @@ fn bench_reports_every_scenario_with_its_fault_count() {
         .collect();
     assert_eq!(reported, xtask::BENCH_SCENARIOS, "{}", run.transcript);
     for scenario in xtask::BENCH_SCENARIOS {
-        let faults = if scenario.contains("_fault") || scenario == "write_after_zero" {
-            2048
-        } else {
-            0
-        };
+        let faults = zpager_ipc::bench::zpager_faults(scenario);
         let prefix = format!("bench: BENCH {scenario} insns_per_op=");
         let line = run
             .transcript
@@ -206,7 +202,7 @@ fn bench_reports_every_scenario_with_its_fault_count() {
         let mut fields = line[prefix.len()..].split_whitespace();
         let insns: f64 = fields.next().unwrap().parse().unwrap();
         assert!(insns > 0.0, "{line}");
-        let ops = if scenario == "fork_base" { 1 } else { 2048 };
+        let ops = zpager_ipc::bench::ops(scenario);
         assert_eq!(fields.next(), Some(format!("ops={ops}").as_str()), "{line}");
         assert_eq!(
             fields.next(),

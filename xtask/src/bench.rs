@@ -17,7 +17,9 @@ pub(crate) struct BenchArgs {
     /// Scenarios to run (default: all): fork_base, anon_write_fault,
     /// zero_read_fault, write_after_zero, unmap_written, null_syscall,
     /// ipc_roundtrip, protect_per_page, fork_per_page, cow_fault_shared,
-    /// cow_fault_reuse, mremap_move_per_page, mremap_move_aligned_per_page.
+    /// cow_fault_reuse, mremap_move_per_page, mremap_move_aligned_per_page,
+    /// segment_attach_per_mib, segment_fault_read, segment_fault_write,
+    /// segment_fill_fault, ew_unshare_per_mib, detach_per_mib.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(xtask::BENCH_SCENARIOS))]
     pub scenarios: Vec<String>,
     /// Guest memory.
@@ -50,6 +52,14 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("cow_fault_reuse", 1022.0),
     ("mremap_move_per_page", 119.0),
     ("mremap_move_aligned_per_page", 119.0),
+    // Measured with --vs-linux when the segment scenarios came (Linux
+    // 6.1.176-1).
+    ("segment_attach_per_mib", 96437.0),
+    ("segment_fault_read", 1285.0),
+    ("segment_fault_write", 1471.0),
+    ("segment_fill_fault", 3680.0),
+    ("ew_unshare_per_mib", 3238.0),
+    ("detach_per_mib", 130284.0),
 ];
 
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {

@@ -62,6 +62,17 @@ fn or_dash(v: Option<String>) -> String {
     v.unwrap_or_else(|| "-".into())
 }
 
+/// A ratio as the table and chart print it: two decimals, four below
+/// 0.01 (a shared segment's touch is a few thousandths of a Linux fault,
+/// which two decimals would show as nothing).
+pub fn ratio_text(ratio: f64) -> String {
+    if ratio < 0.01 {
+        format!("{ratio:.4}x")
+    } else {
+        format!("{ratio:.2}x")
+    }
+}
+
 /// The comparison as aligned text; `linux_label` heads Linux's column.
 pub fn table(rows: &[Row], linux_label: &str) -> String {
     let mut out = format!(
@@ -79,7 +90,7 @@ pub fn table(rows: &[Row], linux_label: &str) -> String {
             or_dash(z.and_then(|z| z.faults).map(|v| v.to_string())),
             or_dash(row.linux.map(|v| format!("{v:.1}"))),
             or_dash(row.linux_faults.map(|v| v.to_string())),
-            or_dash(row.ratio().map(|r| format!("{r:.2}x"))),
+            or_dash(row.ratio().map(ratio_text)),
         );
     }
     out
@@ -144,7 +155,7 @@ pub fn svg(rows: &[Row], labels: &ChartLabels) -> String {
             escape(&row.name),
             or_dash(z.map(|v| format!("{v:.1}"))),
             or_dash(row.linux.map(|v| format!("{v:.1}"))),
-            or_dash(row.ratio().map(|r| format!("{r:.2}x"))),
+            or_dash(row.ratio().map(ratio_text)),
         );
         if let Some(ratio) = row.ratio() {
             let width = x_of(ratio) - BAR_X as f64;
@@ -226,6 +237,13 @@ mod tests {
             .find(|l| l.starts_with("ipc_roundtrip"))
             .unwrap();
         assert!(ipc.trim_end().ends_with('-'), "{ipc}");
+    }
+
+    #[test]
+    fn small_ratios_keep_four_decimals() {
+        assert_eq!(ratio_text(2.4284), "2.43x");
+        assert_eq!(ratio_text(0.0123), "0.01x");
+        assert_eq!(ratio_text(0.00096), "0.0010x");
     }
 
     #[test]

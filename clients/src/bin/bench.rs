@@ -16,12 +16,32 @@
 //! another offset in a MiB (each entry moves), per page;
 //! `mremap_move_aligned_per_page` the same to the same offset in another
 //! MiB (whole page tables move).
+//!
+//! The segment scenarios use run-time segments (created here, deleted at
+//! the end of each). The "other attacher" of a segment is this same
+//! space attaching it a second time: its second attachment's segment
+//! entries point at the segment's own page tables just as another
+//! client's or a fork child's would, so what a touch through it costs is
+//! what any other attacher's costs, with no fork or second client in the
+//! measurement. `segment_attach_per_mib` times one attach of a 64 MiB
+//! segment another attachment has already filled, per MiB;
+//! `segment_fault_read` and `segment_fault_write` the second
+//! attachment's first read (SR) or write (SW) of each of 2048 pages the
+//! first filled, which is no fault at all (the page is already in the
+//! shared table: the design), so the figure is the loop's;
+//! `segment_fill_fault` the first write to each page of an empty
+//! segment, one fault per page filling it for every attacher;
+//! `ew_unshare_per_mib` an exclusive-writable attachment's first write in
+//! each MiB of a filled 64 MiB segment (one fault: unshare the MiB, then
+//! copy the page), per MiB; `detach_per_mib` the detach of a filled
+//! 64 MiB attachment, per MiB.
 #![no_std]
 #![no_main]
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use zpager_rt::mem::{self, Mapping, RemapMode};
 use zpager_rt::process::{fork, wait, ChildEnd, Forked};
+use zpager_rt::segment::{self, AttachMode};
 use zpager_rt::{println, sys};
 
 // Any bare word: it checks the scenario names itself.
@@ -31,7 +51,10 @@ const PAGE: u64 = 4096;
 const PAGES: u64 = 2048;
 const CALLS: u64 = 2048;
 
-const ALL: [&str; 13] = zpager_ipc::bench::SCENARIOS;
+const MIB: u64 = 1 << 20;
+const SEGMENT_MIBS: u64 = zpager_ipc::bench::SEGMENT_MIBS;
+
+const ALL: [&str; 19] = zpager_ipc::bench::SCENARIOS;
 
 /// The last mapping `fresh` made, unmapped after each scenario so the
 /// next starts from the same small client (fork's cost follows what is
@@ -72,6 +95,48 @@ fn touch_read(m: &Mapping) -> u8 {
         sum = sum.wrapping_add(unsafe { base.add(p * PAGE as usize).read_volatile() });
     }
     sum
+}
+
+/// Writes `value` into one byte of every page of `m`.
+fn fill(m: &Mapping, value: u8) {
+    for page in 0..m.len() / PAGE {
+        m.write_u8(page * PAGE, value);
+    }
+}
+
+/// Writes one byte in the first page of each of the first
+/// `SEGMENT_MIBS` MiB of `m`.
+fn touch_write_per_mib(m: &Mapping) {
+    let base = m.addr() as *mut u8;
+    for mib in 0..SEGMENT_MIBS as usize {
+        // SAFETY: one byte in MiB `mib` of a mapping of SEGMENT_MIBS MiB
+        // we attached writable.
+        unsafe { base.add(mib * MIB as usize).write_volatile(1) };
+    }
+}
+
+/// Creates run-time segment `name` of `len` bytes and attaches it
+/// shared-writable: the first attacher, which fills every page with
+/// `value` (the segment's frames, in its own page tables).
+fn filled_segment(name: &str, len: u64, value: u8) -> Mapping {
+    segment::create(name, len).expect("segment create");
+    let first = segment::attach(name, AttachMode::SharedWrite, None).expect("attach");
+    fill(&first, value);
+    first
+}
+
+/// Attaches segment `name` once more, in `mode`.
+fn attach(name: &str, mode: AttachMode) -> Mapping {
+    segment::attach(name, mode, None).expect("attach")
+}
+
+/// Detaches `attached` and deletes segment `name`, which frees it: the
+/// next scenario starts from the same small client.
+fn end_segment(name: &str, attached: &[&Mapping]) {
+    for m in attached {
+        segment::detach(m.addr()).expect("detach");
+    }
+    segment::delete(name).expect("segment delete");
 }
 
 /// Moves 2048 written pages `offset` bytes beyond 16 MiB further on,
@@ -211,6 +276,62 @@ fn run(name: &str) -> Option<Option<Timed>> {
             let mut result = Ok(());
             let t = timed(PAGES, || result = base.unmap());
             result.expect("unmap");
+            t
+        }
+        "segment_attach_per_mib" => {
+            let first = filled_segment(name, SEGMENT_MIBS * MIB, 1);
+            let mut result = Err(segment::MemError::Malformed);
+            let t = timed(SEGMENT_MIBS, || {
+                result = segment::attach(name, AttachMode::SharedRead, None)
+            });
+            let second = result.expect("attach");
+            assert_eq!(second.read_u8((SEGMENT_MIBS * MIB) - PAGE), 1);
+            end_segment(name, &[&first, &second]);
+            t
+        }
+        "segment_fault_read" => {
+            let first = filled_segment(name, PAGES * PAGE, 1);
+            let second = attach(name, AttachMode::SharedRead);
+            // The sum is used, as in zero_read_fault, so the loop is the
+            // same: a load and an add per page.
+            let mut sum = 1;
+            let t = timed(PAGES, || sum = touch_read(&second));
+            assert_eq!(sum, 0, "2048 pages holding 1");
+            assert_eq!(second.read_u8((PAGES - 1) * PAGE), 1);
+            end_segment(name, &[&first, &second]);
+            t
+        }
+        "segment_fault_write" => {
+            let first = filled_segment(name, PAGES * PAGE, 2);
+            let second = attach(name, AttachMode::SharedWrite);
+            let t = timed(PAGES, || touch_write(&second));
+            // Shared writable: the first attacher sees the write.
+            assert_eq!(first.read_u8((PAGES - 1) * PAGE), 1);
+            end_segment(name, &[&first, &second]);
+            t
+        }
+        "segment_fill_fault" => {
+            segment::create(name, PAGES * PAGE).expect("segment create");
+            let only = attach(name, AttachMode::SharedWrite);
+            let t = timed(PAGES, || touch_write(&only));
+            end_segment(name, &[&only]);
+            t
+        }
+        "ew_unshare_per_mib" => {
+            let first = filled_segment(name, SEGMENT_MIBS * MIB, 2);
+            let private = attach(name, AttachMode::ExclusiveWrite);
+            let t = timed(SEGMENT_MIBS, || touch_write_per_mib(&private));
+            // Exclusive writable: the write is the attacher's own.
+            assert_eq!((private.read_u8(0), first.read_u8(0)), (1, 2));
+            end_segment(name, &[&first, &private]);
+            t
+        }
+        "detach_per_mib" => {
+            let only = filled_segment(name, SEGMENT_MIBS * MIB, 1);
+            let mut result = Ok(());
+            let t = timed(SEGMENT_MIBS, || result = segment::detach(only.addr()));
+            result.expect("detach");
+            segment::delete(name).expect("segment delete");
             t
         }
         "null_syscall" => timed(CALLS, || {

@@ -16,14 +16,19 @@ const GETRUSAGE: u64 = 77;
 const REBOOT: u64 = 88;
 const MMAP: u64 = 90;
 const MUNMAP: u64 = 91;
+const FTRUNCATE: u64 = 93;
 const WAIT4: u64 = 114;
 const MPROTECT: u64 = 125;
 const MREMAP: u64 = 163;
 const CLOCK_GETTIME: u64 = 260;
+const MEMFD_CREATE: u64 = 350;
 
 pub const PROT_NONE: u64 = 0;
 pub const PROT_READ: u64 = 1;
 pub const PROT_WRITE: u64 = 2;
+pub const MAP_SHARED: u64 = 0x01;
+pub const MAP_PRIVATE: u64 = 0x02;
+pub const MAP_FIXED: u64 = 0x10;
 pub const MREMAP_MAYMOVE: u64 = 1;
 pub const MREMAP_FIXED: u64 = 2;
 pub const O_RDWR: u64 = 2;
@@ -128,14 +133,33 @@ pub fn wait(pid: u64) -> Result<u32, Errno> {
     Ok(status)
 }
 
-/// A private anonymous mapping of `len` bytes.
-pub fn mmap_anon(len: u64, prot: u64) -> Result<u64, Errno> {
-    const MAP_PRIVATE: u64 = 0x02;
-    const MAP_ANONYMOUS: u64 = 0x20;
+/// mmap with its six arguments.
+fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64) -> Result<u64, Errno> {
     // s390x's mmap is the old one: a pointer to its six arguments.
-    let args: [u64; 6] = [0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0];
+    let args: [u64; 6] = [addr, len, prot, flags, fd, 0];
     // SAFETY: the kernel reads the six arguments from `args`.
     unsafe { call(MMAP, [args.as_ptr() as u64, 0, 0, 0, 0]) }
+}
+
+/// A private anonymous mapping of `len` bytes.
+pub fn mmap_anon(len: u64, prot: u64) -> Result<u64, Errno> {
+    const MAP_ANONYMOUS: u64 = 0x20;
+    mmap(0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX)
+}
+
+/// Maps the first `len` bytes of file `fd` at `addr` (`flags` has
+/// `MAP_FIXED`, so `addr` must be free or its mappings go).
+pub fn mmap_fixed(addr: u64, len: u64, prot: u64, flags: u64, fd: u64) -> Result<u64, Errno> {
+    mmap(addr, len, prot, flags | MAP_FIXED, fd)
+}
+
+/// A shared memory object of `len` bytes (an anonymous shmem file, as
+/// POSIX shm objects are), its file descriptor.
+pub fn memfd(name: &core::ffi::CStr, len: u64) -> Result<u64, Errno> {
+    // SAFETY: `name` is NUL-terminated; no flags.
+    let fd = unsafe { call(MEMFD_CREATE, [name.as_ptr() as u64, 0, 0, 0, 0]) }?;
+    call_values(FTRUNCATE, [fd, len, 0, 0, 0])?;
+    Ok(fd)
 }
 
 pub fn munmap(addr: u64, len: u64) -> Result<u64, Errno> {
