@@ -26,9 +26,25 @@
 //!   requests `Offline`, `Online` and `Translate` (storage offline).
 //! * `server_stats` lets the client and its forks see the whole server's
 //!   frame counts in `Stats` (everyone sees its own family's).
+//! * `grant=NAME:MODES` lets the client and its forks attach boot segment
+//!   NAME in MODES (`sr`, `sw`, `ew` joined by `+`); repeatable, at most
+//!   [`MAX_CLIENT_GRANTS`] times.
 //!
 //! Everything after the name and options is the client's argument string.
+//!
+//! Boot segments are declared on lines of their own, anywhere in the
+//! manifest, and live until shutdown:
+//!
+//! ```text
+//! segment ro file=ro.bin      # the pages of archive entry ro.bin, in place
+//! segment scratch size=64M    # empty, whole MiB, zero until touched
+//! client segment_sr grant=ro:sr+ew
+//! ```
+//!
+//! A file segment is never writable in place, so it cannot be granted
+//! `sw`; a grant must name a declared segment.
 
+use crate::segment::{AttachMode, Modes, Name};
 use core::fmt;
 
 /// Most clients a manifest may start: one space and one thread each, next
@@ -92,6 +108,55 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Most `grant=` options on one client line.
+pub const MAX_CLIENT_GRANTS: usize = 8;
+
+/// Most `segment` lines in a manifest.
+pub const MAX_BOOT_SEGMENTS: usize = 16;
+
+/// Largest empty boot segment: 1 TiB (the pool bounds it further).
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
+
+/// A client's `grant=` options: boot segment names and the modes each
+/// allows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grants<'a> {
+    list: [Option<(&'a str, Modes)>; MAX_CLIENT_GRANTS],
+}
+
+impl<'a> Grants<'a> {
+    /// The grants, in the order the line gives them.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Modes)> + '_ {
+        self.list.iter().flatten().copied()
+    }
+
+    fn push(&mut self, segment: &'a str, modes: Modes) -> bool {
+        match self.list.iter_mut().find(|g| g.is_none()) {
+            Some(slot) => {
+                *slot = Some((segment, modes));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Where a boot segment's pages come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentSource<'a> {
+    /// The archive entry of that name, mapped in place.
+    File(&'a str),
+    /// Empty, this many bytes (rounded up to whole MiB by the server).
+    Size(u64),
+}
+
+/// A `segment` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentSpec<'a> {
+    pub name: &'a str,
+    pub source: SegmentSource<'a>,
+}
+
 /// How a client is expected to end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -128,6 +193,8 @@ pub struct ClientSpec<'a> {
     /// Whether its family sees the whole server's frame counts
     /// (`server_stats`).
     pub server_stats: bool,
+    /// The boot segments it may attach (`grant=`).
+    pub grants: Grants<'a>,
     /// The argument string (may be empty).
     pub args: &'a str,
 }
@@ -145,8 +212,17 @@ impl fmt::Display for ManifestError {
     }
 }
 
+/// One line of a manifest (parsed one at a time, so the client line's
+/// size costs nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+enum Line<'a> {
+    Client(ClientSpec<'a>),
+    Segment(SegmentSpec<'a>),
+}
+
 /// Parses one line; `None` for blank and comment lines.
-fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, ManifestError>> {
+fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestError>> {
     let line = raw.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -157,8 +233,18 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
             what,
         }))
     };
+    if let Some(rest) = line.strip_prefix("segment ") {
+        return Some(
+            parse_segment(rest)
+                .map(Line::Segment)
+                .map_err(|what| ManifestError {
+                    line: line_no,
+                    what,
+                }),
+        );
+    }
     let Some(rest) = line.strip_prefix("client ") else {
-        return err("expected `client <name> [expect=...] [args]`");
+        return err("expected `client <name> [options] [args]` or `segment <name> file=|size=`");
     };
     let rest = rest.trim_start();
     let (name, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -176,6 +262,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     let mut space_limit = None;
     let mut may_offline = false;
     let mut server_stats = false;
+    let mut grants = Grants::default();
     rest = rest.trim_start();
     loop {
         let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -201,6 +288,21 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
             may_offline = true;
         } else if word == "server_stats" {
             server_stats = true;
+        } else if let Some(value) = word.strip_prefix("grant=") {
+            let Some((segment, modes)) = value.split_once(':') else {
+                return err(
+                    "grant must be `grant=<segment>:<modes>`, modes sr, sw, ew joined by +",
+                );
+            };
+            let Some(modes) = Modes::parse(modes) else {
+                return err("grant modes are sr, sw, ew joined by +");
+            };
+            if Name::new(segment).is_none() {
+                return err("segment names are 1 to 28 letters, digits, `_` and `-`");
+            }
+            if !grants.push(segment, modes) {
+                return err("more than 8 grants on one client line");
+            }
         } else {
             break;
         }
@@ -209,22 +311,82 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<ClientSpec<'_>, Manife
     if rest.len() > crate::abi::utcb::MAX_ARGS {
         return err("client arguments longer than 1024 bytes");
     }
-    Some(Ok(ClientSpec {
+    Some(Ok(Line::Client(ClientSpec {
         name,
         expect,
         frame_limit,
         space_limit,
         may_offline,
         server_stats,
+        grants,
         args: rest,
-    }))
+    })))
+}
+
+/// Parses what follows `segment ` on a line.
+fn parse_segment(rest: &str) -> Result<SegmentSpec<'_>, &'static str> {
+    let mut words = rest.split_whitespace();
+    let name = words.next().unwrap_or("");
+    if Name::new(name).is_none() {
+        return Err("segment names are 1 to 28 letters, digits, `_` and `-`");
+    }
+    let source = match words.next() {
+        Some(w) if w.starts_with("file=") && w.len() > 5 => SegmentSource::File(&w[5..]),
+        Some(w) if w.starts_with("size=") => {
+            SegmentSource::Size(parse_size(&w[5..]).ok_or("segment size must be like 64M or 1G")?)
+        }
+        _ => return Err("expected `segment <name> file=<archive entry>` or `size=<N>[K|M|G]`"),
+    };
+    if words.next().is_some() {
+        return Err("a segment line takes a name and one of file= or size=");
+    }
+    if matches!(source, SegmentSource::Size(n) if n == 0 || n > MAX_SEGMENT_BYTES) {
+        return Err("segment size must be from 1 byte to 1T");
+    }
+    Ok(SegmentSpec { name, source })
+}
+
+/// A byte count: digits with an optional K, M, G or T suffix.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let digits = text.trim_end_matches(['K', 'M', 'G', 'T']);
+    let shift = match &text[digits.len()..] {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(1 << shift)
+}
+
+/// The lines of a manifest, in order. Errors stop at the first bad line.
+fn lines(text: &str) -> impl Iterator<Item = Result<Line<'_>, ManifestError>> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| parse_line(i + 1, l))
 }
 
 /// The clients of a manifest, in order. Errors stop at the first bad line.
 pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, ManifestError>> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, l)| parse_line(i + 1, l))
+    lines(text).filter_map(|l| match l {
+        Ok(Line::Client(c)) => Some(Ok(c)),
+        Ok(Line::Segment(_)) => None,
+        Err(e) => Some(Err(e)),
+    })
+}
+
+/// The boot segments of a manifest, in order.
+pub fn segments(text: &str) -> impl Iterator<Item = Result<SegmentSpec<'_>, ManifestError>> {
+    lines(text).filter_map(|l| match l {
+        Ok(Line::Segment(s)) => Some(Ok(s)),
+        Ok(Line::Client(_)) => None,
+        Err(e) => Some(Err(e)),
+    })
 }
 
 /// How a client is known on the console, in kill lines and in the
@@ -264,18 +426,53 @@ pub fn instances(text: &str) -> impl Iterator<Item = (Instance<'_>, ClientSpec<'
     })
 }
 
-/// Checks a whole manifest.
+/// Checks a whole manifest; returns how many clients it starts.
 pub fn validate(text: &str) -> Result<usize, ManifestError> {
-    let mut n = 0;
+    let (mut n, mut segments) = (0, 0);
     for (line, c) in text.lines().enumerate() {
-        if parse_line(line + 1, c).transpose()?.is_some() {
-            n += 1;
-            if n > MAX_CLIENTS {
-                return Err(ManifestError {
-                    line: line + 1,
-                    what: "more than 31 clients",
-                });
+        let err = |what| ManifestError {
+            line: line + 1,
+            what,
+        };
+        match parse_line(line + 1, c).transpose()? {
+            Some(Line::Client(spec)) => {
+                n += 1;
+                if n > MAX_CLIENTS {
+                    return Err(err("more than 31 clients"));
+                }
+                for (name, modes) in spec.grants.iter() {
+                    let declared = self::segments(text).flatten().find(|s| s.name == name);
+                    match declared {
+                        None => {
+                            return Err(err("grant names a segment no `segment` line declares"))
+                        }
+                        Some(SegmentSpec {
+                            source: SegmentSource::File(_),
+                            ..
+                        }) if modes.contains(AttachMode::SharedWrite) => {
+                            return Err(err(
+                                "a file segment is read in place: it cannot be granted sw",
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
             }
+            Some(Line::Segment(spec)) => {
+                segments += 1;
+                if segments > MAX_BOOT_SEGMENTS {
+                    return Err(err("more than 16 segments"));
+                }
+                if self::segments(text)
+                    .flatten()
+                    .filter(|s| s.name == spec.name)
+                    .count()
+                    > 1
+                {
+                    return Err(err("two segments with one name"));
+                }
+            }
+            None => {}
         }
     }
     Ok(n)

@@ -103,7 +103,7 @@ pub fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, end: &Thread
         return true;
     };
     println!(
-        "client {} {}: faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around); held {} frames; {}",
+        "client {} {}: faults zero {} anon {} (zero->anon {}) cow {} pfn {} (+{} around) segment {}; held {} frames; {}",
         c.name,
         EndText(end.ending, expect),
         stats.zero_faults,
@@ -112,6 +112,7 @@ pub fn client_ended(server: &mut Server<DirectMap>, c: &mut Client, end: &Thread
         stats.cow_faults,
         stats.pfn_faults,
         stats.fault_around,
+        stats.segment_faults,
         stats.family_frames,
         if c.as_expected { "ok" } else { "UNEXPECTED" }
     );
@@ -165,13 +166,13 @@ fn print_table(clients: &[Client]) {
         .map(|c| status_text(c.outcome).len())
         .fold(10, usize::max);
     println!(
-        "  {:<width$} {:<status_width$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
-        "client", "status", "zero", "anon", "z->a", "cow", "pfn", "frames"
+        "  {:<width$} {:<status_width$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  verdict",
+        "client", "status", "zero", "anon", "z->a", "cow", "pfn", "seg", "frames"
     );
     for c in manifest_clients() {
         let s = &c.stats;
         println!(
-            "  {:<width$} {:<status_width$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
+            "  {:<width$} {:<status_width$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}  {}",
             c.name,
             status_text(c.outcome),
             s.zero_faults,
@@ -179,6 +180,7 @@ fn print_table(clients: &[Client]) {
             s.zero_replaced,
             s.cow_faults,
             s.pfn_faults,
+            s.segment_faults,
             s.family_frames,
             if c.as_expected { "ok" } else { "UNEXPECTED" }
         );

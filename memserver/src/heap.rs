@@ -103,7 +103,8 @@ pub fn top_up_from(server: &mut Server<DirectMap>) {
 /// first client and after the last.
 #[derive(Clone, Copy)]
 pub struct Usage {
-    /// Frames in use outside the heap.
+    /// Frames in use outside the heap and the segments (boot segments
+    /// keep theirs until shutdown).
     pub frames: u64,
     /// Bytes in use on the heap.
     pub heap_bytes: u64,
@@ -112,7 +113,7 @@ pub struct Usage {
 impl Usage {
     pub fn now(server: &Server<DirectMap>) -> Usage {
         Usage {
-            frames: server.frames_in_use() - frames(),
+            frames: server.frames_in_use() - frames() - server.segment_frames(),
             heap_bytes: live_bytes(),
         }
     }

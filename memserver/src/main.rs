@@ -64,6 +64,15 @@ fn main() -> u64 {
         println!("the boot archive does not parse");
         shutdown(ExitStatus::TestFailed);
     };
+    let text = archive
+        .find(MANIFEST_ENTRY)
+        .and_then(|e| core::str::from_utf8(e.data).ok())
+        .unwrap_or("");
+    if let Err(e) = manifest::validate(text) {
+        println!("{e}");
+        shutdown(ExitStatus::BadBootArchive);
+    }
+    let segment_pages = start::boot_segments(&mut server, &archive, archive_phys, text);
     // On the stack (main never returns): the heap's bytes are what the
     // leak check compares.
     let mut clients = Clients::new();
@@ -76,11 +85,8 @@ fn main() -> u64 {
         baseline.frames
     );
 
-    let text = archive
-        .find(MANIFEST_ENTRY)
-        .and_then(|e| core::str::from_utf8(e.data).ok())
-        .unwrap_or("");
-    let share = start::frame_share(text, server.free_frames());
+    let pool = server.free_frames().saturating_sub(segment_pages);
+    let share = start::frame_share(text, pool);
     let space_share = start::space_share(text);
     // `frame_share` has validated the manifest.
     for (instance, spec) in manifest::instances(text) {

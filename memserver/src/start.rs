@@ -6,7 +6,9 @@ use zpager_ipc::abi::utcb;
 use zpager_ipc::bootarchive::{Archive, EntryKind};
 use zpager_ipc::exit::ExitStatus;
 use zpager_ipc::ids::{Badge, SpaceId};
-use zpager_ipc::manifest::{self, ClientSpec};
+use zpager_ipc::manifest::{self, ClientSpec, SegmentSource};
+use zpager_ipc::segment::Name;
+use zpager_memserver::segment::Source;
 use zpager_memserver::{Server, PAGE_SIZE};
 use zpager_rt::println;
 
@@ -60,6 +62,67 @@ pub fn space_share(manifest_text: &str) -> u64 {
     (manifest::MAX_SPACES.saturating_sub(explicit) / shared.max(1)).max(1)
 }
 
+/// Makes the manifest's boot segments and gives each client line's
+/// grants; stops the system if one cannot be made (the manifest is
+/// validated). Returns the pages the empty segments may take from the
+/// pool as they are touched, which the clients' frame shares leave out.
+pub fn boot_segments(
+    server: &mut Server<DirectMap>,
+    archive: &Archive<'_>,
+    archive_phys: u64,
+    text: &str,
+) -> u64 {
+    let mut reserved = 0u64;
+    for spec in manifest::segments(text).flatten() {
+        let name = Name::new(spec.name).expect("validated");
+        let (pages, source) = match spec.source {
+            SegmentSource::Size(bytes) => {
+                let pages = bytes.div_ceil(1 << 20) * 256;
+                reserved = reserved.saturating_add(pages);
+                (pages, Source::Empty)
+            }
+            SegmentSource::File(file) => {
+                let Some(entry) = archive.find(file).filter(|e| !e.data.is_empty()) else {
+                    println!("segment {name}: no file {file} in the boot archive");
+                    shutdown(ExitStatus::BadBootArchive);
+                };
+                let first_pfn = (archive_phys + entry.offset as u64) / PAGE_SIZE;
+                let pages = (entry.data.len() as u64).div_ceil(PAGE_SIZE);
+                (pages, Source::Archive { first_pfn })
+            }
+        };
+        if let Err(e) = server.create_segment(name, pages, source, None) {
+            println!("segment {name}: cannot be made ({e:?})");
+            shutdown(ExitStatus::TestFailed);
+        }
+        crate::heap::top_up_from(server);
+        match spec.source {
+            SegmentSource::Size(_) => println!(
+                "segment {name}: {} MiB, empty, its {} page tables built",
+                pages / 256,
+                pages.div_ceil(256)
+            ),
+            SegmentSource::File(file) => println!(
+                "segment {name}: {pages} pages of {file} read in place, its {} page tables built",
+                pages.div_ceil(256)
+            ),
+        }
+    }
+    for client in manifest::clients(text).flatten() {
+        let program = Name::new(client.name).expect("validated");
+        for (segment, modes) in client.grants.iter() {
+            let seg = Name::new(segment).and_then(|n| server.segment_named(n));
+            let granted = seg.map(|seg| server.grant_segment(seg, program, modes));
+            if granted != Some(Ok(())) {
+                println!("client {program}: cannot be granted segment {segment}");
+                shutdown(ExitStatus::TestFailed);
+            }
+            crate::heap::top_up_from(server);
+        }
+    }
+    reserved
+}
+
 /// Builds a client's space (index `index` in the core) from its program
 /// and starts its thread, named `instance` on the console; returns its
 /// badge and the kernel's id for the space.
@@ -85,6 +148,9 @@ pub fn start_client(
     server.set_space_limit(index, space_limit);
     server.set_may_offline(index, spec.may_offline);
     server.set_server_stats(index, spec.server_stats);
+    if let Some(program) = Name::new(name) {
+        server.set_program(index, program);
+    }
     let image = archive_phys + entry.offset as u64;
     let loaded = match server.load_program(index, image, entry.data.len() as u64) {
         Ok(l) => l,

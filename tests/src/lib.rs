@@ -60,6 +60,8 @@ pub struct Scenario {
     profile: Profile,
     icount: bool,
     qemu_args: Vec<String>,
+    /// `--segment` specs: boot segments before the clients.
+    segments: Vec<String>,
 }
 
 impl Scenario {
@@ -73,7 +75,15 @@ impl Scenario {
             profile: Profile::Debug,
             icount: false,
             qemu_args: Vec::new(),
+            segments: Vec::new(),
         }
+    }
+
+    /// Makes these boot segments, as `cargo xtask run --segment` does
+    /// (`NAME size=N` or `NAME file=PATH`).
+    pub fn segments(mut self, specs: &[&str]) -> Self {
+        self.segments = specs.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// Runs with `-icount shift=0`: guest time follows guest instructions,
@@ -140,8 +150,10 @@ impl Scenario {
         let dir = guest::target_dir().join("transcripts");
         std::fs::create_dir_all(&dir).expect("creating the transcript directory");
         let bytes = match &self.archive {
-            ArchiveSpec::Clients(config, specs) => Some(pack_with(images, *config, Some(specs))),
-            ArchiveSpec::Config(config) => Some(pack_with(images, *config, None)),
+            ArchiveSpec::Clients(config, specs) => {
+                Some(pack_with(images, *config, Some(specs), &self.segments))
+            }
+            ArchiveSpec::Config(config) => Some(pack_with(images, *config, None, &[])),
             ArchiveSpec::Raw(bytes) => Some(bytes.clone()),
             ArchiveSpec::Missing => None,
         };
@@ -207,20 +219,29 @@ pub fn assert_exit(run: &Run, status: ExitStatus) {
 
 /// Packs an archive for `config`, with the memory server and `clients` if given.
 pub fn pack(config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
-    pack_with(images(), config, clients)
+    pack_with(images(), config, clients, &[])
 }
 
-fn pack_with(images: &Images, config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
+fn pack_with(
+    images: &Images,
+    config: BootConfig,
+    clients: Option<&[String]>,
+    segments: &[String],
+) -> Vec<u8> {
+    let (segment_lines, files) =
+        xtask::archive::segments_for(segments).expect("well-formed segment specs");
     let manifest = clients.map(|specs| {
-        specs
-            .iter()
-            .map(|s| xtask::archive::manifest_line(s) + "\n")
-            .collect::<String>()
+        segment_lines.clone()
+            + &specs
+                .iter()
+                .map(|s| xtask::archive::manifest_line(s) + "\n")
+                .collect::<String>()
     });
     xtask::archive::pack(&xtask::archive::Contents {
         config,
         manifest,
         images: Some(images),
+        files,
     })
     .expect("packing the boot archive")
 }

@@ -18,6 +18,7 @@ pub const DEMO: &[&str] = &[
     "cow",
     "mremap",
     "bigspace",
+    "segment_ew",
     "spin",
     "bad_wild_store",
     "bad_text_store",
@@ -84,6 +85,7 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
                 "spaces=",
                 "may_offline",
                 "server_stats",
+                "grant=",
             ]
             .iter()
             .any(|o| w.starts_with(o))
@@ -97,6 +99,45 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
         text.push('\n');
     }
     Ok(text)
+}
+
+/// Data entries packed beside the programs: a name and its bytes.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// The archive entry holding the file of boot segment `name`.
+pub fn segment_entry(name: &str) -> String {
+    format!("seg_{name}")
+}
+
+/// The manifest lines and archive files for `--segment` specs: `NAME
+/// size=64M` (empty) or `NAME file=PATH` (a host file, packed as entry
+/// [`segment_entry`] and read in place), checked as the manifest checks
+/// them.
+pub fn segments_for(specs: &[String]) -> Result<(String, Files)> {
+    let (mut text, mut files) = (String::new(), Vec::new());
+    for spec in specs {
+        let (name, source) = spec.trim().split_once(' ').ok_or_else(|| {
+            anyhow!("--segment {spec:?}: expected `NAME size=N` or `NAME file=PATH`")
+        })?;
+        let line = match source.trim().strip_prefix("file=") {
+            Some(path) => {
+                let data = std::fs::read(path)
+                    .with_context(|| format!("--segment {spec:?}: reading {path}"))?;
+                if data.is_empty() {
+                    bail!("--segment {spec:?}: {path} is empty");
+                }
+                files.push((segment_entry(name), data));
+                format!("segment {name} file={}\n", segment_entry(name))
+            }
+            None => format!("segment {name} {}\n", source.trim()),
+        };
+        let parsed = manifest::segments(&line).next();
+        if let Some(Err(e)) = parsed {
+            bail!("--segment {spec:?}: {}", e.what);
+        }
+        text.push_str(&line);
+    }
+    Ok((text, files))
 }
 
 /// Checks every client's arguments against what its program declares
@@ -174,6 +215,8 @@ pub struct Contents<'a> {
     /// Manifest text; `None` packs no manifest (and no programs).
     pub manifest: Option<String>,
     pub images: Option<&'a Images>,
+    /// Data entries to pack beside the programs (boot segments' files).
+    pub files: Files,
 }
 
 /// Builds the archive image. Every client the manifest names is packed,
@@ -209,6 +252,9 @@ pub fn pack(contents: &Contents<'_>) -> Result<Vec<u8>> {
             EntryKind::Program,
             program(&images.memserver)?,
         )?;
+        for (name, data) in &contents.files {
+            add(&mut builder, name, EntryKind::Data, data.clone())?;
+        }
         let mut packed: Vec<&str> = Vec::new();
         for spec in manifest::clients(manifest_text) {
             let name = spec.map_err(|e| anyhow!("{e}"))?.name;
@@ -303,6 +349,7 @@ mod tests {
             config,
             manifest: None,
             images: None,
+            files: Vec::new(),
         })
         .unwrap();
         let archive = Archive::parse(&image).unwrap();

@@ -145,6 +145,7 @@ fn run_zpager(images: &Images, args: &BenchArgs) -> Result<Vec<BenchLine>> {
         config: BootConfig::default(),
         manifest: Some(archive::manifest_line(&spec) + "\n"),
         images: Some(images),
+        files: Vec::new(),
     })?;
     let archive_path = guest::target_dir().join("bench-archive.bin");
     std::fs::write(&archive_path, image)?;

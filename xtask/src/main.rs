@@ -58,7 +58,7 @@ struct RunArgs {
     #[command(flatten)]
     build: BuildArgs,
     /// Guest memory, as QEMU's -m takes it (e.g. 128M, 1G; at least 16M;
-    /// the memory server uses up to 1 GiB).
+    /// the memory server uses all of it).
     #[arg(short, long, default_value = "128M", value_parser = parse_memory)]
     memory: String,
     /// Client to start: its name, then options `expect=exit:N|killed` and
@@ -67,6 +67,12 @@ struct RunArgs {
     /// `expect=killed`. Default: the demo set.
     #[arg(long = "client", value_name = "NAME [OPTIONS] [ARGS]")]
     clients: Vec<String>,
+    /// Boot segment to make: `NAME size=64M` (empty, whole MiB, zero
+    /// until touched) or `NAME file=PATH` (the host file, packed into the
+    /// boot archive and read in place); repeatable. Clients attach it
+    /// with a grant: `--client "NAME grant=SEGMENT:sr+ew ..."`.
+    #[arg(long = "segment", value_name = "NAME size=N|file=PATH")]
+    segments: Vec<String>,
     /// Kernel self-test to run instead of the memory server (panic,
     /// program-check, hang).
     #[arg(long, default_value = "none", value_parser = parse_selftest)]
@@ -166,7 +172,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         args.clients.clone()
     };
-    let manifest = archive::manifest_for(&specs, &guest::client_names()?)?;
+    let (segment_lines, files) = archive::segments_for(&args.segments)?;
+    let manifest = segment_lines + &archive::manifest_for(&specs, &guest::client_names()?)?;
     let manifest_text = manifest.clone();
     qemu::ensure_installed()?;
     let images = guest::build(args.build.profile())?;
@@ -177,6 +184,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         },
         manifest: Some(manifest),
         images: Some(&images),
+        files,
     })?;
     let archive_path = guest::target_dir().join("boot-archive.bin");
     std::fs::write(&archive_path, image)

@@ -66,6 +66,7 @@ fn run_point(images: &Images, spec: &str) -> Result<Vec<ScalePoint>> {
         config: BootConfig::default(),
         manifest: Some(archive::manifest_line(spec) + "\n"),
         images: Some(images),
+        files: Vec::new(),
     })?;
     let archive_path = guest::target_dir().join("scale-archive.bin");
     std::fs::write(&archive_path, image)?;

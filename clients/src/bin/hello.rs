@@ -32,6 +32,7 @@ fn main() -> u64 {
         );
     }
     let named = zpager_rt::name() == "hello";
+    touch_stack();
     let before = mem::stats().expect("stats");
     let start = core::ptr::addr_of!(__text_start) as u64;
     let end = core::ptr::addr_of!(__text_end) as u64;
@@ -65,4 +66,12 @@ fn main() -> u64 {
     } else {
         1
     }
+}
+
+/// Touches the 16 KiB of stack below this frame, so the calls between
+/// the two `stats` above fault in no stack page (a stack page is an
+/// anonymous frame with a record, and would count as one).
+#[inline(never)]
+fn touch_stack() {
+    core::hint::black_box([1u8; 16 * 1024]);
 }

@@ -1,3 +1,4 @@
+extern crate std;
 use super::*;
 
 #[test]
@@ -16,6 +17,7 @@ fn parses_clients() {
             space_limit: None,
             may_offline: false,
             server_stats: false,
+            grants: Grants::default(),
             args: ""
         }
     );
@@ -28,6 +30,7 @@ fn parses_clients() {
             space_limit: None,
             may_offline: false,
             server_stats: false,
+            grants: Grants::default(),
             args: "pages=512 x"
         }
     );
@@ -40,6 +43,7 @@ fn parses_clients() {
             space_limit: None,
             may_offline: false,
             server_stats: false,
+            grants: Grants::default(),
             args: ""
         }
     );
@@ -52,6 +56,7 @@ fn parses_clients() {
             space_limit: None,
             may_offline: false,
             server_stats: false,
+            grants: Grants::default(),
             args: "a b"
         }
     );
@@ -88,6 +93,7 @@ fn options_in_any_order() {
             space_limit: None,
             may_offline: false,
             server_stats: false,
+            grants: Grants::default(),
             args: "pages=9"
         }))
     );
@@ -100,6 +106,7 @@ fn options_in_any_order() {
             space_limit: None,
             may_offline: false,
             server_stats: false,
+            grants: Grants::default(),
             args: ""
         }))
     );
@@ -168,7 +175,7 @@ fn rejects_bad_lines() {
         validate("client a\nprogram b"),
         Err(ManifestError {
             line: 2,
-            what: "expected `client <name> [expect=...] [args]`"
+            what: "expected `client <name> [options] [args]` or `segment <name> file=|size=`"
         })
     );
     assert!(validate("client x expect=maybe").is_err());
@@ -222,4 +229,58 @@ fn reserved_and_odd_names_are_refused() {
         );
     }
     assert_eq!(validate("client Bad-name_2"), Ok(1));
+}
+
+#[test]
+fn parses_segments_and_grants() {
+    let text = "segment ro file=ro.bin\nclient a grant=ro:sr+ew grant=scratch:sw x\nsegment scratch size=3M\n";
+    assert_eq!(validate(text), Ok(1));
+    let segs: std::vec::Vec<_> = segments(text).flatten().collect();
+    assert_eq!(
+        segs,
+        [
+            SegmentSpec {
+                name: "ro",
+                source: SegmentSource::File("ro.bin")
+            },
+            SegmentSpec {
+                name: "scratch",
+                source: SegmentSource::Size(3 << 20)
+            },
+        ]
+    );
+    let a = clients(text).next().unwrap().unwrap();
+    let grants: std::vec::Vec<_> = a.grants.iter().collect();
+    assert_eq!(grants.len(), 2);
+    assert_eq!(grants[0].0, "ro");
+    assert!(grants[0].1.contains(AttachMode::ExclusiveWrite));
+    assert!(!grants[0].1.contains(AttachMode::SharedWrite));
+    assert_eq!(a.args, "x");
+    assert_eq!(clients(text).count(), 1);
+}
+
+#[test]
+fn bad_segments_and_grants_are_refused() {
+    let bad = [
+        ("segment ro\n", "expected"),
+        ("segment ro size=0\n", "size"),
+        ("segment ro size=2X\n", "size"),
+        ("segment r.o size=1M\n", "names"),
+        ("segment ro size=1M extra\n", "one of"),
+        ("segment ro size=1M\nsegment ro size=2M\n", "one name"),
+        ("client a grant=ro:sr\n", "no `segment` line"),
+        (
+            "segment ro file=x\nclient a grant=ro:sw\n",
+            "cannot be granted sw",
+        ),
+        ("segment ro size=1M\nclient a grant=ro:rw\n", "modes"),
+        ("segment ro size=1M\nclient a grant=ro\n", "grant="),
+    ];
+    for (text, want) in bad {
+        let e = validate(text).unwrap_err();
+        assert!(e.what.contains(want), "{text:?}: {}", e.what);
+    }
+    assert_eq!(parse_size("64M"), Some(64 << 20));
+    assert_eq!(parse_size("1T"), Some(1 << 40));
+    assert_eq!(parse_size("M"), None);
 }
