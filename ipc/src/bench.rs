@@ -29,6 +29,11 @@ pub const SCENARIOS: [&str; 19] = [
 /// scenarios attach, unshare or detach.
 pub const SEGMENT_MIBS: u64 = 64;
 
+/// The boot segment `segment_attach_per_mib` attaches: `SEGMENT_MIBS`
+/// MiB, empty, declared by the bench manifest, which grants the `bench`
+/// client `sr+sw` on it.
+pub const ATTACH_SEGMENT: &str = "bench_attach";
+
 /// Operations of each scenario (what its line reports as `ops`): the
 /// per-MiB scenarios work on a 64 MiB segment, `fork_base` is one fork,
 /// the rest 2048 pages or calls.

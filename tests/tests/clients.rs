@@ -183,7 +183,18 @@ fn a_client_that_fails_its_check_fails_the_run() {
 fn bench_reports_every_scenario_with_its_fault_count() {
     // Debug build and no -icount: only the format and the fault counts are
     // checked here; `cargo xtask bench` measures.
-    let run = run_clients("client-bench", &["bench"]);
+    // With the boot segment the attach scenario takes, in the memory
+    // `cargo xtask bench` gives it.
+    let (segment, grant) = xtask::bench_attach_segment();
+    let client = format!("bench {grant}");
+    let run = check_ending(
+        Scenario::new("client-bench")
+            .memory("256M")
+            .segments(&[&segment])
+            .clients(&[&client])
+            .run(),
+        &[&client],
+    );
     // The client runs its own list of scenarios; it must be xtask's.
     let reported: Vec<&str> = run
         .transcript

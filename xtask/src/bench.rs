@@ -137,15 +137,30 @@ fn join(zpager: Vec<BenchLine>, linux: Vec<BenchLine>) -> Vec<Row> {
 
 /// The `bench` client's lines from a zpager boot.
 fn run_zpager(images: &Images, args: &BenchArgs) -> Result<Vec<BenchLine>> {
-    let spec = std::iter::once("bench".to_string())
+    // The attach scenario's boot segment, only when it runs (its frames
+    // are kept out of the client's share).
+    let attach =
+        args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == "segment_attach_per_mib");
+    let (segment, grant) = xtask::bench_attach_segment();
+    let (segments, files) = if attach {
+        archive::segments_for(&[segment])?
+    } else {
+        (String::new(), Vec::new())
+    };
+    let client = if attach {
+        format!("bench {grant}")
+    } else {
+        "bench".to_string()
+    };
+    let spec = std::iter::once(client)
         .chain(args.scenarios.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
     let image = archive::pack(&archive::Contents {
         config: BootConfig::default(),
-        manifest: Some(archive::manifest_line(&spec) + "\n"),
+        manifest: Some(segments + &archive::manifest_line(&spec) + "\n"),
         images: Some(images),
-        files: Vec::new(),
+        files,
     })?;
     let archive_path = guest::target_dir().join("bench-archive.bin");
     std::fs::write(&archive_path, image)?;

@@ -17,6 +17,17 @@ use std::path::PathBuf;
 /// two agree).
 pub const BENCH_SCENARIOS: [&str; 19] = zpager_ipc::bench::SCENARIOS;
 
+/// The `--segment` spec of the boot segment `segment_attach_per_mib`
+/// attaches, and the option of the `bench` client's manifest line that
+/// grants it (SW to fill it, SR for the timed attach).
+pub fn bench_attach_segment() -> (String, String) {
+    use zpager_ipc::bench::{ATTACH_SEGMENT, SEGMENT_MIBS};
+    (
+        format!("{ATTACH_SEGMENT} size={SEGMENT_MIBS}M"),
+        format!("grant={ATTACH_SEGMENT}:sr+sw"),
+    )
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
