@@ -18,7 +18,8 @@ impl<P: Platform> Fault<'_, P> {
         page: u64,
         pte: Pte,
     ) -> Result<Plan, KillReason> {
-        let pfn = match self.platform.sw(table, page).kind() {
+        let sw = self.platform.sw(table, page);
+        let pfn = match sw.kind() {
             Kind::Zero => {
                 let pfn = self.new_frame(page, 0, 0)?;
                 self.space.counters.anon_faults += 1;
@@ -30,7 +31,7 @@ impl<P: Platform> Fault<'_, P> {
                 self.space.counters.cow_faults += 1;
                 pfn
             }
-            Kind::Anon if self.platform.sw(table, page).is_cow() => {
+            Kind::Anon if sw.is_cow() => {
                 let shared = pte.pfn();
                 self.space.counters.cow_faults += 1;
                 if self.records.get(self.platform, shared).map_count > 1 {
@@ -42,11 +43,8 @@ impl<P: Platform> Fault<'_, P> {
                     shared
                 }
             }
-            Kind::Segment if self.platform.sw(table, page).is_cow() => {
-                // An exclusive-writable attacher's first write to a
-                // segment page: a private copy; the segment keeps its own.
-                self.space.counters.segment_faults += 1;
-                self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?
+            Kind::Segment if sw.is_cow() => {
+                self.copy_segment_page(page, pte)?
             }
             _ => return Err(KillReason::Spurious),
         };

@@ -68,7 +68,7 @@ pub(crate) struct Fault<'a, P: Platform> {
     pub(crate) records: &'a mut Records,
     pub(crate) space: &'a mut Space,
     pub(crate) family: &'a mut Family,
-    pub(crate) segments: &'a mut [Option<crate::segment::Segment>],
+    pub(crate) segments: &'a mut alloc::vec::Vec<Option<crate::segment::Segment>>,
     pub(crate) zero_pfn: u64,
 }
 

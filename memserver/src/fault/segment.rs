@@ -17,7 +17,9 @@ use zpager_ipc::dat::PAGES_PER_TABLE;
 
 impl<P: Platform> Fault<'_, P> {
     /// Serves a fault on invalid entry `page` of `table` in a region
-    /// attaching page `first_page` on of segment `segment`.
+    /// attaching page `first_page` on of segment `segment`. Kept out of
+    /// line, so the anonymous fault path keeps its registers.
+    #[inline(never)]
     pub(super) fn segment_page(
         &mut self,
         table: u64,
@@ -73,6 +75,14 @@ impl<P: Platform> Fault<'_, P> {
             }
             (false, None) => unreachable!("a read makes the segment's frame"),
         })
+    }
+
+    /// An exclusive-writable attacher's first write to a segment page it
+    /// maps read-only: a private copy; the segment keeps its own.
+    #[inline(never)]
+    pub(super) fn copy_segment_page(&mut self, page: u64, pte: Pte) -> Result<u64, KillReason> {
+        self.space.counters.segment_faults += 1;
+        self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)
     }
 
     /// A zeroed frame for a page of empty segment `segment`, charged to
