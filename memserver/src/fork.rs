@@ -79,8 +79,10 @@ impl<P: Platform> Server<P> {
             }
         }
         let child_top = child_space.top;
+        let mut attaches = false;
         for region in &child_space.regions {
             if let Backing::Segment { segment, .. } = region.backing {
+                attaches = true;
                 if let Some(s) = self.segments[segment].as_mut() {
                     s.attachments += 1;
                 }
@@ -132,10 +134,11 @@ impl<P: Platform> Server<P> {
                     }
                 };
                 let table = ste.table() / PAGE_SIZE;
-                if self
-                    .records
-                    .segment_of_table(&self.platform, table)
-                    .is_some()
+                if attaches
+                    && self
+                        .records
+                        .segment_of_table(&self.platform, table)
+                        .is_some()
                 {
                     // An attached segment: the child attaches it as the
                     // parent did, to the segment's own table.
