@@ -66,6 +66,8 @@ pub fn space_share(manifest_text: &str) -> u64 {
 /// grants; stops the system if one cannot be made (the manifest is
 /// validated). Returns the pages the empty segments may take from the
 /// pool as they are touched, which the clients' frame shares leave out.
+/// Out of line: boot code stays out of the serving loop's registers.
+#[inline(never)]
 pub fn boot_segments(
     server: &mut Server<DirectMap>,
     archive: &Archive<'_>,
