@@ -5,8 +5,9 @@
 //! copy of the table, the anonymous frames the two tables now both map
 //! are marked copy-on-write in each, and the ordinary COW fault follows.
 //! A table is freed only with its last sharer. A segment's own table
-//! (`crate::segment`) is unshared the same way for an exclusive-writable
-//! attacher, and never freed by one.
+//! (`crate::segment`) is never taken over or freed by a sharer: an
+//! exclusive-writable attacher's first write in a MiB gives it an empty
+//! private table there, which its faults fill.
 
 use crate::apply::Replace;
 use crate::fault::Fault;
@@ -60,8 +61,15 @@ impl<P: Platform> Fault<'_, P> {
             .alloc(&*self.platform)
             .ok_or(UnshareError::OutOfMemory)?;
         self.family.frames += 1;
-        self.copy_entries(table, copy, pt::segment_start(page));
-        if !segment {
+        if segment {
+            // An exclusive-writable attacher's private table starts
+            // empty: each page it touches later maps the segment's frame
+            // read-only (or a copy, for a write) on its fault, as a
+            // private mapping of a file does, instead of 256 entries
+            // copied now.
+            self.platform.init_table(copy);
+        } else {
+            self.copy_entries(table, copy, pt::segment_start(page));
             self.records.set_sharers(self.platform, table, sharers - 1);
         }
         self.platform
@@ -80,12 +88,7 @@ impl<P: Platform> Fault<'_, P> {
             let pte = self.platform.pte(from, page);
             let mut sw = self.platform.sw(from, page);
             let mut new = pte;
-            if pte.is_valid() && sw.kind() == Kind::Segment {
-                // A segment's frame: read-only and copied on write here,
-                // left as it is in the segment's table.
-                new = pte.with_writable(false);
-                sw = sw.with_cow(true);
-            } else if pte.is_valid() && sw.kind() == Kind::Anon {
+            if pte.is_valid() && sw.kind() == Kind::Anon {
                 self.records.add_mapping(self.platform, pte.pfn());
                 if !sw.is_cow() {
                     sw = sw.with_cow(true);
