@@ -5,6 +5,7 @@ use super::{create, kill};
 use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
+use crate::space::{Backing, Region};
 use crate::{Platform, PAGE_SIZE};
 use std::collections::BTreeMap;
 use std::vec;
@@ -61,8 +62,30 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
         for (base, ste_phys) in valid_segment_entries(p, space.top) {
             let ste = p.ste(ste_phys);
             let table = ste.table() / PAGE_SIZE;
-            if s.records.segment_of_table(p, table).is_some() {
-                // A segment's own table: `audit_segments` checks it.
+            if let Some(seg) = s.records.segment_of_table(p, table) {
+                // A segment's own table, reached only through an
+                // attachment of it, at that MiB: `audit_segments` checks
+                // the rest.
+                let own = |r: &Region| match r.backing {
+                    Backing::Segment {
+                        segment,
+                        first_page,
+                        ..
+                    } => {
+                        let mib = (first_page + (base - r.start) / PAGE_SIZE) / 256;
+                        let tables = s.segment(segment).map(|seg| &seg.tables[..]);
+                        segment == seg && tables.and_then(|t| t.get(mib as usize)) == Some(&table)
+                    }
+                    _ => false,
+                };
+                assert!(
+                    space
+                        .regions
+                        .iter()
+                        .any(|r| (r.start..r.end).contains(&base) && own(r)),
+                    "I14: segment entry for {base:#x} reaches a table of segment {seg} outside \
+                     its attachment there (a detach without IDTE?)"
+                );
                 continue;
             }
             pointers.entry(table).or_default().push(ste.is_protected());
