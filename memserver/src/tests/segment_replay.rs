@@ -261,6 +261,9 @@ fn apply(s: &mut Server<SimMemory>, w: &mut World, step: Step) -> Result<(), Tes
                     prop_assert_eq!(r, Ok(()));
                     space.atts.remove(i);
                     w.collect();
+                    // Out of the tables and the TLB: nothing maps it now.
+                    let a = asce(s, id);
+                    prop_assert_eq!(access(s, id, a, addr, None), Err(KillReason::Unmapped));
                 }
                 None => prop_assert_eq!(r, Err(MemError::NotAttached)),
             }
