@@ -23,12 +23,12 @@ use zpager_ipc::protocol::{MemError, Request, Response};
 use zpager_ipc::segment::{AttachMode, Name};
 
 proptest! {
-    // 1000 runs of up to 200 steps: about 1e5 steps.
+    // 1000 runs of up to 220 steps: about 1.1e5 steps, about 3 s.
     #![proptest_config(ProptestConfig::with_cases(1000))]
     #[test]
     fn segments_in_fork_trees_match_the_model(
         mibs in 1u64..4,
-        steps in proptest::collection::vec(step(), 1..200),
+        steps in proptest::collection::vec(step(), 1..220),
     ) {
         replay(mibs, steps)?;
     }
@@ -59,8 +59,9 @@ fn start(s: &mut Server<SimMemory>, w: &mut World, slot: usize, prog: usize) {
 }
 
 /// Steps the server and the model through `steps` from three families
-/// and a segment, auditing after each; at the end every page the model knows is read
-/// back, every space dies and every frame and segment is gone.
+/// and a segment, auditing after each; at the end every page the model
+/// knows is read back, every space dies and every frame and segment is
+/// gone.
 fn replay(mibs: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut s = server();
     let baseline = s.frames_in_use();
@@ -73,8 +74,7 @@ fn replay(mibs: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
         space: 0,
         op: Op::Create { name: 0, mibs },
     };
-    apply(&mut s, &mut w, create)?;
-    for step in steps {
+    for step in std::iter::once(create).chain(steps) {
         apply(&mut s, &mut w, step)?;
         audit(&s, baseline);
         same_segments(&s, &w)?;
