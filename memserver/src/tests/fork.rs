@@ -2,11 +2,13 @@
 
 use super::offline_steps::audit_offline;
 use super::{create, kill};
-use crate::pagetable::{Entries, Kind};
+use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
-use crate::PAGE_SIZE;
+use crate::space::{Backing, Region};
+use crate::{Platform, PAGE_SIZE};
 use std::collections::BTreeMap;
+use std::vec;
 use std::vec::Vec;
 use zpager_ipc::protocol::{MemError, Request, Response};
 
@@ -57,14 +59,33 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     let p = &s.platform;
     let mut pointers: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
     for space in s.spaces.iter().flatten() {
-        for (base, ste_phys) in space.top.segment_entries(p) {
+        for (base, ste_phys) in valid_segment_entries(p, space.top) {
             let ste = p.ste(ste_phys);
-            if !ste.is_valid() {
-                continue;
-            }
             let table = ste.table() / PAGE_SIZE;
-            if s.records.segment_of_table(p, table).is_some() {
-                // A segment's own table: `audit_segments` checks it.
+            if let Some(seg) = s.records.segment_of_table(p, table) {
+                // A segment's own table, reached only through an
+                // attachment of it, at that MiB: `audit_segments` checks
+                // the rest.
+                let own = |r: &Region| match r.backing {
+                    Backing::Segment {
+                        segment,
+                        first_page,
+                        ..
+                    } => {
+                        let mib = (first_page + (base - r.start) / PAGE_SIZE) / 256;
+                        let tables = s.segment(segment).map(|seg| &seg.tables[..]);
+                        segment == seg && tables.and_then(|t| t.get(mib as usize)) == Some(&table)
+                    }
+                    _ => false,
+                };
+                assert!(
+                    space
+                        .regions
+                        .iter()
+                        .any(|r| (r.start..r.end).contains(&base) && own(r)),
+                    "I14: segment entry for {base:#x} reaches a table of segment {seg} outside \
+                     its attachment there (a detach without IDTE?)"
+                );
                 continue;
             }
             pointers.entry(table).or_default().push(ste.is_protected());
@@ -154,6 +175,40 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     );
     audit_offline(s);
     super::segments::audit_segments(s);
+}
+
+/// The valid ones of `top.segment_entries()`, read a table at a time
+/// (entry by entry, the walk is most of a model step's audit).
+fn valid_segment_entries(p: &SimMemory, top: pt::Top) -> Vec<(u64, u64)> {
+    // Both kinds of entry have their invalid bit in the last byte.
+    const INVALID: u8 = 0x20;
+    const _: () = assert!(pt::Ste::INVALID_BIT == 0x20 && pt::Rtte::INVALID_BIT == 0x20);
+    let valid = |table: u64, entries: u64| {
+        let bytes = p.phys_bytes(table, entries * 8);
+        let mut out = Vec::new();
+        for i in 0..entries as usize {
+            if bytes[i * 8 + 7] & INVALID == 0 {
+                out.push(i as u64);
+            }
+        }
+        out
+    };
+    let (tables, entries) = match top {
+        pt::Top::Segment { pfn } => (vec![(0, pfn * PAGE_SIZE)], pt::SEGMENT_ENTRIES),
+        pt::Top::Region { pfn } => {
+            let region = valid(pfn * PAGE_SIZE, zpager_ipc::dat::CRST_ENTRIES).into_iter();
+            let at = |i: u64| pt::Rtte(p.read_u64(pfn * PAGE_SIZE + i * 8)).table();
+            let tables = region.map(|i| (i * zpager_ipc::dat::REGION_THIRD_SIZE, at(i)));
+            (tables.collect(), zpager_ipc::dat::CRST_ENTRIES)
+        }
+    };
+    let mut out = Vec::new();
+    for (base, table) in tables {
+        for i in valid(table, entries) {
+            out.push((base + i * pt::SEGMENT_SIZE, table + i * 8));
+        }
+    }
+    out
 }
 
 #[test]

@@ -13,6 +13,10 @@ use zpager_ipc::protocol::{MemError, PinKind, Request, Response};
 /// I12: no frame of an offline range is a table, is mapped by an entry
 /// or a translation, has a record, or is among the free frames.
 pub fn audit_offline(s: &Server<SimMemory>) {
+    if s.offline_ranges().is_empty() {
+        // Nothing to find (and the walk below is most of a model step).
+        return;
+    }
     let p = &s.platform;
     let offline = |pfn: u64| s.offline_ranges().iter().any(|r| (r.0..r.1).contains(&pfn));
     for space in s.spaces.iter().flatten() {
