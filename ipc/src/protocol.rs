@@ -65,8 +65,9 @@ pub enum Request {
     /// to whole MiB) whose pages are zero until first touched. The
     /// caller's program may attach it in every mode and grant it to
     /// others ([`Request::SegmentGrant`]). Its frames are charged to the
-    /// segment, not to attachers; its size is bounded by the caller's
-    /// frame budget (`FrameLimit`). `SegmentExists` if the name is taken,
+    /// segment, not to attachers; the caller's family funds it: its
+    /// pages and tables come off the family's frame limit until it is
+    /// freed (`FrameLimit` if they do not fit). `SegmentExists` if the name is taken,
     /// `TooManySegments` past the server's cap, `BadRange` for a length
     /// of 0 or a malformed name.
     SegmentCreate { name: Name, len: u64 },

@@ -69,6 +69,10 @@ pub struct Segment {
     pub deleted: bool,
     /// Frames filled on first touch (an empty segment's data).
     pub data_frames: u64,
+    /// What a run-time segment takes off its creator's frame limit (its
+    /// tables and pages), given back when it is freed or its creator
+    /// ends.
+    pub budget: u64,
 }
 
 impl Segment {
@@ -156,6 +160,7 @@ impl<P: Platform> Server<P> {
             attachments: 0,
             deleted: false,
             data_frames: 0,
+            budget: 0,
         };
         let id = slot.unwrap_or(self.segments.len());
         for mib in 0..mibs {
@@ -251,12 +256,24 @@ impl<P: Platform> Server<P> {
             .ok_or(MemError::BadRange)?
             / pt::SEGMENT_SIZE
             * PAGES_PER_TABLE;
-        let limit = self.families[family].as_ref().expect("live").frame_limit;
-        // Not charged to the family, but no larger than it could hold.
-        if pages.saturating_add(pages / PAGES_PER_TABLE) > limit {
+        // The segment's frames are its own, but its creator funds them:
+        // its tables and every page it may fill come off the family's
+        // frame limit while the creator lives, so no family can take
+        // frames promised to another by making segments.
+        let budget = pages.saturating_add(pages / PAGES_PER_TABLE);
+        if !self.families[family]
+            .as_ref()
+            .expect("live")
+            .can_take(budget)
+        {
             return Err(MemError::FrameLimit);
         }
-        self.create_segment(name, pages, Source::Empty, Some(family))?;
+        let seg = self.create_segment(name, pages, Source::Empty, Some(family))?;
+        let f = self.families[family].as_mut().expect("live");
+        f.frame_limit = f.frame_limit.saturating_sub(budget);
+        if let Some(s) = self.segments[seg].as_mut() {
+            s.budget = budget;
+        }
         Ok(Response::Done)
     }
 
@@ -310,7 +327,9 @@ impl<P: Platform> Server<P> {
         for seg in 0..self.segments.len() {
             if self.segment(seg).is_some_and(|s| s.creator == Some(family)) {
                 if let Some(s) = self.segments[seg].as_mut() {
+                    // The family is gone, and its limit with it.
                     s.creator = None;
+                    s.budget = 0;
                 }
                 self.forget_segment(seg);
             }
@@ -323,6 +342,9 @@ impl<P: Platform> Server<P> {
         let Some(s) = self.segments.get_mut(seg).and_then(Option::take) else {
             return;
         };
+        if let Some(f) = s.creator.and_then(|f| self.families[f].as_mut()) {
+            f.frame_limit = f.frame_limit.saturating_add(s.budget);
+        }
         for &table in &s.tables {
             if s.source == Source::Empty {
                 for i in 0..PAGES_PER_TABLE {

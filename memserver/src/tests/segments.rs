@@ -545,3 +545,36 @@ fn attaching_high_grows_the_space() {
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
+
+#[test]
+fn a_creator_funds_its_segments_from_its_frame_limit() {
+    let mut s = server();
+    start(&mut s, 1, "maker");
+    s.set_frame_limit(1, 600);
+    make(&mut s, 1, "a", 1);
+    make(&mut s, 1, "b", 1);
+    // 2 x (256 pages + 1 table) are promised to the segments: no room
+    // for a third, nor for the family to take them otherwise.
+    let third = Request::SegmentCreate {
+        name: name("c"),
+        len: MIB,
+    };
+    assert_eq!(s.request(1, third), Response::Error(MemError::FrameLimit));
+    assert_eq!(s.families[0].as_ref().unwrap().frame_limit, 600 - 2 * 257);
+    // Deleting one gives its share back.
+    assert_eq!(
+        s.request(1, Request::SegmentDelete { name: name("a") }),
+        Response::Done
+    );
+    assert_eq!(s.request(1, third), Response::Done);
+    // An attached segment outlives its deletion, and keeps its share
+    // until it is freed.
+    let at = attach(&mut s, 1, "b", AttachMode::SharedWrite);
+    assert_eq!(
+        s.request(1, Request::SegmentDelete { name: name("b") }),
+        Response::Done
+    );
+    assert_eq!(s.families[0].as_ref().unwrap().frame_limit, 600 - 2 * 257);
+    assert_eq!(detach(&mut s, 1, at), Response::Done);
+    assert_eq!(s.families[0].as_ref().unwrap().frame_limit, 600 - 257);
+}
