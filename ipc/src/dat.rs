@@ -28,7 +28,9 @@
 //! | zero | anon | write after a zero-page read: a fresh frame replaces the zero page (IPTE) |
 //! | none | archive-cow | read fault on program data: the archive frame, read-only |
 //! | archive-cow | anon | write: a private copy replaces it (IPTE) |
-//! | none | pfn | fault on program text or the message page: the frame in place, no record |
+//! | none | pfn | fault on program text, the message page or a read-only or `rw` view of a granted pfn range: the frame in place, no record |
+//! | none | pfn + COW | read fault in a private view of a granted pfn range: the range's frame, read-only |
+//! | pfn + COW | anon | write: a private copy replaces it (IPTE); the range's frame is untouched |
 //! | anon | anon + COW | fork shares the frame: both sides read-only ([`SwEntry::COW`]) |
 //! | anon + COW | anon | write: a copy if the frame is still shared, else the frame itself made writable (IPTE) |
 //! | none | segment | first touch of a page of an empty segment, in the segment's own table: a fresh zeroed frame, no record; a boot segment's tables are built mapping its archive frames |
@@ -37,8 +39,9 @@
 //! | segment + COW | anon | write in such a private table: a private copy replaces it (IPTE); the segment's frame is untouched |
 //! | any | none | unmap, protect-none, space death: invalidated (IPTE) before the frame is dropped |
 //!
-//! A zero, archive-cow or pfn entry is never writable; a COW entry is
-//! never writable.
+//! A zero or archive-cow entry is never writable; a pfn entry only for
+//! the message page or an `rw` view of storage kept for a pfn grant; a
+//! COW entry is never writable.
 
 /// Bytes in a page and a frame.
 pub const PAGE_SIZE: u64 = 4096;
@@ -241,7 +244,10 @@ pub enum Kind {
     Anon = 1,
     /// The shared zero page: special, never counted.
     Zero = 2,
-    /// A frame mapped in place with no record (program text, message page).
+    /// A frame mapped in place with no record (program text, message
+    /// page, a granted pfn range's frame). With [`SwEntry::COW`], in a
+    /// private view of a granted range: read-only, copied on the first
+    /// write.
     Pfn = 3,
     /// An archive frame mapped read-only in a private writable region
     /// (program data): the first write copies it.

@@ -7,7 +7,7 @@
 //!
 //! A reason travels as one u64: bits 0-7 name the cause, bits 8-23 carry
 //! its detail (a program-interruption code, a system-call number, ...),
-//! the rest is zero. The server's causes keep codes 1-6 with no detail.
+//! the rest is zero. The server's causes keep codes 1-7 with no detail.
 
 use core::fmt;
 
@@ -27,6 +27,8 @@ pub enum KillReason {
     FrameLimit,
     /// A write to a shared segment attached read-only (SR).
     WriteToReadOnlySegment,
+    /// A write to a granted pfn range mapped read-only.
+    WriteToReadOnlyPfn,
     // The kernel's.
     /// A program check the kernel does not forward: its
     /// program-interruption code.
@@ -115,6 +117,7 @@ mod cause {
     pub const SPURIOUS: u64 = 4;
     pub const FRAME_LIMIT: u64 = 5;
     pub const WRITE_TO_READ_ONLY_SEGMENT: u64 = 6;
+    pub const WRITE_TO_READ_ONLY_PFN: u64 = 7;
     pub const PROGRAM_CHECK: u64 = 16;
     pub const PROTECTION_WITHOUT_ADDRESS: u64 = 17;
     pub const OUTSIDE_PRIMARY_SPACE: u64 = 18;
@@ -133,6 +136,7 @@ impl KillReason {
             KillReason::Spurious => (cause::SPURIOUS, 0),
             KillReason::FrameLimit => (cause::FRAME_LIMIT, 0),
             KillReason::WriteToReadOnlySegment => (cause::WRITE_TO_READ_ONLY_SEGMENT, 0),
+            KillReason::WriteToReadOnlyPfn => (cause::WRITE_TO_READ_ONLY_PFN, 0),
             KillReason::ProgramCheck(code) => (cause::PROGRAM_CHECK, u64::from(code)),
             KillReason::ProtectionWithoutAddress => (cause::PROTECTION_WITHOUT_ADDRESS, 0),
             KillReason::OutsidePrimarySpace(s) => (cause::OUTSIDE_PRIMARY_SPACE, s as u64),
@@ -158,6 +162,7 @@ impl KillReason {
             cause::SPURIOUS => plain(KillReason::Spurious),
             cause::FRAME_LIMIT => plain(KillReason::FrameLimit),
             cause::WRITE_TO_READ_ONLY_SEGMENT => plain(KillReason::WriteToReadOnlySegment),
+            cause::WRITE_TO_READ_ONLY_PFN => plain(KillReason::WriteToReadOnlyPfn),
             cause::PROGRAM_CHECK => Some(KillReason::ProgramCheck(detail as u16)),
             cause::PROTECTION_WITHOUT_ADDRESS => plain(KillReason::ProtectionWithoutAddress),
             cause::OUTSIDE_PRIMARY_SPACE => AddressSpace::from_teid(detail)
@@ -183,6 +188,7 @@ impl KillReason {
                 | KillReason::Spurious
                 | KillReason::FrameLimit
                 | KillReason::WriteToReadOnlySegment
+                | KillReason::WriteToReadOnlyPfn
         )
     }
 
@@ -196,6 +202,9 @@ impl KillReason {
             KillReason::FrameLimit => "frame limit reached serving a fault in page",
             KillReason::WriteToReadOnlySegment => {
                 "write to a shared segment attached read-only (SR) in page"
+            }
+            KillReason::WriteToReadOnlyPfn => {
+                "write to a granted pfn range mapped read-only in page"
             }
             _ => "unresolvable fault in page",
         }
@@ -214,6 +223,9 @@ impl fmt::Display for KillReason {
             KillReason::FrameLimit => f.write_str("frame limit reached serving a fault"),
             KillReason::WriteToReadOnlySegment => {
                 f.write_str("write to a shared segment attached read-only (SR)")
+            }
+            KillReason::WriteToReadOnlyPfn => {
+                f.write_str("write to a granted pfn range mapped read-only")
             }
             KillReason::ProgramCheck(code) => f.write_str(program_check_name(*code)),
             KillReason::ProtectionWithoutAddress => {
@@ -284,6 +296,7 @@ pub(crate) mod tests {
             Just(KillReason::Spurious),
             Just(KillReason::FrameLimit),
             Just(KillReason::WriteToReadOnlySegment),
+            Just(KillReason::WriteToReadOnlyPfn),
             any::<u16>().prop_map(KillReason::ProgramCheck),
             Just(KillReason::ProtectionWithoutAddress),
             space.prop_map(KillReason::OutsidePrimarySpace),

@@ -5,7 +5,7 @@
 //! system-call ABI and the fixed memory layout ([`abi`]), the messages and
 //! privileged calls between the kernel and the memory server ([`kmsg`],
 //! [`kcall`], with generational ids from [`ids`] and kill reasons from
-//! [`kill`]), the memory-server protocol ([`protocol`], shared segments' names and modes in [`segment`]), the boot archive that carries programs and
+//! [`kill`]), the memory-server protocol ([`protocol`], shared segments' names and modes in [`segment`], pfn grants' views in [`pfn`]), the boot archive that carries programs and
 //! configuration into the guest ([`bootarchive`], [`bootconfig`],
 //! [`manifest`]), and the exit protocol between the guest and its host
 //! ([`exit`]).
@@ -29,5 +29,6 @@ pub mod kcall;
 pub mod kill;
 pub mod kmsg;
 pub mod manifest;
+pub mod pfn;
 pub mod protocol;
 pub mod segment;

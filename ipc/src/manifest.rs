@@ -43,7 +43,25 @@
 //!
 //! A file segment is never writable in place, so it cannot be granted
 //! `sw`; a grant must name a declared segment.
+//!
+//! Pfn ranges, physical ranges a client maps in place with no per-frame
+//! records, are declared the same way and granted with `pfn=`:
+//!
+//! ```text
+//! pfnrange table file=table.bin   # the frames of archive entry table.bin
+//! pfnrange buf size=64K           # contiguous storage kept out of the pool, zeroed
+//! client pfn_grant pfn=table:ro+private pfn=buf:rw
+//! ```
+//!
+//! * `pfn=NAME:MODES` lets the client and its forks map pfn range NAME
+//!   in MODES (`ro`, `rw`, `private` joined by `+`; see
+//!   [`crate::pfn::PfnMode`]); repeatable, at most
+//!   [`MAX_CLIENT_PFN_GRANTS`] times. A file range is never written in
+//!   place, so it cannot be granted `rw`; a grant must name a declared
+//!   range. These are the only frames a grant can reach: an archive data
+//!   entry, or storage the memory server keeps out of its pool at boot.
 
+use crate::pfn::{PfnMode, PfnModes};
 use crate::segment::{AttachMode, Modes, Name};
 use core::fmt;
 
@@ -117,20 +135,31 @@ pub const MAX_BOOT_SEGMENTS: usize = 16;
 /// Largest empty boot segment: 1 TiB (the pool bounds it further).
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
 
-/// A client's `grant=` options: boot segment names and the modes each
-/// allows.
+/// Most `pfn=` options on one client line.
+pub const MAX_CLIENT_PFN_GRANTS: usize = MAX_CLIENT_GRANTS;
+
+/// Most `pfnrange` lines in a manifest.
+pub const MAX_PFN_RANGES: usize = 16;
+
+/// Largest kept pfn range: 1 TiB (the storage free at boot, in one
+/// piece, bounds it further).
+pub const MAX_PFN_RANGE_BYTES: u64 = 1 << 40;
+
+/// A client's `grant=` options (boot segment names and the [`Modes`]
+/// each allows) or its `pfn=` options (pfn range names and the
+/// [`PfnModes`] each allows).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Grants<'a> {
-    list: [Option<(&'a str, Modes)>; MAX_CLIENT_GRANTS],
+pub struct Grants<'a, M = Modes> {
+    list: [Option<(&'a str, M)>; MAX_CLIENT_GRANTS],
 }
 
-impl<'a> Grants<'a> {
+impl<'a, M: Copy> Grants<'a, M> {
     /// The grants, in the order the line gives them.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Modes)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, M)> + '_ {
         self.list.iter().flatten().copied()
     }
 
-    fn push(&mut self, segment: &'a str, modes: Modes) -> bool {
+    fn push(&mut self, segment: &'a str, modes: M) -> bool {
         match self.list.iter_mut().find(|g| g.is_none()) {
             Some(slot) => {
                 *slot = Some((segment, modes));
@@ -153,6 +182,15 @@ pub enum SegmentSource<'a> {
 /// A `segment` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentSpec<'a> {
+    pub name: &'a str,
+    pub source: SegmentSource<'a>,
+}
+
+/// A `pfnrange` line: `File` is an archive data entry's frames, read in
+/// place; `Size` that many bytes (rounded up to pages) of contiguous
+/// storage kept out of the pool at boot and zeroed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PfnRangeSpec<'a> {
     pub name: &'a str,
     pub source: SegmentSource<'a>,
 }
@@ -195,6 +233,8 @@ pub struct ClientSpec<'a> {
     pub server_stats: bool,
     /// The boot segments it may attach (`grant=`).
     pub grants: Grants<'a>,
+    /// The pfn ranges it may map (`pfn=`).
+    pub pfn_grants: Grants<'a, PfnModes>,
     /// The argument string (may be empty).
     pub args: &'a str,
 }
@@ -219,6 +259,7 @@ impl fmt::Display for ManifestError {
 enum Line<'a> {
     Client(ClientSpec<'a>),
     Segment(SegmentSpec<'a>),
+    PfnRange(PfnRangeSpec<'a>),
 }
 
 /// Parses one line; `None` for blank and comment lines.
@@ -243,8 +284,20 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
                 }),
         );
     }
+    if let Some(rest) = line.strip_prefix("pfnrange ") {
+        return Some(
+            parse_pfn_range(rest)
+                .map(Line::PfnRange)
+                .map_err(|what| ManifestError {
+                    line: line_no,
+                    what,
+                }),
+        );
+    }
     let Some(rest) = line.strip_prefix("client ") else {
-        return err("expected `client <name> [options] [args]` or `segment <name> file=|size=`");
+        return err(
+            "expected `client <name> [options] [args]`, `segment <name> file=|size=` or `pfnrange <name> file=|size=`",
+        );
     };
     let rest = rest.trim_start();
     let (name, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -263,6 +316,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
     let mut may_offline = false;
     let mut server_stats = false;
     let mut grants = Grants::default();
+    let mut pfn_grants = Grants::default();
     rest = rest.trim_start();
     loop {
         let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -303,6 +357,19 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
             if !grants.push(segment, modes) {
                 return err("more than 8 grants on one client line");
             }
+        } else if let Some(value) = word.strip_prefix("pfn=") {
+            let Some((range, modes)) = value.split_once(':') else {
+                return err("pfn must be `pfn=<range>:<modes>`, modes ro, rw, private joined by +");
+            };
+            let Some(modes) = PfnModes::parse(modes) else {
+                return err("pfn modes are ro, rw, private joined by +");
+            };
+            if Name::new(range).is_none() {
+                return err("pfn range names are 1 to 28 letters, digits, `_` and `-`");
+            }
+            if !pfn_grants.push(range, modes) {
+                return err("more than 8 pfn grants on one client line");
+            }
         } else {
             break;
         }
@@ -319,6 +386,7 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
         may_offline,
         server_stats,
         grants,
+        pfn_grants,
         args: rest,
     })))
 }
@@ -344,6 +412,29 @@ fn parse_segment(rest: &str) -> Result<SegmentSpec<'_>, &'static str> {
         return Err("segment size must be from 1 byte to 1T");
     }
     Ok(SegmentSpec { name, source })
+}
+
+/// Parses what follows `pfnrange ` on a line.
+fn parse_pfn_range(rest: &str) -> Result<PfnRangeSpec<'_>, &'static str> {
+    let mut words = rest.split_whitespace();
+    let name = words.next().unwrap_or("");
+    if Name::new(name).is_none() {
+        return Err("pfn range names are 1 to 28 letters, digits, `_` and `-`");
+    }
+    let source = match words.next() {
+        Some(w) if w.starts_with("file=") && w.len() > 5 => SegmentSource::File(&w[5..]),
+        Some(w) if w.starts_with("size=") => SegmentSource::Size(
+            parse_size(&w[5..]).ok_or("pfn range size must be like 64K or 16M")?,
+        ),
+        _ => return Err("expected `pfnrange <name> file=<archive entry>` or `size=<N>[K|M|G]`"),
+    };
+    if words.next().is_some() {
+        return Err("a pfnrange line takes a name and one of file= or size=");
+    }
+    if matches!(source, SegmentSource::Size(n) if n == 0 || n > MAX_PFN_RANGE_BYTES) {
+        return Err("pfn range size must be from 1 byte to 1T");
+    }
+    Ok(PfnRangeSpec { name, source })
 }
 
 /// A byte count: digits with an optional K, M, G or T suffix.
@@ -375,7 +466,7 @@ fn lines(text: &str) -> impl Iterator<Item = Result<Line<'_>, ManifestError>> {
 pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, ManifestError>> {
     lines(text).filter_map(|l| match l {
         Ok(Line::Client(c)) => Some(Ok(c)),
-        Ok(Line::Segment(_)) => None,
+        Ok(Line::Segment(_) | Line::PfnRange(_)) => None,
         Err(e) => Some(Err(e)),
     })
 }
@@ -384,7 +475,16 @@ pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, Manife
 pub fn segments(text: &str) -> impl Iterator<Item = Result<SegmentSpec<'_>, ManifestError>> {
     lines(text).filter_map(|l| match l {
         Ok(Line::Segment(s)) => Some(Ok(s)),
-        Ok(Line::Client(_)) => None,
+        Ok(Line::Client(_) | Line::PfnRange(_)) => None,
+        Err(e) => Some(Err(e)),
+    })
+}
+
+/// The pfn ranges of a manifest, in order.
+pub fn pfn_ranges(text: &str) -> impl Iterator<Item = Result<PfnRangeSpec<'_>, ManifestError>> {
+    lines(text).filter_map(|l| match l {
+        Ok(Line::PfnRange(r)) => Some(Ok(r)),
+        Ok(Line::Client(_) | Line::Segment(_)) => None,
         Err(e) => Some(Err(e)),
     })
 }
@@ -428,7 +528,7 @@ pub fn instances(text: &str) -> impl Iterator<Item = (Instance<'_>, ClientSpec<'
 
 /// Checks a whole manifest; returns how many clients it starts.
 pub fn validate(text: &str) -> Result<usize, ManifestError> {
-    let (mut n, mut segments) = (0, 0);
+    let (mut n, mut segments, mut ranges) = (0, 0, 0);
     for (line, c) in text.lines().enumerate() {
         let err = |what| ManifestError {
             line: line + 1,
@@ -456,6 +556,35 @@ pub fn validate(text: &str) -> Result<usize, ManifestError> {
                         }
                         Some(_) => {}
                     }
+                }
+                for (name, modes) in spec.pfn_grants.iter() {
+                    let declared = self::pfn_ranges(text).flatten().find(|r| r.name == name);
+                    match declared {
+                        None => return Err(err("pfn names a range no `pfnrange` line declares")),
+                        Some(PfnRangeSpec {
+                            source: SegmentSource::File(_),
+                            ..
+                        }) if modes.contains(PfnMode::ReadWrite) => {
+                            return Err(err(
+                                "a file pfn range is read in place: it cannot be granted rw",
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            Some(Line::PfnRange(spec)) => {
+                ranges += 1;
+                if ranges > MAX_PFN_RANGES {
+                    return Err(err("more than 16 pfn ranges"));
+                }
+                if self::pfn_ranges(text)
+                    .flatten()
+                    .filter(|r| r.name == spec.name)
+                    .count()
+                    > 1
+                {
+                    return Err(err("two pfn ranges with one name"));
                 }
             }
             Some(Line::Segment(spec)) => {

@@ -2,6 +2,7 @@
 //! answers, encoded with postcard in the message page, plus the boot
 //! information the kernel hands the server.
 
+use crate::pfn::PfnMode;
 use crate::segment::{AttachMode, Modes, Name};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,17 @@ pub enum Request {
     /// segment and its frames go when its last attacher detaches. Only
     /// its creator's program may (`NotPermitted`).
     SegmentDelete { name: Name },
+    /// Map the whole of pfn range `name` (granted by the manifest) in
+    /// `mode`, placed as `MapAnon` places memory; answers `Attached` with
+    /// its address and length. The frames are mapped in place with no
+    /// per-frame record and are charged to nobody; a `Private` view's
+    /// copies are anonymous frames charged to the caller's family. The
+    /// caller's program must hold a grant for the mode (`NotGranted`;
+    /// `ReadWrite` is never granted for an archive file); `NoSuchRange`
+    /// if no range has that name. The mapping can be unmapped and
+    /// protected (never made writable past its grant: `NotGranted`) like
+    /// `MapAnon` memory, but not moved (`Remap` answers `NotChangeable`).
+    MapPfn { name: Name, mode: PfnMode },
 }
 
 /// Where [`Request::Remap`] may put the range.
@@ -148,7 +160,8 @@ pub enum Response {
     /// The range is offline (`Offline`): how many anonymous frames and
     /// page tables moved out of it.
     Offlined { frames: u64, tables: u64 },
-    /// A segment is attached (`SegmentAttach`) at `addr` for `len` bytes.
+    /// A segment is attached (`SegmentAttach`), or a pfn range mapped
+    /// (`MapPfn`), at `addr` for `len` bytes.
     Attached { addr: u64, len: u64 },
 }
 
@@ -202,6 +215,8 @@ pub enum MemError {
     NotGranted,
     /// No segment attachment starts at that address.
     NotAttached,
+    /// No pfn range has that name (`MapPfn`).
+    NoSuchRange,
 }
 
 /// What holds a frame in place, so its storage cannot go offline.
@@ -224,6 +239,9 @@ pub enum PinKind {
     /// A shared segment's frame or page table: every attacher's segment
     /// entries point at its tables.
     Segment,
+    /// Storage kept out of the pool at boot for a pfn grant: clients map
+    /// its frames in place, with no record to find their entries by.
+    PfnRange,
 }
 
 /// Fault and frame counters.
@@ -238,7 +256,8 @@ pub struct Stats {
     pub zero_replaced: u64,
     /// Copy-on-write faults (private data copied from the archive).
     pub cow_faults: u64,
-    /// Faults served with a pfn mapping (program text from the archive).
+    /// Faults served with a pfn mapping (program text from the archive,
+    /// granted pfn ranges; a private view's copies count as `cow_faults`).
     pub pfn_faults: u64,
     /// Pages mapped by fault-around besides the faulting one.
     pub fault_around: u64,

@@ -346,6 +346,30 @@ impl FrameAllocator {
         self.total -= hi - lo;
     }
 
+    /// Takes `n` consecutive never-used frames out of the pool for good
+    /// (a kept pfn range): the top `n` of the highest untouched range
+    /// that holds them, the range being handed out included. They leave
+    /// the pool as an offline range does ([`Self::exclude`]): no longer
+    /// free, no longer counted in the total, so never in use either.
+    /// Contents undefined. `None` if no untouched range is long enough.
+    pub fn keep(&mut self, p: &mut impl Platform, n: u64) -> Option<u64> {
+        if n == 0 {
+            return None;
+        }
+        let mut found = (self.bump_end - self.bump >= n).then(|| self.bump_end - n);
+        let mut at = self.next_range;
+        while at != NIL {
+            let end = p.read_u64(at * PAGE_SIZE);
+            if end - at >= n {
+                found = Some(end - n);
+            }
+            at = p.read_u64(at * PAGE_SIZE + 8);
+        }
+        let first = found?;
+        self.exclude(p, first, first + n);
+        Some(first)
+    }
+
     /// Gives `lo..hi`, which [`Self::exclude`] took, back to the pool
     /// as an untouched range.
     pub fn include(&mut self, p: &mut impl Platform, lo: u64, hi: u64) {

@@ -7,7 +7,7 @@
 //! maps, and [`apply`] writes it. `request` serves client requests,
 //! `teardown` is the one path that clears a range (unmap, a space's
 //! death, mremap's source), `remap` and `relocate` grow, shrink and move
-//! ranges, [`segment`] keeps shared segments and their attachments, [`load`] builds a space from a program, [`frames`] and
+//! ranges, [`segment`] keeps shared segments and their attachments, [`pfn_grant`] the physical ranges the manifest grants, [`load`] builds a space from a program, [`frames`] and
 //! [`records`] keep the pool and the anonymous frames' records.
 //!
 //! On s390x the platform reaches physical memory through the server's
@@ -33,6 +33,7 @@ pub mod frames;
 pub mod load;
 pub mod offline;
 pub mod pagetable;
+pub mod pfn_grant;
 pub mod records;
 mod relocate;
 mod remap;

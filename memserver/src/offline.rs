@@ -9,8 +9,8 @@
 //! frames outside the pool (the kernel's, the server's image), the boot
 //! archive, the server's heap and records, the zero page, segment
 //! tables (the kernel knows a space by its segment table), message
-//! pages (the kernel copies messages into them physically) and shared
-//! segments' tables and frames.
+//! pages (the kernel copies messages into them physically), shared
+//! segments' tables and frames, and storage kept for pfn grants.
 
 use crate::apply::Replace;
 use crate::pagetable::{self as pt, Entries, Pte, Ste};
@@ -239,6 +239,15 @@ impl<P: Platform> Server<P> {
                             mark(pte.pfn(), Held::Pinned(PinKind::Segment));
                         }
                     }
+                }
+            }
+        }
+        // Kept pfn ranges: mapped in place by their grantees, no record
+        // names their entries.
+        for range in self.pfn_ranges.iter() {
+            if range.source == crate::pfn_grant::RangeSource::Kept {
+                for pfn in range.first_pfn.max(lo)..(range.first_pfn + range.pages).min(hi) {
+                    mark(pfn, Held::Pinned(PinKind::PfnRange));
                 }
             }
         }

@@ -65,6 +65,18 @@ impl<P: Platform> Server<P> {
     ) -> Result<u64, MemError> {
         let (old_len, new_len) = (pages_len(old_len)?, pages_len(new_len)?);
         let old_end = self.changeable(id, addr, old_len)?;
+        // Only anonymous memory grows or moves: a granted pfn range is
+        // mapped whole or in the parts unmap left (Linux refuses to grow
+        // a VM_PFNMAP mapping too).
+        if self
+            .space_ref(id)
+            .ok_or(MemError::BadRange)?
+            .regions
+            .iter()
+            .any(|r| r.end > addr && r.start < old_end && r.backing != Backing::Anon)
+        {
+            return Err(MemError::NotChangeable);
+        }
         if let RemapMode::Fixed(to) = mode {
             self.check_destination(id, addr, old_end, to, new_len)?;
             let plan = Move {

@@ -49,23 +49,7 @@ impl<P: Platform> Server<P> {
                 if pages == 0 {
                     return Err(MemError::BadRange);
                 }
-                let space = self.space(id).ok_or(MemError::BadRange)?;
-                let start = match space.free_heap_range(pages) {
-                    Some(start) => start,
-                    None => {
-                        // Too large for the heap area: above 4 GiB, the
-                        // space's tables grown to reach it.
-                        let start = space
-                            .free_high_range(pages)
-                            .ok_or(MemError::NoAddressSpace)?;
-                        // Refused before the tables grow for nothing.
-                        if space.regions.len() >= crate::space::MAX_REGIONS {
-                            return Err(MemError::TooManyRegions);
-                        }
-                        self.reach(id, start + pages * PAGE_SIZE, true)?;
-                        start
-                    }
-                };
+                let start = self.place_new(id, pages)?;
                 let space = self.space(id).ok_or(MemError::BadRange)?;
                 let region = Region {
                     start,
@@ -88,6 +72,7 @@ impl<P: Platform> Server<P> {
                 writable,
             } => {
                 let end = self.changeable(id, addr, len)?;
+                let pfn = self.check_pfn_protect(id, addr, end, writable)?;
                 self.can_unshare(id, self.unshare_cost(id, addr, end, false))?;
                 self.space(id)
                     .ok_or(MemError::BadRange)?
@@ -100,6 +85,9 @@ impl<P: Platform> Server<P> {
                     } else {
                         table
                     };
+                    if pfn {
+                        s.protect_pfn_in_table(table, lo, hi, writable);
+                    }
                     s.protect_in_table(table, lo, hi, writable)
                 });
                 Ok(Response::Done)
@@ -129,7 +117,27 @@ impl<P: Platform> Server<P> {
             Request::SegmentAttach { name, mode, at } => self.attach(id, name, mode, at),
             Request::SegmentDetach { addr } => self.detach(id, addr),
             Request::SegmentDelete { name } => self.request_delete(id, name),
+            Request::MapPfn { name, mode } => self.map_pfn(id, name, mode),
         }
+    }
+
+    /// Where `pages` pages of a new mapping of space `id` go: the lowest
+    /// fit in the heap area, else above 4 GiB, the space's tables grown
+    /// to reach it.
+    pub(crate) fn place_new(&mut self, id: usize, pages: u64) -> Result<u64, MemError> {
+        let space = self.space(id).ok_or(MemError::BadRange)?;
+        if let Some(start) = space.free_heap_range(pages) {
+            return Ok(start);
+        }
+        let start = space
+            .free_high_range(pages)
+            .ok_or(MemError::NoAddressSpace)?;
+        // Refused before the tables grow for nothing.
+        if space.regions.len() >= crate::space::MAX_REGIONS {
+            return Err(MemError::TooManyRegions);
+        }
+        self.reach(id, start + pages * PAGE_SIZE, true)?;
+        Ok(start)
     }
 
     /// Fails unless the family of space `id` and the pool can give `n`
@@ -147,7 +155,8 @@ impl<P: Platform> Server<P> {
     /// Gives the anonymous pages of `lo..hi` (all in `table`) new rights,
     /// in one batch through the kernel. Zero-page, archive and
     /// copy-on-write entries stay read-only either way: a write fault
-    /// will copy them.
+    /// will copy them. (Granted pfn ranges' entries:
+    /// `protect_pfn_in_table`.)
     fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
         let mut batch: Vec<Replace, 256> = Vec::new();
         let mut page = lo;

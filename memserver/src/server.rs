@@ -32,6 +32,9 @@ pub struct Server<P: Platform> {
     /// Shared segments, on the heap; a slot is reused once its segment
     /// is freed.
     pub(crate) segments: Vec<Option<crate::segment::Segment>>,
+    /// Pfn ranges the manifest grants (`crate::pfn_grant`), on the heap;
+    /// made at boot, kept until shutdown.
+    pub(crate) pfn_ranges: Vec<crate::pfn_grant::PfnRange>,
 }
 
 impl<P: Platform> Server<P> {
@@ -68,6 +71,7 @@ impl<P: Platform> Server<P> {
             spaces: Vec::new(),
             families: Vec::new(),
             segments: Vec::new(),
+            pfn_ranges: Vec::new(),
         })
     }
 

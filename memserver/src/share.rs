@@ -80,7 +80,11 @@ impl<P: Platform> Fault<'_, P> {
     /// Copies the entries of shared table `from` into the fresh frame `to`
     /// (mapping the segment at `base`). Anonymous frames gain a mapping
     /// and become copy-on-write in both tables: writable entries of
-    /// `from` are write-protected through the kernel (IPTE).
+    /// `from` are write-protected through the kernel (IPTE). Every other
+    /// entry is copied as it is, since every sharer may see it: the zero
+    /// page, archive frames, and a granted pfn range's (an `rw` view's
+    /// writable entry stays writable in both, a private view's stays
+    /// read-only and COW).
     fn copy_entries(&mut self, from: u64, to: u64, base: u64) {
         let mut batch: Vec<Replace, 256> = Vec::new();
         for i in 0..PAGES_PER_TABLE {

@@ -31,6 +31,16 @@ pub enum Backing {
         first_page: u64,
         mode: zpager_ipc::segment::AttachMode,
     },
+    /// A granted pfn range (`crate::pfn_grant`): page i is frame
+    /// `first_pfn + i`, mapped in place with no record and never
+    /// executable. `writable`: an `rw` view, written in place; `private`:
+    /// a private view, whose entries are read-only and copy-on-write (a
+    /// write copies the page into an anonymous frame); neither: read-only.
+    PfnRange {
+        first_pfn: u64,
+        writable: bool,
+        private: bool,
+    },
 }
 
 /// A range of a space with uniform rights and backing.
@@ -89,6 +99,15 @@ impl Region {
                 segment,
                 first_page: first_page + skip,
                 mode,
+            },
+            Backing::PfnRange {
+                first_pfn,
+                writable,
+                private,
+            } => Backing::PfnRange {
+                first_pfn: first_pfn + skip,
+                writable,
+                private,
             },
             other => other,
         };

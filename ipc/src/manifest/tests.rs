@@ -18,6 +18,7 @@ fn parses_clients() {
             may_offline: false,
             server_stats: false,
             grants: Grants::default(),
+            pfn_grants: Grants::default(),
             args: ""
         }
     );
@@ -31,6 +32,7 @@ fn parses_clients() {
             may_offline: false,
             server_stats: false,
             grants: Grants::default(),
+            pfn_grants: Grants::default(),
             args: "pages=512 x"
         }
     );
@@ -44,6 +46,7 @@ fn parses_clients() {
             may_offline: false,
             server_stats: false,
             grants: Grants::default(),
+            pfn_grants: Grants::default(),
             args: ""
         }
     );
@@ -57,6 +60,7 @@ fn parses_clients() {
             may_offline: false,
             server_stats: false,
             grants: Grants::default(),
+            pfn_grants: Grants::default(),
             args: "a b"
         }
     );
@@ -94,6 +98,7 @@ fn options_in_any_order() {
             may_offline: false,
             server_stats: false,
             grants: Grants::default(),
+            pfn_grants: Grants::default(),
             args: "pages=9"
         }))
     );
@@ -107,6 +112,7 @@ fn options_in_any_order() {
             may_offline: false,
             server_stats: false,
             grants: Grants::default(),
+            pfn_grants: Grants::default(),
             args: ""
         }))
     );
@@ -175,7 +181,7 @@ fn rejects_bad_lines() {
         validate("client a\nprogram b"),
         Err(ManifestError {
             line: 2,
-            what: "expected `client <name> [options] [args]` or `segment <name> file=|size=`"
+            what: "expected `client <name> [options] [args]`, `segment <name> file=|size=` or `pfnrange <name> file=|size=`"
         })
     );
     assert!(validate("client x expect=maybe").is_err());
@@ -283,4 +289,101 @@ fn bad_segments_and_grants_are_refused() {
     assert_eq!(parse_size("64M"), Some(64 << 20));
     assert_eq!(parse_size("1T"), Some(1 << 40));
     assert_eq!(parse_size("M"), None);
+}
+
+#[test]
+fn parses_pfn_ranges_and_grants() {
+    use crate::pfn::PfnMode;
+    let text = "pfnrange table file=pfn_table\nsegment ro size=1M\n\
+        client a pfn=table:ro+private grant=ro:sr pfn=buf:rw x pfn=buf:ro\n\
+        pfnrange buf size=64K\n";
+    assert_eq!(validate(text), Ok(1));
+    let ranges: std::vec::Vec<_> = pfn_ranges(text).flatten().collect();
+    assert_eq!(
+        ranges,
+        [
+            PfnRangeSpec {
+                name: "table",
+                source: SegmentSource::File("pfn_table")
+            },
+            PfnRangeSpec {
+                name: "buf",
+                source: SegmentSource::Size(64 << 10)
+            },
+        ]
+    );
+    // Each kind of line is seen by its own iterator only.
+    assert_eq!(segments(text).count(), 1);
+    assert_eq!(clients(text).count(), 1);
+    let a = clients(text).next().unwrap().unwrap();
+    let pfn: std::vec::Vec<_> = a.pfn_grants.iter().collect();
+    assert_eq!(pfn.len(), 2);
+    assert_eq!(pfn[0].0, "table");
+    assert!(pfn[0].1.contains(PfnMode::ReadOnly) && pfn[0].1.contains(PfnMode::Private));
+    assert!(!pfn[0].1.contains(PfnMode::ReadWrite));
+    assert_eq!(pfn[1].0, "buf");
+    assert!(pfn[1].1.contains(PfnMode::ReadWrite) && !pfn[1].1.contains(PfnMode::ReadOnly));
+    assert_eq!(a.grants.iter().count(), 1);
+    // After the arguments, `pfn=` is an argument.
+    assert_eq!(a.args, "x pfn=buf:ro");
+    // A line without `pfn=` grants nothing.
+    let plain = clients("client b").next().unwrap().unwrap();
+    assert_eq!(plain.pfn_grants.iter().count(), 0);
+}
+
+#[test]
+fn bad_pfn_ranges_and_grants_are_refused() {
+    extern crate std;
+    use std::string::String;
+    let bad = [
+        ("pfnrange t\n", "expected `pfnrange"),
+        ("pfnrange t file=\n", "expected `pfnrange"),
+        ("pfnrange t size=0\n", "from 1 byte"),
+        ("pfnrange t size=2T\n", "from 1 byte"),
+        ("pfnrange t size=4Q\n", "like 64K"),
+        ("pfnrange t.x size=4K\n", "names"),
+        ("pfnrange t size=4K more\n", "one of"),
+        ("pfnrange t size=4K\npfnrange t file=x\n", "one name"),
+        ("client a pfn=t:ro\n", "no `pfnrange` line"),
+        // A segment of that name is no pfn range.
+        (
+            "segment t size=1M\nclient a pfn=t:ro\n",
+            "no `pfnrange` line",
+        ),
+        (
+            "pfnrange t file=x\nclient a pfn=t:ro+rw\n",
+            "cannot be granted rw",
+        ),
+        ("pfnrange t size=4K\nclient a pfn=t:sw\n", "pfn modes"),
+        ("pfnrange t size=4K\nclient a pfn=t\n", "pfn=<range>"),
+        ("pfnrange t size=4K\nclient a pfn=t/x:ro\n", "names"),
+    ];
+    for (text, want) in bad {
+        let e = validate(text).unwrap_err();
+        assert!(e.what.contains(want), "{text:?}: {}", e.what);
+    }
+    // The limits: 8 grants a line, 16 ranges.
+    let mut text = String::from("pfnrange t size=4K\nclient a");
+    for _ in 0..MAX_CLIENT_PFN_GRANTS {
+        text.push_str(" pfn=t:ro");
+    }
+    assert_eq!(validate(&text), Ok(1));
+    text.push_str(" pfn=t:ro");
+    assert_eq!(
+        validate(&text).unwrap_err().what,
+        "more than 8 pfn grants on one client line"
+    );
+    let mut many = String::new();
+    for i in 0..=MAX_PFN_RANGES {
+        many.push_str(&std::format!("pfnrange r{i} size=4K\n"));
+    }
+    let e = validate(&many).unwrap_err();
+    assert_eq!((e.line, e.what), (17, "more than 16 pfn ranges"));
+    // rw is fine for kept storage, ro and private for a file.
+    assert_eq!(
+        validate(
+            "pfnrange k size=1M\npfnrange f file=x\nclient a pfn=k:ro+rw+private pfn=f:ro+private"
+        ),
+        Ok(1)
+    );
 }

@@ -2,8 +2,9 @@
 //! page and archive data get a private anonymous frame, and so does an
 //! anonymous frame another page table still maps (after a fork); a COW
 //! frame mapped only here is simply made writable again. A segment's
-//! frame seen by an exclusive-writable attacher is copied likewise. The new entry
-//! replaces the valid one through the kernel.
+//! frame seen by an exclusive-writable attacher, and a granted pfn
+//! range's frame seen by a private view, are copied likewise. The new
+//! entry replaces the valid one through the kernel.
 
 use super::Fault;
 use crate::apply::{Mapping, Plan};
@@ -44,6 +45,7 @@ impl<P: Platform> Fault<'_, P> {
                 }
             }
             Kind::Segment if sw.is_cow() => self.copy_segment_page(page, pte)?,
+            Kind::Pfn if sw.is_cow() => self.copy_pfn_page(page, pte)?,
             _ => return Err(KillReason::Spurious),
         };
         Ok(Plan::Replace(Mapping::new(pfn, true, Kind::Anon)))

@@ -7,6 +7,7 @@ mod anon;
 mod cow;
 mod file;
 mod pfn;
+mod pfn_grant;
 mod segment;
 
 use crate::apply::{self, FaultOutcome, Plan};
@@ -56,6 +57,7 @@ impl<P: Platform> Server<P> {
 fn read_only(region: &crate::space::Region) -> KillReason {
     match region.backing {
         Backing::Segment { .. } => KillReason::WriteToReadOnlySegment,
+        Backing::PfnRange { .. } => KillReason::WriteToReadOnlyPfn,
         _ => KillReason::WriteToReadOnly,
     }
 }
@@ -118,6 +120,11 @@ impl<P: Platform> Fault<'_, P> {
                     first_page,
                     ..
                 } => self.segment_page(table, page, write, &region, segment, first_page)?,
+                Backing::PfnRange {
+                    first_pfn,
+                    writable,
+                    private,
+                } => self.pfn_range_page(page, write, &region, first_pfn, writable, private)?,
             }
         };
         let around = matches!(plan, Plan::FillRun { .. });

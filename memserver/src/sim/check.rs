@@ -19,7 +19,9 @@
 //!   it through a protected segment entry. Shared segments' frames are
 //!   exempt (their software entries say so): many attachers write them
 //!   by design, and an exclusive-writable attacher's read-only view of
-//!   one copies before it writes.
+//!   one copies before it writes. So is storage kept for pfn grants
+//!   (the tests name it, [`SimMemory::share_storage`]): `rw` views in
+//!   many spaces write it in place.
 //! - freeing a shared page table while a sharer still points at it: the
 //!   free-list link the allocator stores in it, or the zeroing when it is
 //!   handed out again, is a server write into a frame that a live segment
@@ -201,7 +203,9 @@ impl SimMemory {
         // A shared segment's frame is shared by design: its own table may
         // map it writable (SW attachers) while exclusive-writable
         // attachers' private tables map it read-only to copy on write.
-        let segment = self.is_segment_entry(pte_phys);
+        // Storage kept for pfn grants likewise: `rw` views in many spaces
+        // write it in place, private views read it.
+        let segment = self.is_segment_entry(pte_phys) || self.is_shared_storage(pfn);
         assert!(
             segment || (!(writable && others > 0) && st.writable == 0),
             "bug (I10): entry at {pte_phys:#x} maps frame {pfn:#x} {} while {} other entries or \

@@ -37,6 +37,10 @@ pub struct SimMemory {
     frames: Vec<FrameState>,
     /// The ASCEs of the live spaces, by top-table origin.
     live: std::collections::BTreeMap<u64, u64>,
+    /// Frames shared writable by design (storage kept for pfn grants,
+    /// which `rw` views in many spaces write in place): exempt from
+    /// I10, as segment frames are.
+    shared: Vec<(u64, u64)>,
 }
 
 impl SimMemory {
@@ -53,7 +57,19 @@ impl SimMemory {
             tlb: Tlb::default(),
             frames: vec![dirty; frames as usize],
             live: std::collections::BTreeMap::new(),
+            shared: Vec::new(),
         }
+    }
+
+    /// Frames `lo..hi` may be mapped writable by several entries at once
+    /// (a kept pfn range: the server's tests say so when they keep one).
+    pub fn share_storage(&mut self, lo: u64, hi: u64) {
+        self.shared.push((lo, hi));
+    }
+
+    /// Whether frame `pfn` is shared writable by design.
+    pub(super) fn is_shared_storage(&self, pfn: u64) -> bool {
+        self.shared.iter().any(|r| (r.0..r.1).contains(&pfn))
     }
 
     /// Puts `data` at `phys` from outside (the boot archive): defined
@@ -203,7 +219,9 @@ impl SimMemory {
             // I10: a store reaches a frame no other entry maps.
             let others = self.tlb.maps(e.pfn).iter().any(|&p| p != e.pte_phys);
             assert!(
-                self.is_segment_entry(e.pte_phys) || (self.state(e.pfn).slots <= 1 && !others),
+                self.is_segment_entry(e.pte_phys)
+                    || self.is_shared_storage(e.pfn)
+                    || (self.state(e.pfn).slots <= 1 && !others),
                 "bug (I10): a client store at {vaddr:#x} reaches frame {:#x}, which other \
                  entries still map: a write through a COW entry to a frame still shared?",
                 e.pfn

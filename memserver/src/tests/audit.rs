@@ -35,6 +35,8 @@ enum Role {
     Message(usize),
     /// In a range taken offline (I12).
     Offline,
+    /// In storage kept for pfn grants (I15): out of the pool for good.
+    Kept,
 }
 
 pub struct Roles<'a> {
@@ -109,6 +111,13 @@ pub fn audit(s: &Server<SimMemory>, live: &[Live]) -> Result<(), TestCaseError> 
             roles.claim(pfn, Role::Offline)?;
         }
     }
+    for range in s.pfn_ranges.iter() {
+        if range.source == crate::pfn_grant::RangeSource::Kept {
+            for pfn in range.first_pfn..range.first_pfn + range.pages {
+                roles.claim(pfn, Role::Kept)?;
+            }
+        }
+    }
     // Anonymous frame -> the entries mapping it.
     let mut anon: HashMap<u64, u16> = HashMap::new();
     for sp in live {
@@ -135,7 +144,7 @@ pub fn audit(s: &Server<SimMemory>, live: &[Live]) -> Result<(), TestCaseError> 
     let used = roles
         .of
         .iter()
-        .filter(|r| r.is_some_and(|r| r != Role::Free && r != Role::Offline))
+        .filter(|r| r.is_some_and(|r| !matches!(r, Role::Free | Role::Offline | Role::Kept)))
         .count() as u64;
     prop_assert_eq!(
         s.frames_in_use(),
@@ -227,13 +236,16 @@ fn audit_space(
                     "I2: {}",
                     at("archive copy-on-write entry writable or not in the archive")
                 ),
-                Kind::Pfn if frames.owns(pfn) => prop_assert_eq!(
-                    Some(pfn),
-                    sp.utcb,
-                    "I2: {}",
-                    at("pfn entry maps a pool frame that is not its message page")
-                ),
-                Kind::Pfn => prop_assert!(ro, "I2: {}", at("writable archive entry")),
+                Kind::Pfn => {
+                    if let Err(e) = super::pfn_grants::check_pfn_entry(s, id, vaddr) {
+                        prop_assert!(false, "{}", at(&e));
+                    }
+                    prop_assert!(
+                        !frames.owns(pfn) || Some(pfn) == sp.utcb || s.is_kept(pfn),
+                        "I2: {}",
+                        at("pfn entry maps a pool frame that is not its message page")
+                    );
+                }
                 // Spaces with segments are audited by `fork::audit`.
                 Kind::Segment => prop_assert!(false, "{}", at("a segment in the plain audit")),
             }

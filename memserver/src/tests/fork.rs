@@ -58,7 +58,8 @@ pub(super) fn read(s: &mut Server<SimMemory>, id: usize, addr: u64) -> u8 {
 pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     let p = &s.platform;
     let mut pointers: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
-    for space in s.spaces.iter().flatten() {
+    for (id, space) in s.spaces.iter().enumerate() {
+        let Some(space) = space else { continue };
         for (base, ste_phys) in valid_segment_entries(p, space.top) {
             let ste = p.ste(ste_phys);
             let table = ste.table() / PAGE_SIZE;
@@ -92,6 +93,11 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
             for j in 0..256 {
                 let vaddr = base + j * PAGE_SIZE;
                 let pte = p.pte(table, vaddr);
+                if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Pfn {
+                    if let Err(e) = super::pfn_grants::check_pfn_entry(s, id, vaddr) {
+                        panic!("space {id} at {vaddr:#x}: {e}");
+                    }
+                }
                 if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Anon {
                     let rec = s.records.get(p, pte.pfn());
                     assert_eq!(
@@ -175,6 +181,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     );
     audit_offline(s);
     super::segments::audit_segments(s);
+    super::pfn_grants::audit_kept(s);
 }
 
 /// The valid ones of `top.segment_entries()`, read a table at a time

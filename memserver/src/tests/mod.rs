@@ -12,6 +12,7 @@ mod large;
 mod model;
 mod offline;
 mod offline_steps;
+mod pfn_grants;
 mod program;
 mod props;
 mod remap;
