@@ -30,6 +30,8 @@ mod arch;
 #[cfg(target_arch = "s390x")]
 pub mod mem;
 #[cfg(target_arch = "s390x")]
+pub mod pfn;
+#[cfg(target_arch = "s390x")]
 pub mod process;
 #[cfg(target_arch = "s390x")]
 pub mod segment;

@@ -73,6 +73,7 @@ fn main() -> u64 {
         shutdown(ExitStatus::BadBootArchive);
     }
     let segment_pages = start::boot_segments(&mut server, &archive, archive_phys, text);
+    start::boot_pfn_ranges(&mut server, &archive, archive_phys, text);
     // On the stack (main never returns): the heap's bytes are what the
     // leak check compares.
     let mut clients = Clients::new();

@@ -125,6 +125,80 @@ pub fn boot_segments(
     reserved
 }
 
+/// Makes the manifest's pfn ranges (an archive data entry's frames, or
+/// storage kept out of the pool and zeroed) and gives each client line's
+/// `pfn=` grants; stops the system with a bad-archive status if one
+/// cannot be made (the manifest is validated). Kept storage leaves the
+/// pool for good, before the leak check's baseline and the clients'
+/// frame shares: it is never in use, so never a leak. Out of line, as
+/// `boot_segments` is.
+#[inline(never)]
+pub fn boot_pfn_ranges(
+    server: &mut Server<DirectMap>,
+    archive: &Archive<'_>,
+    archive_phys: u64,
+    text: &str,
+) {
+    for spec in manifest::pfn_ranges(text).flatten() {
+        let name = Name::new(spec.name).expect("validated");
+        let made = match spec.source {
+            SegmentSource::Size(bytes) => {
+                let pages = bytes.div_ceil(PAGE_SIZE);
+                server.keep_pfn_range(name, pages)
+            }
+            SegmentSource::File(file) => {
+                // Only the data entries: never a program (the server's
+                // own among them), the configuration or the manifest.
+                let entry = archive.find(file).filter(|e| {
+                    e.kind == EntryKind::Data
+                        && file != manifest::MANIFEST_ENTRY
+                        && !e.data.is_empty()
+                });
+                let Some(entry) = entry else {
+                    println!("pfn range {name}: no data file {file} in the boot archive");
+                    shutdown(ExitStatus::BadBootArchive);
+                };
+                let first_pfn = (archive_phys + entry.offset as u64) / PAGE_SIZE;
+                let pages = (entry.data.len() as u64).div_ceil(PAGE_SIZE);
+                server.add_file_pfn_range(name, first_pfn, pages)
+            }
+        };
+        let range = match made {
+            Ok(r) => server.pfn_range(r).expect("just made"),
+            Err(e) => {
+                println!("pfn range {name}: cannot be made ({e:?})");
+                shutdown(ExitStatus::BadBootArchive);
+            }
+        };
+        let (first, end) = (range.first_pfn, range.first_pfn + range.pages);
+        match spec.source {
+            SegmentSource::Size(_) => println!(
+                "pfn range {name}: {} pages kept at frames {first:#x}-{:#x}, zeroed",
+                range.pages,
+                end - 1
+            ),
+            SegmentSource::File(file) => println!(
+                "pfn range {name}: {} pages of {file} read in place at frames {first:#x}-{:#x}",
+                range.pages,
+                end - 1
+            ),
+        }
+        crate::heap::top_up_from(server);
+    }
+    for client in manifest::clients(text).flatten() {
+        let program = Name::new(client.name).expect("validated");
+        for (range, modes) in client.pfn_grants.iter() {
+            let r = Name::new(range).and_then(|n| server.pfn_range_named(n));
+            let granted = r.map(|r| server.grant_pfn(r, program, modes));
+            if granted != Some(Ok(())) {
+                println!("client {program}: cannot be granted pfn range {range}");
+                shutdown(ExitStatus::BadBootArchive);
+            }
+            crate::heap::top_up_from(server);
+        }
+    }
+}
+
 /// Builds a client's space (index `index` in the core) from its program
 /// and starts its thread, named `instance` on the console; returns its
 /// badge and the kernel's id for the space.

@@ -62,6 +62,8 @@ pub struct Scenario {
     qemu_args: Vec<String>,
     /// `--segment` specs: boot segments before the clients.
     segments: Vec<String>,
+    /// `--pfn` specs: pfn ranges before the clients.
+    pfn_ranges: Vec<String>,
 }
 
 impl Scenario {
@@ -76,6 +78,7 @@ impl Scenario {
             icount: false,
             qemu_args: Vec::new(),
             segments: Vec::new(),
+            pfn_ranges: Vec::new(),
         }
     }
 
@@ -83,6 +86,13 @@ impl Scenario {
     /// (`NAME size=N` or `NAME file=PATH`).
     pub fn segments(mut self, specs: &[&str]) -> Self {
         self.segments = specs.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Makes these pfn ranges, as `cargo xtask run --pfn` does (`NAME
+    /// size=N` or `NAME file=PATH`).
+    pub fn pfn_ranges(mut self, specs: &[&str]) -> Self {
+        self.pfn_ranges = specs.iter().map(|s| s.to_string()).collect();
         self
     }
 
@@ -150,10 +160,14 @@ impl Scenario {
         let dir = guest::target_dir().join("transcripts");
         std::fs::create_dir_all(&dir).expect("creating the transcript directory");
         let bytes = match &self.archive {
-            ArchiveSpec::Clients(config, specs) => {
-                Some(pack_with(images, *config, Some(specs), &self.segments))
-            }
-            ArchiveSpec::Config(config) => Some(pack_with(images, *config, None, &[])),
+            ArchiveSpec::Clients(config, specs) => Some(pack_with(
+                images,
+                *config,
+                Some(specs),
+                &self.segments,
+                &self.pfn_ranges,
+            )),
+            ArchiveSpec::Config(config) => Some(pack_with(images, *config, None, &[], &[])),
             ArchiveSpec::Raw(bytes) => Some(bytes.clone()),
             ArchiveSpec::Missing => None,
         };
@@ -219,7 +233,7 @@ pub fn assert_exit(run: &Run, status: ExitStatus) {
 
 /// Packs an archive for `config`, with the memory server and `clients` if given.
 pub fn pack(config: BootConfig, clients: Option<&[String]>) -> Vec<u8> {
-    pack_with(images(), config, clients, &[])
+    pack_with(images(), config, clients, &[], &[])
 }
 
 fn pack_with(
@@ -227,11 +241,16 @@ fn pack_with(
     config: BootConfig,
     clients: Option<&[String]>,
     segments: &[String],
+    pfn_ranges: &[String],
 ) -> Vec<u8> {
-    let (segment_lines, files) =
+    let (segment_lines, mut files) =
         xtask::archive::segments_for(segments).expect("well-formed segment specs");
+    let (pfn_lines, pfn_files) =
+        xtask::archive::pfn_ranges_for(pfn_ranges).expect("well-formed pfn specs");
+    files.extend(pfn_files);
     let manifest = clients.map(|specs| {
         segment_lines.clone()
+            + &pfn_lines
             + &specs
                 .iter()
                 .map(|s| xtask::archive::manifest_line(s) + "\n")

@@ -86,6 +86,7 @@ pub fn manifest_for(specs: &[String], known: &[String]) -> Result<String> {
                 "may_offline",
                 "server_stats",
                 "grant=",
+                "pfn=",
             ]
             .iter()
             .any(|o| w.starts_with(o))
@@ -114,26 +115,54 @@ pub fn segment_entry(name: &str) -> String {
 /// [`segment_entry`] and read in place), checked as the manifest checks
 /// them.
 pub fn segments_for(specs: &[String]) -> Result<(String, Files)> {
+    boot_objects_for("segment", "segment", segment_entry, specs)
+}
+
+/// The archive entry holding the file of pfn range `name`.
+pub fn pfn_entry(name: &str) -> String {
+    format!("pfn_{name}")
+}
+
+/// The manifest lines and archive files for `--pfn` specs: `NAME
+/// size=64K` (storage kept out of the pool at boot, zeroed) or `NAME
+/// file=PATH` (a host file, packed as entry [`pfn_entry`] and mapped in
+/// place), checked as the manifest checks them.
+pub fn pfn_ranges_for(specs: &[String]) -> Result<(String, Files)> {
+    boot_objects_for("pfn", "pfnrange", pfn_entry, specs)
+}
+
+/// Manifest lines `KEYWORD NAME size=N|file=ENTRY` for the specs of
+/// option `--OPTION`, with the host files they name packed as `entry`.
+fn boot_objects_for(
+    option: &str,
+    keyword: &str,
+    entry: fn(&str) -> String,
+    specs: &[String],
+) -> Result<(String, Files)> {
     let (mut text, mut files) = (String::new(), Vec::new());
     for spec in specs {
         let (name, source) = spec.trim().split_once(' ').ok_or_else(|| {
-            anyhow!("--segment {spec:?}: expected `NAME size=N` or `NAME file=PATH`")
+            anyhow!("--{option} {spec:?}: expected `NAME size=N` or `NAME file=PATH`")
         })?;
         let line = match source.trim().strip_prefix("file=") {
             Some(path) => {
                 let data = std::fs::read(path)
-                    .with_context(|| format!("--segment {spec:?}: reading {path}"))?;
+                    .with_context(|| format!("--{option} {spec:?}: reading {path}"))?;
                 if data.is_empty() {
-                    bail!("--segment {spec:?}: {path} is empty");
+                    bail!("--{option} {spec:?}: {path} is empty");
                 }
-                files.push((segment_entry(name), data));
-                format!("segment {name} file={}\n", segment_entry(name))
+                files.push((entry(name), data));
+                format!("{keyword} {name} file={}\n", entry(name))
             }
-            None => format!("segment {name} {}\n", source.trim()),
+            None => format!("{keyword} {name} {}\n", source.trim()),
         };
-        let parsed = manifest::segments(&line).next();
+        let parsed = if keyword == "pfnrange" {
+            manifest::pfn_ranges(&line).next().map(|r| r.map(|_| ()))
+        } else {
+            manifest::segments(&line).next().map(|r| r.map(|_| ()))
+        };
         if let Some(Err(e)) = parsed {
-            bail!("--segment {spec:?}: {}", e.what);
+            bail!("--{option} {spec:?}: {}", e.what);
         }
         text.push_str(&line);
     }
@@ -356,6 +385,34 @@ mod tests {
         let entry = archive.find(CONFIG_ENTRY).unwrap();
         assert_eq!(entry.kind, EntryKind::Config);
         assert_eq!(BootConfig::parse(entry.data).unwrap(), config);
+    }
+
+    #[test]
+    fn pfn_specs_become_pfnrange_lines() {
+        let dir = std::env::temp_dir().join(format!("zpager-pfn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.bin");
+        std::fs::write(&path, b"abc").unwrap();
+        let (text, files) = pfn_ranges_for(&specs(&[
+            "buf size=64K",
+            &format!("table file={}", path.display()),
+        ]))
+        .unwrap();
+        assert_eq!(
+            text,
+            "pfnrange buf size=64K\npfnrange table file=pfn_table\n"
+        );
+        assert_eq!(files, vec![("pfn_table".to_string(), b"abc".to_vec())]);
+        let err = |spec: &str| pfn_ranges_for(&specs(&[spec])).unwrap_err().to_string();
+        assert!(err("buf").contains("--pfn \"buf\": expected `NAME size=N`"));
+        assert!(err("buf size=0").contains("from 1 byte"));
+        assert!(err("b.f size=4K").contains("names"));
+        std::fs::write(&path, b"").unwrap();
+        assert!(err(&format!("t file={}", path.display())).contains("is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Segments still make segment lines.
+        let (text, _) = segments_for(&specs(&["s size=1M"])).unwrap();
+        assert_eq!(text, "segment s size=1M\n");
     }
 
     #[test]

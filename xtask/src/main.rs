@@ -73,6 +73,12 @@ struct RunArgs {
     /// with a grant: `--client "NAME grant=SEGMENT:sr+ew ..."`.
     #[arg(long = "segment", value_name = "NAME size=N|file=PATH")]
     segments: Vec<String>,
+    /// Pfn range to grant: `NAME size=64K` (contiguous storage kept out
+    /// of the pool at boot, zeroed) or `NAME file=PATH` (the host file,
+    /// packed into the boot archive and mapped in place); repeatable.
+    /// Clients map it with a grant: `--client "NAME pfn=RANGE:ro+private ..."`.
+    #[arg(long = "pfn", value_name = "NAME size=N|file=PATH")]
+    pfn_ranges: Vec<String>,
     /// Kernel self-test to run instead of the memory server (panic,
     /// program-check, hang).
     #[arg(long, default_value = "none", value_parser = parse_selftest)]
@@ -172,8 +178,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         args.clients.clone()
     };
-    let (segment_lines, files) = archive::segments_for(&args.segments)?;
-    let manifest = segment_lines + &archive::manifest_for(&specs, &guest::client_names()?)?;
+    let (segment_lines, mut files) = archive::segments_for(&args.segments)?;
+    let (pfn_lines, pfn_files) = archive::pfn_ranges_for(&args.pfn_ranges)?;
+    files.extend(pfn_files);
+    let manifest =
+        segment_lines + &pfn_lines + &archive::manifest_for(&specs, &guest::client_names()?)?;
     let manifest_text = manifest.clone();
     qemu::ensure_installed()?;
     let images = guest::build(args.build.profile())?;

@@ -1,0 +1,26 @@
+//! Pfn grants: map a physical range the manifest granted this program
+//! (`pfn=NAME:MODES` on its line, the range on a `pfnrange` line), in
+//! place, with no per-frame records. See `docs/clients.md` ("Pfn
+//! grants") for what each view means.
+
+use crate::mem::{request, Mapping};
+pub use zpager_ipc::pfn::{PfnMode, PfnModes};
+pub use zpager_ipc::protocol::MemError;
+use zpager_ipc::protocol::{Request, Response};
+
+/// Maps the whole of pfn range `range` in `mode`, placed as
+/// [`crate::mem::map_anon`] places memory; returns it as a [`Mapping`]
+/// of the range's length. `NotGranted` without a grant for the mode,
+/// `NoSuchRange` if the manifest declares no such range. Unmap it with
+/// [`Mapping::unmap`]; [`crate::mem::protect`] changes its rights
+/// within what the view allows.
+pub fn map(range: &str, mode: PfnMode) -> Result<Mapping, MemError> {
+    match request(&Request::MapPfn {
+        name: crate::segment::name(range)?,
+        mode,
+    }) {
+        Response::Attached { addr, len } => Ok(Mapping::from_raw(addr, len)),
+        Response::Error(e) => Err(e),
+        _ => Err(MemError::Malformed),
+    }
+}
