@@ -79,13 +79,6 @@ impl<P: Platform> Server<P> {
             }
         }
         let child_top = child_space.top;
-        for region in &child_space.regions {
-            if let Backing::Segment { segment, .. } = region.backing {
-                if let Some(s) = self.segments[segment].as_mut() {
-                    s.attachments += 1;
-                }
-            }
-        }
         // Its tables are charged as they are made; the message page here.
         self.families[family_id].as_mut().expect("live").frames += u64::from(utcb_pfn.is_some());
         // Page tables exist only where regions are: visit those segments

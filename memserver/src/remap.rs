@@ -65,6 +65,7 @@ impl<P: Platform> Server<P> {
     ) -> Result<u64, MemError> {
         let (old_len, new_len) = (pages_len(old_len)?, pages_len(new_len)?);
         let old_end = self.changeable(id, addr, old_len)?;
+        self.refuse_windows(id, addr, old_end)?;
         if let RemapMode::Fixed(to) = mode {
             self.check_destination(id, addr, old_end, to, new_len)?;
             let plan = Move {
@@ -132,7 +133,7 @@ impl<P: Platform> Server<P> {
         {
             return Err(MemError::NotChangeable);
         }
-        Ok(())
+        self.refuse_windows(id, to, end)
     }
 
     /// Whether nothing is mapped in `start..end` and it lies in the map

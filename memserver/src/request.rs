@@ -80,6 +80,8 @@ impl<P: Platform> Server<P> {
             Request::Unmap { addr, len } => {
                 let end = self.changeable(id, addr, len)?;
                 self.unmap(id, addr, end)?;
+                // It may have taken the last piece of a window.
+                self.free_unused_segments();
                 Ok(Response::Done)
             }
             Request::Protect {
@@ -88,6 +90,7 @@ impl<P: Platform> Server<P> {
                 writable,
             } => {
                 let end = self.changeable(id, addr, len)?;
+                self.check_window_rights(id, addr, end, writable)?;
                 self.can_unshare(id, self.unshare_cost(id, addr, end, false))?;
                 self.space(id)
                     .ok_or(MemError::BadRange)?
@@ -129,6 +132,17 @@ impl<P: Platform> Server<P> {
             Request::SegmentAttach { name, mode, at } => self.attach(id, name, mode, at),
             Request::SegmentDetach { addr } => self.detach(id, addr),
             Request::SegmentDelete { name } => self.request_delete(id, name),
+            Request::WindowCreate {
+                name,
+                pages,
+                writable,
+            } => self.window_create(id, name, pages, writable),
+            Request::WindowSet {
+                addr,
+                page,
+                object_page,
+                count,
+            } => self.window_set(id, addr, page, object_page, count),
         }
     }
 
@@ -144,9 +158,9 @@ impl<P: Platform> Server<P> {
         }
     }
 
-    /// Gives the anonymous pages of `lo..hi` (all in `table`) new rights,
-    /// in one batch through the kernel. Zero-page, archive and
-    /// copy-on-write entries stay read-only either way: a write fault
+    /// Gives the anonymous and window pages of `lo..hi` (all in `table`)
+    /// new rights, in one batch through the kernel. Zero-page, archive
+    /// and copy-on-write entries stay read-only either way: a write fault
     /// will copy them.
     fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
         let mut batch: Vec<Replace, 256> = Vec::new();
@@ -155,7 +169,7 @@ impl<P: Platform> Server<P> {
             let pte = self.platform.pte(table, page);
             let sw = self.platform.sw(table, page);
             let new = pte.with_writable(writable && !sw.is_cow());
-            if pte.is_valid() && sw.kind() == Kind::Anon && pte != new {
+            if pte.is_valid() && matches!(sw.kind(), Kind::Anon | Kind::Window) && pte != new {
                 // A table has 256 entries, so the push cannot fail.
                 let _ = batch.push(Replace {
                     pte_phys: pt::pte_phys(table, page),

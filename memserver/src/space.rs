@@ -31,6 +31,16 @@ pub enum Backing {
         first_page: u64,
         mode: zpager_ipc::segment::AttachMode,
     },
+    /// A nonlinear window onto segment `segment` (`crate::window`), in
+    /// this space's own page tables: page i is window page
+    /// `first_page + i`, which shows the object page its software entry
+    /// names (window page n until set). `may_write`: created writable,
+    /// so `Protect` may make it writable again.
+    Window {
+        segment: usize,
+        first_page: u64,
+        may_write: bool,
+    },
 }
 
 /// A range of a space with uniform rights and backing.
@@ -89,6 +99,15 @@ impl Region {
                 segment,
                 first_page: first_page + skip,
                 mode,
+            },
+            Backing::Window {
+                segment,
+                first_page,
+                may_write,
+            } => Backing::Window {
+                segment,
+                first_page: first_page + skip,
+                may_write,
             },
             other => other,
         };

@@ -43,9 +43,7 @@ impl<P: Platform> Fault<'_, P> {
                     shared
                 }
             }
-            Kind::Segment if sw.is_cow() => {
-                self.copy_segment_page(page, pte)?
-            }
+            Kind::Segment if sw.is_cow() => self.copy_segment_page(page, pte)?,
             _ => return Err(KillReason::Spurious),
         };
         Ok(Plan::Replace(Mapping::new(pfn, true, Kind::Anon)))

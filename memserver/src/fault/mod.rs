@@ -8,6 +8,7 @@ mod cow;
 mod file;
 mod pfn;
 mod segment;
+mod window;
 
 use crate::apply::{self, FaultOutcome, Plan};
 use crate::family::Family;
@@ -118,6 +119,11 @@ impl<P: Platform> Fault<'_, P> {
                     first_page,
                     ..
                 } => self.segment_page(table, page, write, &region, segment, first_page)?,
+                Backing::Window {
+                    segment,
+                    first_page,
+                    ..
+                } => self.window_page(page, &region, segment, first_page)?,
             }
         };
         let around = matches!(plan, Plan::FillRun { .. });

@@ -110,7 +110,8 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
             }
             assert!(
                 !pte.is_executable()
-                    || (matches!(sw.kind(), Kind::Pfn | Kind::Segment) && !pte.is_writable()),
+                    || (matches!(sw.kind(), Kind::Pfn | Kind::Segment | Kind::Window)
+                        && !pte.is_writable()),
                 "I13: executable {:?} entry",
                 sw.kind()
             );
@@ -124,6 +125,9 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                     sw.is_cow() && !pte.is_writable(),
                     "I14: a private table's segment entry writable or not COW"
                 );
+            } else if sw.kind() == Kind::Window {
+                // `windows::audit_windows` checks it against its window.
+                assert!(!sw.is_cow(), "I14: a COW window entry");
             } else {
                 assert!(
                     !pte.is_writable() || sw.kind() == Kind::Pfn,

@@ -20,6 +20,7 @@ mod remap_model;
 mod segments;
 mod sim;
 mod units;
+mod windows;
 mod world;
 
 use crate::server::Server;
