@@ -3,7 +3,7 @@
 //! and xtask.
 
 /// Every scenario, in the order the `bench` client runs them.
-pub const SCENARIOS: [&str; 13] = [
+pub const SCENARIOS: [&str; 14] = [
     "fork_base",
     "anon_write_fault",
     "zero_read_fault",
@@ -17,10 +17,12 @@ pub const SCENARIOS: [&str; 13] = [
     "cow_fault_reuse",
     "mremap_move_per_page",
     "mremap_move_aligned_per_page",
+    "window_set_per_page",
 ];
 
 /// Whether Linux can run `scenario` (it has no peer for an IPC round
-/// trip to a user-mode server).
+/// trip to a user-mode server; `window_set_per_page` is
+/// `remap_file_pages` of one page there).
 pub fn has_linux_peer(scenario: &str) -> bool {
     scenario != "ipc_roundtrip"
 }

@@ -17,7 +17,8 @@ pub(crate) struct BenchArgs {
     /// Scenarios to run (default: all): fork_base, anon_write_fault,
     /// zero_read_fault, write_after_zero, unmap_written, null_syscall,
     /// ipc_roundtrip, protect_per_page, fork_per_page, cow_fault_shared,
-    /// cow_fault_reuse, mremap_move_per_page, mremap_move_aligned_per_page.
+    /// cow_fault_reuse, mremap_move_per_page, mremap_move_aligned_per_page,
+    /// window_set_per_page.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(xtask::BENCH_SCENARIOS))]
     pub scenarios: Vec<String>,
     /// Guest memory.
@@ -50,6 +51,7 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("cow_fault_reuse", 1022.0),
     ("mremap_move_per_page", 119.0),
     ("mremap_move_aligned_per_page", 119.0),
+    ("window_set_per_page", 15475.0),
 ];
 
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {

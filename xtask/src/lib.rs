@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// The `bench` client's scenarios, in the order it runs them (the client
 /// is a guest program, so it keeps its own list; the suite checks that the
 /// two agree).
-pub const BENCH_SCENARIOS: [&str; 13] = zpager_ipc::bench::SCENARIOS;
+pub const BENCH_SCENARIOS: [&str; 14] = zpager_ipc::bench::SCENARIOS;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

@@ -20,6 +20,9 @@ const WAIT4: u64 = 114;
 const MPROTECT: u64 = 125;
 const MREMAP: u64 = 163;
 const CLOCK_GETTIME: u64 = 260;
+const FTRUNCATE: u64 = 93;
+const REMAP_FILE_PAGES: u64 = 267;
+const MEMFD_CREATE: u64 = 350;
 
 pub const PROT_NONE: u64 = 0;
 pub const PROT_READ: u64 = 1;
@@ -136,6 +139,31 @@ pub fn mmap_anon(len: u64, prot: u64) -> Result<u64, Errno> {
     let args: [u64; 6] = [0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0];
     // SAFETY: the kernel reads the six arguments from `args`.
     unsafe { call(MMAP, [args.as_ptr() as u64, 0, 0, 0, 0]) }
+}
+
+/// A shared mapping of `len` bytes of file `fd` from its start.
+pub fn mmap_shared(len: u64, prot: u64, fd: u64) -> Result<u64, Errno> {
+    const MAP_SHARED: u64 = 0x01;
+    let args: [u64; 6] = [0, len, prot, MAP_SHARED, fd, 0];
+    // SAFETY: the kernel reads the six arguments from `args`.
+    unsafe { call(MMAP, [args.as_ptr() as u64, 0, 0, 0, 0]) }
+}
+
+/// An anonymous shared-memory file named `name` (tmpfs, no mount needed).
+pub fn memfd_create(name: &core::ffi::CStr) -> Result<u64, Errno> {
+    // SAFETY: `name` is NUL-terminated; no flags.
+    unsafe { call(MEMFD_CREATE, [name.as_ptr() as u64, 0, 0, 0, 0]) }
+}
+
+pub fn ftruncate(fd: u64, len: u64) -> Result<u64, Errno> {
+    call_values(FTRUNCATE, [fd, len, 0, 0, 0])
+}
+
+/// Points the pages of `addr..addr+len`, in a shared file mapping, at
+/// the file's pages from `pgoff` on (deprecated since Linux 3.16, which
+/// emulates it with a new mapping, populated).
+pub fn remap_file_pages(addr: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    call_values(REMAP_FILE_PAGES, [addr, len, 0, pgoff, 0])
 }
 
 pub fn munmap(addr: u64, len: u64) -> Result<u64, Errno> {
