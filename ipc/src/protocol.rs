@@ -268,7 +268,8 @@ pub struct Stats {
     /// Pages mapped by fault-around besides the faulting one.
     pub fault_around: u64,
     /// Faults on attached segments: first touches of a segment page
-    /// (served once for all attachers) and exclusive-writable copies.
+    /// (served once for all attachers) and exclusive-writable copies;
+    /// and faults on window pages never set.
     pub segment_faults: u64,
     /// The caller's family (it and the spaces forked from it or from its
     /// ancestors): frames charged to it (page tables, segment tables,
