@@ -116,6 +116,20 @@ impl<P: Platform> Server<P> {
         if object_end > seg.pages {
             return Err(MemError::BadRange);
         }
+        // Segment tables first (a fork child of a space with a window
+        // above 4 GiB has none where the window has no page table yet):
+        // they take runs of frames, which may be refused, and are no
+        // change the client sees.
+        let top = self.space_ref(id).expect("live").top;
+        let (mut missing, mut tables) = (false, 0);
+        for (lo, _, ste) in self.segments_in(id, start, end) {
+            missing |= top.ste_phys(&self.platform, lo).is_none();
+            tables += u64::from(!ste.is_valid());
+        }
+        if missing {
+            self.reach_range(id, start, end)?;
+        }
+        let seg = self.segment(segment).expect("checked");
         // Frames: object pages never touched (the segment's), page tables
         // and unshared copies (the family's).
         let fills = if seg.source == Source::Empty {
@@ -128,16 +142,6 @@ impl<P: Platform> Server<P> {
         } else {
             0
         };
-        let space = self.space_ref(id).expect("live");
-        let tables: u64 = self
-            .segments_in(id, start, end)
-            .map(
-                |(lo, _, ste)| match space.top.ste_phys(&self.platform, lo) {
-                    None => pt::CRST_FRAMES + 1,
-                    Some(_) => u64::from(!ste.is_valid()),
-                },
-            )
-            .sum();
         let charged = tables + self.unshare_cost(id, start, end, false);
         if !self.family_of(id).is_some_and(|f| f.can_take(charged)) {
             return Err(MemError::FrameLimit);

@@ -51,7 +51,7 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("cow_fault_reuse", 1022.0),
     ("mremap_move_per_page", 119.0),
     ("mremap_move_aligned_per_page", 119.0),
-    ("window_set_per_page", 15475.0),
+    ("window_set_per_page", 15480.0),
 ];
 
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {

@@ -668,10 +668,19 @@ fn a_window_too_large_for_the_heap_area_goes_above_4_gib() {
     make(&mut s, 1, "obj", 2);
     let w = window(&mut s, 1, "obj", 300, true);
     assert!(w >= layout::HIGH_BASE);
+    // A child forked before the window has a page table has no segment
+    // table there: its first set makes one.
+    s.fork(1, 2).unwrap();
+    audit(&s, baseline);
+    set(&mut s, 2, w, 0, 7);
+    write(&mut s, 2, w + 5, 6);
+    audit(&s, baseline);
     set(&mut s, 1, w, 299, 3);
     write(&mut s, 1, w + 299 * PAGE_SIZE, 8);
     assert_eq!(read(&mut s, 1, w + 3 * PAGE_SIZE), 8);
+    assert_eq!(read(&mut s, 1, w + 7 * PAGE_SIZE + 5), 6);
     audit(&s, baseline);
+    kill(&mut s, 2);
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
