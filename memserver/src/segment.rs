@@ -22,7 +22,7 @@
 //! creator's family ends) and while some live space has a region backed
 //! by it (an attachment, or a piece of a window onto it: see
 //! `crate::window`). Nothing counts those regions: unmap and protect
-//! split a window into pieces, so the server looks (`segment_in_use`)
+//! split a window into pieces, so the server looks (`Server::segment_regions`)
 //! when one may have been the last, which is rare (a detach, an unmap
 //! of a window, a death, a delete) and costs a walk of the regions.
 
