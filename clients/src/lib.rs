@@ -4,7 +4,7 @@
 //! It provides the program entry (`_start`), a panic handler, console
 //! output ([`print!`], [`println!`]), exit with a status, the raw system
 //! calls (`sys`) and typed wrappers for the memory server's protocol
-//! (`mem`, `segment`, `process`). A program supplies `fn main() -> u64`
+//! (`mem`, `segment`, `window`, `process`). A program supplies `fn main() -> u64`
 //! and names it with [`entry!`]; its return value is the exit status.
 //!
 //! Read this documentation with
@@ -37,6 +37,8 @@ pub mod process;
 pub mod segment;
 #[cfg(target_arch = "s390x")]
 pub mod sys;
+#[cfg(target_arch = "s390x")]
+pub mod window;
 #[cfg(target_arch = "s390x")]
 pub use arch::{arg, arg_text, args, flag, name};
 #[cfg(target_arch = "s390x")]

@@ -3,7 +3,7 @@
 //! and xtask.
 
 /// Every scenario, in the order the `bench` client runs them.
-pub const SCENARIOS: [&str; 19] = [
+pub const SCENARIOS: [&str; 20] = [
     "fork_base",
     "anon_write_fault",
     "zero_read_fault",
@@ -23,6 +23,7 @@ pub const SCENARIOS: [&str; 19] = [
     "segment_fill_fault",
     "ew_unshare_per_mib",
     "detach_per_mib",
+    "window_set_per_page",
 ];
 
 /// MiBs of the segment (on Linux, the shared memory object) the per-MiB
@@ -60,7 +61,8 @@ pub fn zpager_faults(scenario: &str) -> u64 {
 }
 
 /// Whether Linux can run `scenario` (it has no peer for an IPC round
-/// trip to a user-mode server).
+/// trip to a user-mode server; `window_set_per_page` is
+/// `remap_file_pages` of one page there).
 pub fn has_linux_peer(scenario: &str) -> bool {
     scenario != "ipc_roundtrip"
 }

@@ -37,11 +37,17 @@
 //! | segment | segment + COW | an exclusive-writable (EW) attacher unshares the MiB: its private table maps the segment's frame read-only |
 //! | none | segment + COW | read fault in such a private table: the segment's frame (made first if the page was never touched) |
 //! | segment + COW | anon | write in such a private table: a private copy replaces it (IPTE); the segment's frame is untouched |
+//! | none | window | `WindowSet`, or a fault on a window page never set: the object's (segment's) frame for the page the index names, made first in the segment's own table if never touched; the window's rights, no record |
+//! | window | window | `WindowSet` of a mapped page: the new object page's entry replaces the old (IPTE) |
+//! | window | window (other rights) | `Protect`: the rights change through the kernel (IPTE), the index stays |
 //! | any | none | unmap, protect-none, space death: invalidated (IPTE) before the frame is dropped |
 //!
 //! A zero or archive-cow entry is never writable; a pfn entry only for
 //! the message page or an `rw` view of storage kept for a pfn grant; a
 //! COW entry is never writable.
+//! A window entry is never COW: its frame is the object's, shared by
+//! every window and attacher by design, and fork keeps it as it is (a
+//! writable one stays writable on both sides).
 
 /// Bytes in a page and a frame.
 pub const PAGE_SIZE: u64 = 4096;
@@ -259,16 +265,22 @@ pub enum Kind {
     /// an exclusive-writable attacher's private table: the segment's
     /// frame read-only, copied on the first write.
     Segment = 5,
+    /// A page of a nonlinear window, in the window's space's own table:
+    /// the index is the object (segment) page it shows, which any
+    /// `WindowSet` may change. The object's frame, no record, with the
+    /// window's rights.
+    Window = 6,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::None,
         Kind::Anon,
         Kind::Zero,
         Kind::Pfn,
         Kind::ArchiveCow,
         Kind::Segment,
+        Kind::Window,
     ];
 
     /// The kind with code `code`, if any.
@@ -316,6 +328,7 @@ impl SwEntry {
             3 => Kind::Pfn,
             4 => Kind::ArchiveCow,
             5 => Kind::Segment,
+            6 => Kind::Window,
             _ => Kind::None,
         }
     }

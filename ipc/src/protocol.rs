@@ -112,6 +112,32 @@ pub enum Request {
     /// protected (never made writable past its grant: `NotGranted`) like
     /// `MapAnon` memory, but not moved (`Remap` answers `NotChangeable`).
     MapPfn { name: Name, mode: PfnMode },
+    /// Create a nonlinear window of `pages` pages onto segment `name`
+    /// (its object, at least `pages` long), placed as `MapAnon` places
+    /// memory; answers `Mapped`. Window page `i` shows object page `i`
+    /// until [`Request::WindowSet`] points it elsewhere. Needs a grant
+    /// for SR (read-only) or SW (`writable`; never for a file segment):
+    /// `NotGranted`; `NoSuchSegment`; `BadRange` for 0 pages or more
+    /// than the object has. Unmap and protect work on a window as on any
+    /// range (protect cannot make a read-only window writable:
+    /// `NotPermitted`); remap refuses it (`NotChangeable`).
+    WindowCreate {
+        name: Name,
+        pages: u64,
+        writable: bool,
+    },
+    /// Point `count` pages of a window, from page `page` after `addr`
+    /// (the window's address), at the object's pages from `object_page`
+    /// on; a page mapped already is invalidated (IPTE) and mapped anew.
+    /// `BadRange` for a count of 0, pages outside the window (pieces of
+    /// one window left by unmap or protect count as one) or past the
+    /// object. Answers `Done`.
+    WindowSet {
+        addr: u64,
+        page: u64,
+        object_page: u64,
+        count: u64,
+    },
 }
 
 /// Where [`Request::Remap`] may put the range.
@@ -262,7 +288,8 @@ pub struct Stats {
     /// Pages mapped by fault-around besides the faulting one.
     pub fault_around: u64,
     /// Faults on attached segments: first touches of a segment page
-    /// (served once for all attachers) and exclusive-writable copies.
+    /// (served once for all attachers) and exclusive-writable copies;
+    /// and faults on window pages never set.
     pub segment_faults: u64,
     /// The caller's family (it and the spaces forked from it or from its
     /// ancestors): frames charged to it (page tables, segment tables,

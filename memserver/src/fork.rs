@@ -79,15 +79,10 @@ impl<P: Platform> Server<P> {
             }
         }
         let child_top = child_space.top;
-        let mut attaches = false;
-        for region in &child_space.regions {
-            if let Backing::Segment { segment, .. } = region.backing {
-                attaches = true;
-                if let Some(s) = self.segments[segment].as_mut() {
-                    s.attachments += 1;
-                }
-            }
-        }
+        let attaches = child_space
+            .regions
+            .iter()
+            .any(|r| matches!(r.backing, Backing::Segment { .. }));
         // Its tables are charged as they are made; the message page here.
         self.families[family_id].as_mut().expect("live").frames += u64::from(utcb_pfn.is_some());
         // Page tables exist only where regions are: visit those segments

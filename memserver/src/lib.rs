@@ -7,7 +7,9 @@
 //! maps, and [`apply`] writes it. `request` serves client requests,
 //! `teardown` is the one path that clears a range (unmap, a space's
 //! death, mremap's source), `remap` and `relocate` grow, shrink and move
-//! ranges, [`segment`] keeps shared segments and their attachments, [`pfn_grant`] the physical ranges the manifest grants, [`load`] builds a space from a program, [`frames`] and
+//! ranges, [`segment`] keeps shared segments and their attachments,
+//! `window` nonlinear windows onto them, [`pfn_grant`] the physical ranges
+//! the manifest grants, [`load`] builds a space from a program, [`frames`] and
 //! [`records`] keep the pool and the anonymous frames' records.
 //!
 //! On s390x the platform reaches physical memory through the server's
@@ -45,6 +47,7 @@ mod share;
 pub mod space;
 mod teardown;
 mod top;
+mod window;
 
 #[cfg(test)]
 extern crate std;

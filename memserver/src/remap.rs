@@ -67,7 +67,7 @@ impl<P: Platform> Server<P> {
         let old_end = self.changeable(id, addr, old_len)?;
         // Only anonymous memory grows or moves: a granted pfn range is
         // mapped whole or in the parts unmap left (Linux refuses to grow
-        // a VM_PFNMAP mapping too).
+        // a VM_PFNMAP mapping too), a window is pointed page by page.
         if self
             .space_ref(id)
             .ok_or(MemError::BadRange)?
@@ -144,7 +144,7 @@ impl<P: Platform> Server<P> {
         {
             return Err(MemError::NotChangeable);
         }
-        Ok(())
+        self.refuse_windows(id, to, end)
     }
 
     /// Whether nothing is mapped in `start..end` and it lies in the map

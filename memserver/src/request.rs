@@ -64,6 +64,8 @@ impl<P: Platform> Server<P> {
             Request::Unmap { addr, len } => {
                 let end = self.changeable(id, addr, len)?;
                 self.unmap(id, addr, end)?;
+                // It may have taken the last piece of a window.
+                self.free_unused_segments();
                 Ok(Response::Done)
             }
             Request::Protect {
@@ -73,6 +75,7 @@ impl<P: Platform> Server<P> {
             } => {
                 let end = self.changeable(id, addr, len)?;
                 let pfn = self.check_pfn_protect(id, addr, end, writable)?;
+                self.check_window_rights(id, addr, end, writable)?;
                 self.can_unshare(id, self.unshare_cost(id, addr, end, false))?;
                 self.space(id)
                     .ok_or(MemError::BadRange)?
@@ -118,6 +121,17 @@ impl<P: Platform> Server<P> {
             Request::SegmentDetach { addr } => self.detach(id, addr),
             Request::SegmentDelete { name } => self.request_delete(id, name),
             Request::MapPfn { name, mode } => self.map_pfn(id, name, mode),
+            Request::WindowCreate {
+                name,
+                pages,
+                writable,
+            } => self.window_create(id, name, pages, writable),
+            Request::WindowSet {
+                addr,
+                page,
+                object_page,
+                count,
+            } => self.window_set(id, addr, page, object_page, count),
         }
     }
 
@@ -152,9 +166,9 @@ impl<P: Platform> Server<P> {
         }
     }
 
-    /// Gives the anonymous pages of `lo..hi` (all in `table`) new rights,
-    /// in one batch through the kernel. Zero-page, archive and
-    /// copy-on-write entries stay read-only either way: a write fault
+    /// Gives the anonymous and window pages of `lo..hi` (all in `table`)
+    /// new rights, in one batch through the kernel. Zero-page, archive
+    /// and copy-on-write entries stay read-only either way: a write fault
     /// will copy them. (Granted pfn ranges' entries:
     /// `protect_pfn_in_table`.)
     fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
@@ -164,7 +178,7 @@ impl<P: Platform> Server<P> {
             let pte = self.platform.pte(table, page);
             let sw = self.platform.sw(table, page);
             let new = pte.with_writable(writable && !sw.is_cow());
-            if pte.is_valid() && sw.kind() == Kind::Anon && pte != new {
+            if pte.is_valid() && matches!(sw.kind(), Kind::Anon | Kind::Window) && pte != new {
                 // A table has 256 entries, so the push cannot fail.
                 let _ = batch.push(Replace {
                     pte_phys: pt::pte_phys(table, page),

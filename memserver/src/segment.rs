@@ -19,7 +19,12 @@
 //! attaches; an empty segment takes a zeroed frame from the pool on the
 //! first touch of each page. A segment lives while it has a name (boot
 //! segments until shutdown, run-time ones until deleted or their
-//! creator's family ends) and until its last attacher is gone.
+//! creator's family ends) and while some live space has a region backed
+//! by it (an attachment, or a piece of a window onto it: see
+//! `crate::window`). Nothing counts those regions: unmap and protect
+//! split a window into pieces, so the server looks (`Server::segment_regions`)
+//! when one may have been the last, which is rare (a detach, an unmap
+//! of a window, a death, a delete) and costs a walk of the regions.
 
 use crate::pagetable::{self as pt, Entries, Kind, Pte, Ste, SwEntry};
 use crate::server::Server;
@@ -62,10 +67,8 @@ pub struct Segment {
     pub grants: Vec<(Name, Modes)>,
     /// The family that created it at run time (`None`: a boot segment).
     pub creator: Option<usize>,
-    /// Live attachments (regions backed by it, in every space).
-    pub attachments: u64,
-    /// Its name is gone (deleted, or its creator ended): it goes with
-    /// its last attachment.
+    /// Its name is gone (deleted, or its creator ended): it goes when no
+    /// region is backed by it any more.
     pub deleted: bool,
     /// Frames filled on first touch (an empty segment's data).
     pub data_frames: u64,
@@ -94,7 +97,7 @@ impl Segment {
 
     /// Whether program `who` (or its family, the creator's) may attach it
     /// in `mode`.
-    fn allows(&self, family: usize, who: Option<Name>, mode: AttachMode) -> bool {
+    pub(crate) fn allows(&self, family: usize, who: Option<Name>, mode: AttachMode) -> bool {
         if mode == AttachMode::SharedWrite && self.source != Source::Empty {
             return false;
         }
@@ -157,7 +160,6 @@ impl<P: Platform> Server<P> {
             source,
             grants: Vec::new(),
             creator,
-            attachments: 0,
             deleted: false,
             data_frames: 0,
             budget: 0,
@@ -316,7 +318,24 @@ impl<P: Platform> Server<P> {
             return;
         };
         s.deleted = true;
-        if s.attachments == 0 {
+        self.free_if_unused(seg);
+    }
+
+    /// Regions of live spaces backed by segment `seg` (attachments and
+    /// window pieces).
+    pub fn segment_regions(&self, seg: usize) -> usize {
+        self.spaces
+            .iter()
+            .flatten()
+            .flat_map(|s| s.regions.iter())
+            .filter(|r| backing_segment(r) == Some(seg))
+            .count()
+    }
+
+    /// Frees segment `seg` if its name is gone and no live space has a
+    /// region backed by it.
+    pub(crate) fn free_if_unused(&mut self, seg: usize) {
+        if self.segment(seg).is_some_and(|s| s.deleted) && self.segment_regions(seg) == 0 {
             self.free_segment(seg);
         }
     }
@@ -405,37 +424,7 @@ impl<P: Platform> Server<P> {
         if space.regions.len() >= crate::space::MAX_REGIONS {
             return Err(MemError::TooManyRegions);
         }
-        // The space's tables must reach it: a region top, and a segment
-        // table for each 2 GiB stretch it spans, all made before the
-        // region goes in.
-        let stretch = zpager_ipc::dat::REGION_THIRD_SIZE;
-        let stretches =
-            || (start / stretch..=(end - 1) / stretch).map(|i| (i * stretch).max(start));
-        let needed = if end > space.top.end() {
-            let missing = stretches().count() as u64;
-            crate::top::GROWTH_FRAMES + missing * pt::CRST_FRAMES
-        } else {
-            let missing = stretches()
-                .filter(|&at| space.top.ste_phys(&self.platform, at).is_none())
-                .count() as u64;
-            missing * pt::CRST_FRAMES
-        };
-        let f = self.families[family].as_ref().expect("live");
-        if !f.can_take(needed) {
-            return Err(MemError::FrameLimit);
-        }
-        if self.frames.available() < needed {
-            return Err(MemError::OutOfMemory);
-        }
-        self.space(id)
-            .expect("live")
-            .regions
-            .try_reserve(1)
-            .map_err(|_| MemError::OutOfMemory)?;
-        self.reach(id, end, true)?;
-        for at in stretches() {
-            self.ste_for_attach(id, at)?;
-        }
+        self.reach_range(id, start, end)?;
         // Nothing is mapped there, but a page table a failed fault made
         // may linger: take it out before the segment's tables go in.
         if self
@@ -469,10 +458,44 @@ impl<P: Platform> Server<P> {
             self.platform
                 .write_u64(ste_phys, Ste::new(table * PAGE_SIZE, protected).0);
         }
-        if let Some(s) = self.segments[seg_id].as_mut() {
-            s.attachments += 1;
-        }
         Ok(Response::Attached { addr: start, len })
+    }
+
+    /// Makes space `id`'s tables reach `start..end` before a region goes
+    /// there: a region top, and a segment table for each 2 GiB stretch it
+    /// spans, charged to the family (`FrameLimit`, `OutOfMemory` before
+    /// anything is made), and room for one more region in the list.
+    pub(crate) fn reach_range(&mut self, id: usize, start: u64, end: u64) -> Result<(), MemError> {
+        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
+        let stretch = zpager_ipc::dat::REGION_THIRD_SIZE;
+        let stretches =
+            || (start / stretch..=(end - 1) / stretch).map(|i| (i * stretch).max(start));
+        let needed = if end > space.top.end() {
+            let missing = stretches().count() as u64;
+            crate::top::GROWTH_FRAMES + missing * pt::CRST_FRAMES
+        } else {
+            let missing = stretches()
+                .filter(|&at| space.top.ste_phys(&self.platform, at).is_none())
+                .count() as u64;
+            missing * pt::CRST_FRAMES
+        };
+        let f = self.families[space.family].as_ref().expect("live");
+        if !f.can_take(needed) {
+            return Err(MemError::FrameLimit);
+        }
+        if self.frames.available() < needed {
+            return Err(MemError::OutOfMemory);
+        }
+        self.space(id)
+            .expect("live")
+            .regions
+            .try_reserve(1)
+            .map_err(|_| MemError::OutOfMemory)?;
+        self.reach(id, end, true)?;
+        for at in stretches() {
+            self.ste_for_attach(id, at)?;
+        }
+        Ok(())
     }
 
     /// Where space `id`'s segment entry for `vaddr` is, its segment table
@@ -506,17 +529,20 @@ impl<P: Platform> Server<P> {
         Ok(Response::Done)
     }
 
-    /// A region attaching a segment is gone (detach, or its space died).
+    /// A region backed by a segment (an attachment or a window piece) is
+    /// gone from its space (detach, unmap, or its space died): the
+    /// segment goes too if it was the last and the name is gone.
     pub(crate) fn detached(&mut self, region: Region) {
-        let Backing::Segment { segment, .. } = region.backing else {
-            return;
-        };
-        let Some(s) = self.segments.get_mut(segment).and_then(Option::as_mut) else {
-            return;
-        };
-        s.attachments -= 1;
-        if s.attachments == 0 && s.deleted {
-            self.free_segment(segment);
+        if let Some(segment) = backing_segment(&region) {
+            self.free_if_unused(segment);
         }
+    }
+}
+
+/// The segment behind `region`, if an attachment or a window.
+pub(crate) fn backing_segment(region: &Region) -> Option<usize> {
+    match region.backing {
+        Backing::Segment { segment, .. } | Backing::Window { segment, .. } => Some(segment),
+        _ => None,
     }
 }

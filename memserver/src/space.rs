@@ -41,6 +41,16 @@ pub enum Backing {
         writable: bool,
         private: bool,
     },
+    /// A nonlinear window onto segment `segment` (`crate::window`), in
+    /// this space's own page tables: page i is window page
+    /// `first_page + i`, which shows the object page its software entry
+    /// names (window page n until set). `may_write`: created writable,
+    /// so `Protect` may make it writable again.
+    Window {
+        segment: usize,
+        first_page: u64,
+        may_write: bool,
+    },
 }
 
 /// A range of a space with uniform rights and backing.
@@ -108,6 +118,15 @@ impl Region {
                 first_pfn: first_pfn + skip,
                 writable,
                 private,
+            },
+            Backing::Window {
+                segment,
+                first_page,
+                may_write,
+            } => Backing::Window {
+                segment,
+                first_page: first_page + skip,
+                may_write,
             },
             other => other,
         };

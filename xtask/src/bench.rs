@@ -19,7 +19,8 @@ pub(crate) struct BenchArgs {
     /// ipc_roundtrip, protect_per_page, fork_per_page, cow_fault_shared,
     /// cow_fault_reuse, mremap_move_per_page, mremap_move_aligned_per_page,
     /// segment_attach_per_mib, segment_fault_read, segment_fault_write,
-    /// segment_fill_fault, ew_unshare_per_mib, detach_per_mib.
+    /// segment_fill_fault, ew_unshare_per_mib, detach_per_mib,
+    /// window_set_per_page.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(xtask::BENCH_SCENARIOS))]
     pub scenarios: Vec<String>,
     /// Guest memory.
@@ -60,6 +61,8 @@ const LINUX_PEER: &[(&str, f64)] = &[
     ("segment_fill_fault", 3680.0),
     ("ew_unshare_per_mib", 3238.0),
     ("detach_per_mib", 130284.0),
+    // Measured with --vs-linux when windows came.
+    ("window_set_per_page", 15480.0),
 ];
 
 pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode> {

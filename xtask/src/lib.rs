@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// The `bench` client's scenarios, in the order it runs them (the client
 /// is a guest program, so it keeps its own list; the suite checks that the
 /// two agree).
-pub const BENCH_SCENARIOS: [&str; 19] = zpager_ipc::bench::SCENARIOS;
+pub const BENCH_SCENARIOS: [&str; 20] = zpager_ipc::bench::SCENARIOS;
 
 /// The `--segment` spec of the boot segment `segment_attach_per_mib`
 /// attaches, and the option of the `bench` client's manifest line that

@@ -37,7 +37,10 @@
 //! `ew_unshare_per_mib` an exclusive-writable attachment's first write in
 //! each MiB of a filled 64 MiB segment (one fault: unshare the MiB, then
 //! copy the page), per MiB; `detach_per_mib` the detach of a filled
-//! 64 MiB attachment, per MiB.
+//! 64 MiB attachment, per MiB. `window_set_per_page` repoints each of
+//! the 2048 pages of a window (mapped, onto a 4096-page segment whose
+//! pages all exist) one `WindowSet` at a time: Linux's
+//! `remap_file_pages` of one page.
 #![no_std]
 #![no_main]
 
@@ -46,7 +49,7 @@ use zpager_ipc::bench::ATTACH_SEGMENT;
 use zpager_rt::mem::{self, Mapping, RemapMode};
 use zpager_rt::process::{fork, wait, ChildEnd, Forked};
 use zpager_rt::segment::{self, AttachMode};
-use zpager_rt::{println, sys};
+use zpager_rt::{println, sys, window};
 
 // Any bare word: it checks the scenario names itself.
 zpager_rt::entry!(main, args = "*");
@@ -58,7 +61,7 @@ const CALLS: u64 = 2048;
 const MIB: u64 = 1 << 20;
 const SEGMENT_MIBS: u64 = zpager_ipc::bench::SEGMENT_MIBS;
 
-const ALL: [&str; 19] = zpager_ipc::bench::SCENARIOS;
+const ALL: [&str; 20] = zpager_ipc::bench::SCENARIOS;
 
 /// The last mapping `fresh` made, unmapped after each scenario so the
 /// next starts from the same small client (fork's cost follows what is
@@ -155,6 +158,31 @@ fn timed_move(offset: u64) -> Timed {
     });
     result.expect("mremap");
     LAST_FRESH.store(base.addr(), Ordering::Relaxed);
+    t
+}
+
+/// Repoints 2048 mapped window pages one by one, timing the sets: each
+/// page moves from object page 2048 + i to object page i, both made
+/// before (one run each), so a set is an IPTE and a store.
+fn timed_window_set() -> Timed {
+    let name = "bench-window";
+    segment::create(name, 2 * PAGES * PAGE).expect("segment");
+    let win = window::create(name, PAGES, true).expect("window");
+    win.set_run(0, 0, PAGES).expect("set");
+    win.set_run(0, PAGES, PAGES).expect("set");
+    touch_write(win.mapping());
+    let mut result = Ok(());
+    let t = timed(PAGES, || {
+        for i in 0..PAGES {
+            result = win.set(i, i);
+            if result.is_err() {
+                break;
+            }
+        }
+    });
+    result.expect("window set");
+    win.unmap().expect("unmap");
+    segment::delete(name).expect("delete");
     t
 }
 
@@ -256,6 +284,7 @@ fn run(name: &str) -> Option<Option<Timed>> {
             result.expect("protect");
             t
         }
+        "window_set_per_page" => timed_window_set(),
         "mremap_move_per_page" => timed_move(PAGE),
         "mremap_move_aligned_per_page" => timed_move(0),
         "anon_write_fault" => {

@@ -9,6 +9,7 @@ mod file;
 mod pfn;
 mod pfn_grant;
 mod segment;
+mod window;
 
 use crate::apply::{self, FaultOutcome, Plan};
 use crate::family::Family;
@@ -125,6 +126,11 @@ impl<P: Platform> Fault<'_, P> {
                     writable,
                     private,
                 } => self.pfn_range_page(page, write, &region, first_pfn, writable, private)?,
+                Backing::Window {
+                    segment,
+                    first_page,
+                    ..
+                } => self.window_page(page, &region, segment, first_page)?,
             }
         };
         let around = matches!(plan, Plan::FillRun { .. });

@@ -87,7 +87,7 @@ impl<P: Platform> Fault<'_, P> {
 
     /// A zeroed frame for a page of empty segment `segment`, charged to
     /// the segment.
-    fn fill_segment(&mut self, segment: usize) -> Result<u64, KillReason> {
+    pub(super) fn fill_segment(&mut self, segment: usize) -> Result<u64, KillReason> {
         let seg = self.segments[segment].as_mut().expect("live");
         if seg.source != Source::Empty {
             // An archive segment's tables map every page from the start.

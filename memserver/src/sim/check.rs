@@ -17,11 +17,12 @@
 //!   frame that other entries map panics in `access`. A table reached by
 //!   several segment entries counts once: sharers that must not write see
 //!   it through a protected segment entry. Shared segments' frames are
-//!   exempt (their software entries say so): many attachers write them
-//!   by design, and an exclusive-writable attacher's read-only view of
-//!   one copies before it writes. So is storage kept for pfn grants
-//!   (the tests name it, [`SimMemory::share_storage`]): `rw` views in
-//!   many spaces write it in place.
+//!   exempt (their software entries say so: kind segment or window):
+//!   many attachers and windows write them by design, and an
+//!   exclusive-writable attacher's read-only view of one copies before
+//!   it writes. So is storage kept for pfn grants (the tests name it,
+//!   [`SimMemory::share_storage`]): `rw` views in many spaces write it
+//!   in place.
 //! - freeing a shared page table while a sharer still points at it: the
 //!   free-list link the allocator stores in it, or the zeroing when it is
 //!   handed out again, is a server write into a frame that a live segment
@@ -225,10 +226,14 @@ impl SimMemory {
     }
 
     /// Whether the software entry beside the hardware entry at `pte_phys`
-    /// says it maps a shared segment's frame (the server writes the
-    /// software entry first).
+    /// says it maps a shared segment's frame, in a segment's table or an
+    /// attacher's, or through a window (the server writes the software
+    /// entry first).
     pub(super) fn is_segment_entry(&self, pte_phys: u64) -> bool {
-        pt::SwEntry(self.read_u64(pte_phys + pt::SOFTWARE_HALF)).kind() == pt::Kind::Segment
+        matches!(
+            pt::SwEntry(self.read_u64(pte_phys + pt::SOFTWARE_HALF)).kind(),
+            pt::Kind::Segment | pt::Kind::Window
+        )
     }
 
     /// The valid entry `pte` of a live table is gone.

@@ -246,8 +246,11 @@ fn audit_space(
                         at("pfn entry maps a pool frame that is not its message page")
                     );
                 }
-                // Spaces with segments are audited by `fork::audit`.
-                Kind::Segment => prop_assert!(false, "{}", at("a segment in the plain audit")),
+                // Spaces with segments or windows are audited by
+                // `fork::audit`.
+                Kind::Segment | Kind::Window => {
+                    prop_assert!(false, "{}", at("a segment in the plain audit"))
+                }
             }
         }
     }

@@ -137,7 +137,8 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
             }
             assert!(
                 !pte.is_executable()
-                    || (matches!(sw.kind(), Kind::Pfn | Kind::Segment) && !pte.is_writable()),
+                    || (matches!(sw.kind(), Kind::Pfn | Kind::Segment | Kind::Window)
+                        && !pte.is_writable()),
                 "I13: executable {:?} entry",
                 sw.kind()
             );
@@ -151,6 +152,9 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                     sw.is_cow() && !pte.is_writable(),
                     "I14: a private table's segment entry writable or not COW"
                 );
+            } else if sw.kind() == Kind::Window {
+                // `windows::audit_windows` checks it against its window.
+                assert!(!sw.is_cow(), "I14: a COW window entry");
             } else {
                 assert!(
                     !pte.is_writable() || sw.kind() == Kind::Pfn,
@@ -186,7 +190,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
 
 /// The valid ones of `top.segment_entries()`, read a table at a time
 /// (entry by entry, the walk is most of a model step's audit).
-fn valid_segment_entries(p: &SimMemory, top: pt::Top) -> Vec<(u64, u64)> {
+pub(super) fn valid_segment_entries(p: &SimMemory, top: pt::Top) -> Vec<(u64, u64)> {
     // Both kinds of entry have their invalid bit in the last byte.
     const INVALID: u8 = 0x20;
     const _: () = assert!(pt::Ste::INVALID_BIT == 0x20 && pt::Rtte::INVALID_BIT == 0x20);

@@ -25,6 +25,7 @@ mod segment_replay;
 mod segments;
 mod sim;
 mod units;
+mod windows;
 mod world;
 
 use crate::server::Server;

@@ -116,7 +116,7 @@ fn same_segments(s: &Server<SimMemory>, w: &World) -> Result<(), TestCaseError> 
         let id = s.segment_named(segment(seg.name));
         let held = id
             .and_then(|id| s.segment(id))
-            .map(|s| (s.attachments, s.mibs()));
+            .map(|seg| (s.segment_regions(id.expect("named")) as u64, seg.mibs()));
         prop_assert_eq!(
             held,
             Some((w.attachments(key), seg.mibs)),

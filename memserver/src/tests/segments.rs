@@ -84,13 +84,22 @@ pub(super) fn detach(s: &mut Server<SimMemory>, id: usize, addr: u64) -> Respons
 /// counts; each attachment's segment entries point at the segment's own
 /// tables, protected unless shared-writable, or (exclusive-writable
 /// only) at a private table whose segment entries are read-only and
-/// copy-on-write; and each segment's attachment count is the number of
-/// regions attaching it.
+/// copy-on-write; every region backed by a segment (attachment or
+/// window) names a live one, and a segment whose name is gone lives only
+/// while such a region does. Windows: `windows::audit_windows`.
 pub(super) fn audit_segments(s: &Server<SimMemory>) {
     let p = &s.platform;
-    let mut attachments: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut users: BTreeMap<usize, u64> = BTreeMap::new();
     for space in s.spaces.iter().flatten() {
         for r in &space.regions {
+            if let Some(segment) = crate::segment::backing_segment(r) {
+                *users.entry(segment).or_default() += 1;
+                assert!(
+                    s.segment(segment).is_some(),
+                    "I14: a region at {:#x} is backed by freed segment {segment}",
+                    r.start
+                );
+            }
             let crate::space::Backing::Segment {
                 segment,
                 first_page,
@@ -99,7 +108,6 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
             else {
                 continue;
             };
-            *attachments.entry(segment).or_default() += 1;
             let seg = s
                 .segment(segment)
                 .expect("I14: a region attaches a freed segment");
@@ -142,15 +150,16 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
     }
     for (id, seg) in s.segments.iter().enumerate() {
         let Some(seg) = seg else { continue };
+        let regions = users.get(&id).copied().unwrap_or(0);
         assert_eq!(
-            seg.attachments,
-            attachments.get(&id).copied().unwrap_or(0),
-            "I14: attachments of segment {}",
+            s.segment_regions(id) as u64,
+            regions,
+            "I14: regions backed by segment {}",
             seg.name
         );
         assert!(
-            !seg.deleted || seg.attachments > 0,
-            "I14: deleted segment {} outlives its attachments",
+            !seg.deleted || regions > 0,
+            "I14: deleted segment {} outlives its attachments and windows",
             seg.name
         );
         let mut frames = 0;
@@ -184,6 +193,7 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
             );
         }
     }
+    super::windows::audit_windows(s);
 }
 
 fn check(s: &Server<SimMemory>, baseline: u64) {
@@ -318,7 +328,7 @@ fn fork_keeps_attachments() {
     write(&mut s, 1, ew + PAGE_SIZE, 2);
     s.fork(1, 2).unwrap();
     check(&s, baseline);
-    assert_eq!(s.segment(0).unwrap().attachments, 4);
+    assert_eq!(s.segment_regions(0), 4);
     write(&mut s, 2, sw, 3);
     assert_eq!(read(&mut s, 1, sw), 3);
     assert_eq!(read(&mut s, 2, ew + PAGE_SIZE), 2);

@@ -246,6 +246,31 @@ fn timed_move(offset: u64) -> Timed {
     t
 }
 
+/// zpager's `window_set_per_page` on Linux: a shared mapping of 2048
+/// pages of a 4096-page file, every page of the file in memory, then
+/// `remap_file_pages` of each mapped page, one call each, timed: from
+/// file page 2048 + i back to file page i.
+fn timed_remap_file_pages() -> Timed {
+    let fd = sys::memfd(c"window", 2 * LEN).expect("memfd_create");
+    let base = sys::mmap_shared(LEN, PROT_READ | PROT_WRITE, fd).expect("mmap");
+    touch_write(base);
+    sys::remap_file_pages(base, LEN, PAGES).expect("remap_file_pages");
+    touch_write(base);
+    let mut result = Ok(0);
+    let t = timed(PAGES, || {
+        for i in 0..PAGES {
+            result = sys::remap_file_pages(base + i * PAGE, PAGE, i);
+            if result.is_err() {
+                break;
+            }
+        }
+    });
+    result.expect("remap_file_pages");
+    release(base);
+    sys::close(fd);
+    t
+}
+
 /// Runs scenario `name` and prints its line.
 pub fn run(name: &str) {
     let timed_result = match name {
@@ -404,6 +429,7 @@ pub fn run(name: &str) {
         }),
         "mremap_move_per_page" => timed_move(PAGE),
         "mremap_move_aligned_per_page" => timed_move(0),
+        "window_set_per_page" => timed_remap_file_pages(),
         _ => return out::line(format_args!("linux-bench: unknown scenario {name}")),
     };
     report(name, &timed_result);

@@ -21,6 +21,7 @@ const WAIT4: u64 = 114;
 const MPROTECT: u64 = 125;
 const MREMAP: u64 = 163;
 const CLOCK_GETTIME: u64 = 260;
+const REMAP_FILE_PAGES: u64 = 267;
 const MEMFD_CREATE: u64 = 350;
 
 pub const PROT_NONE: u64 = 0;
@@ -160,6 +161,21 @@ pub fn memfd(name: &core::ffi::CStr, len: u64) -> Result<u64, Errno> {
     let fd = unsafe { call(MEMFD_CREATE, [name.as_ptr() as u64, 0, 0, 0, 0]) }?;
     call_values(FTRUNCATE, [fd, len, 0, 0, 0])?;
     Ok(fd)
+}
+
+/// A shared mapping of `len` bytes of file `fd` from its start.
+pub fn mmap_shared(len: u64, prot: u64, fd: u64) -> Result<u64, Errno> {
+    const MAP_SHARED: u64 = 0x01;
+    let args: [u64; 6] = [0, len, prot, MAP_SHARED, fd, 0];
+    // SAFETY: the kernel reads the six arguments from `args`.
+    unsafe { call(MMAP, [args.as_ptr() as u64, 0, 0, 0, 0]) }
+}
+
+/// Points the pages of `addr..addr+len`, in a shared file mapping, at
+/// the file's pages from `pgoff` on (deprecated since Linux 3.16, which
+/// emulates it with a new mapping, populated).
+pub fn remap_file_pages(addr: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    call_values(REMAP_FILE_PAGES, [addr, len, 0, pgoff, 0])
 }
 
 pub fn munmap(addr: u64, len: u64) -> Result<u64, Errno> {

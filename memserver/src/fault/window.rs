@@ -1,0 +1,80 @@
+//! Faults on nonlinear windows (`crate::window`), and the entry a window
+//! page gets. A fault comes only on a page `WindowSet` never pointed
+//! anywhere (`WindowSet` maps what it sets): it shows the object page of
+//! its number in the window. The object's frame is made first, in the
+//! segment's own table where every attacher and window sees it, if the
+//! page was never touched; the window's entry maps it with the window's
+//! rights, kind window, and no record.
+
+use super::Fault;
+use crate::apply::{Mapping, Plan};
+use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
+use crate::segment::own_entry;
+use crate::space::Region;
+use crate::{Platform, PAGE_SIZE};
+use zpager_ipc::abi::KillReason;
+use zpager_ipc::dat::PAGES_PER_TABLE;
+
+impl<P: Platform> Fault<'_, P> {
+    /// Serves a fault on invalid entry `page` of a window onto segment
+    /// `segment` whose region starts at window page `first_page`. Kept
+    /// out of line, so the anonymous fault path keeps its registers.
+    #[inline(never)]
+    pub(super) fn window_page(
+        &mut self,
+        page: u64,
+        region: &Region,
+        segment: usize,
+        first_page: u64,
+    ) -> Result<Plan, KillReason> {
+        let index = first_page + (page - region.start) / PAGE_SIZE;
+        self.space.counters.segment_faults += 1;
+        Ok(Plan::Fill(self.window_entry(
+            segment,
+            index,
+            region.writable,
+        )?))
+    }
+
+    /// The entry of a window page showing page `index` of segment
+    /// `segment`: the segment's frame with the window's rights (and
+    /// executable where the segment is, a file read in place).
+    pub(crate) fn window_entry(
+        &mut self,
+        segment: usize,
+        index: u64,
+        writable: bool,
+    ) -> Result<Mapping, KillReason> {
+        let pfn = self.segment_frame(segment, index)?;
+        let executable = self.segments[segment].as_ref().expect("live").executable();
+        Ok(Mapping {
+            pte: Pte::new(pfn, writable).executable_if(executable),
+            sw: SwEntry::with_index(Kind::Window, index),
+        })
+    }
+
+    /// The frame of page `index` of segment `segment`, made (zeroed, in
+    /// the segment's own table) if the page was never touched.
+    fn segment_frame(&mut self, segment: usize, index: u64) -> Result<u64, KillReason> {
+        let seg = self
+            .segments
+            .get(segment)
+            .and_then(Option::as_ref)
+            .ok_or(KillReason::Spurious)?;
+        if index >= seg.pages {
+            return Err(KillReason::Unmapped);
+        }
+        let own = seg.tables[(index / PAGES_PER_TABLE) as usize];
+        let at = index * PAGE_SIZE;
+        let pte = self.platform.pte(own, at);
+        if pte.is_valid() {
+            return Ok(pte.pfn());
+        }
+        let pfn = self.fill_segment(segment)?;
+        let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
+        // Invalid to valid, the software entry first.
+        self.platform.write_u64(pt::sw_phys(own, at), sw.0);
+        self.platform.write_u64(pt::pte_phys(own, at), pte.0);
+        Ok(pfn)
+    }
+}
