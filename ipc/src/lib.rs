@@ -29,6 +29,7 @@ pub mod kcall;
 pub mod kill;
 pub mod kmsg;
 pub mod manifest;
+pub mod modes;
 pub mod pfn;
 pub mod protocol;
 pub mod segment;

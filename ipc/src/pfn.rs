@@ -8,7 +8,6 @@
 //! of its pool at boot (zeroed). Nothing else can be granted: not the
 //! kernel's frames, the server's, or any client's.
 
-use core::fmt;
 use serde::{Deserialize, Serialize};
 
 /// How a client maps a granted range.
@@ -44,56 +43,16 @@ impl PfnMode {
     pub fn writable(self) -> bool {
         self != PfnMode::ReadOnly
     }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
 }
 
 /// A set of views: what a pfn grant allows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PfnModes(u8);
+pub type PfnModes = crate::modes::Set<PfnMode>;
 
-impl PfnModes {
-    pub const NONE: PfnModes = PfnModes(0);
-    pub const ALL: PfnModes = PfnModes(7);
+impl crate::modes::Mode for PfnMode {
+    const ALL: &'static [PfnMode] = &PfnMode::ALL;
 
-    /// The set holding `modes`.
-    pub fn of(modes: &[PfnMode]) -> PfnModes {
-        PfnModes(modes.iter().fold(0, |m, a| m | a.bit()))
-    }
-
-    pub fn contains(self, mode: PfnMode) -> bool {
-        self.0 & mode.bit() != 0
-    }
-
-    /// Both sets together.
-    pub fn union(self, other: PfnModes) -> PfnModes {
-        PfnModes((self.0 | other.0) & Self::ALL.0)
-    }
-
-    /// Parses `ro`, `rw`, `private` joined by `+` ("ro+private").
-    pub fn parse(text: &str) -> Option<PfnModes> {
-        let mut modes = PfnModes::NONE;
-        for word in text.split('+') {
-            let mode = PfnMode::ALL.into_iter().find(|m| m.short() == word)?;
-            modes = modes.union(PfnModes::of(&[mode]));
-        }
-        Some(modes)
-    }
-}
-
-impl fmt::Display for PfnModes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for mode in PfnMode::ALL.into_iter().filter(|m| self.contains(*m)) {
-            if !first {
-                f.write_str("+")?;
-            }
-            f.write_str(mode.short())?;
-            first = false;
-        }
-        Ok(())
+    fn short(self) -> &'static str {
+        PfnMode::short(self)
     }
 }
 

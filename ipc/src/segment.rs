@@ -87,56 +87,16 @@ impl AttachMode {
     pub fn writable(self) -> bool {
         self != AttachMode::SharedRead
     }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
 }
 
-/// A set of attach modes: what a grant allows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Modes(u8);
+/// A set of attach modes: what a segment grant allows.
+pub type Modes = crate::modes::Set<AttachMode>;
 
-impl Modes {
-    pub const NONE: Modes = Modes(0);
-    pub const ALL: Modes = Modes(7);
+impl crate::modes::Mode for AttachMode {
+    const ALL: &'static [AttachMode] = &AttachMode::ALL;
 
-    /// The set holding `modes`.
-    pub fn of(modes: &[AttachMode]) -> Modes {
-        Modes(modes.iter().fold(0, |m, a| m | a.bit()))
-    }
-
-    pub fn contains(self, mode: AttachMode) -> bool {
-        self.0 & mode.bit() != 0
-    }
-
-    /// Both sets together.
-    pub fn union(self, other: Modes) -> Modes {
-        Modes((self.0 | other.0) & Self::ALL.0)
-    }
-
-    /// Parses `sr`, `sw`, `ew` joined by `+` ("sr+ew").
-    pub fn parse(text: &str) -> Option<Modes> {
-        let mut modes = Modes::NONE;
-        for word in text.split('+') {
-            let mode = AttachMode::ALL.into_iter().find(|m| m.short() == word)?;
-            modes = modes.union(Modes::of(&[mode]));
-        }
-        Some(modes)
-    }
-}
-
-impl fmt::Display for Modes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for mode in AttachMode::ALL.into_iter().filter(|m| self.contains(*m)) {
-            if !first {
-                f.write_str("+")?;
-            }
-            f.write_str(mode.short())?;
-            first = false;
-        }
-        Ok(())
+    fn short(self) -> &'static str {
+        AttachMode::short(self)
     }
 }
 
