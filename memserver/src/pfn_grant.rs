@@ -32,8 +32,6 @@
 //! tables, a private one read-only and COW), `Protect` changes their
 //! rights within what the view allows, and `Remap` refuses to move them.
 
-use crate::apply::Replace;
-use crate::pagetable::{self as pt, Entries, Kind};
 use crate::server::Server;
 use crate::space::{Backing, Region};
 use crate::{Platform, PAGE_SIZE};
@@ -244,7 +242,7 @@ impl<P: Platform> Server<P> {
     /// Refuses (`NotGranted`) a `Protect` that would make a read-only
     /// view of a pfn range in `addr..end` of space `id` writable;
     /// answers whether the range holds a view at all (its entries then
-    /// change through [`Server::protect_pfn_in_table`]).
+    /// change in `protect_in_table` too).
     pub(crate) fn check_pfn_protect(
         &self,
         id: usize,
@@ -272,33 +270,5 @@ impl<P: Platform> Server<P> {
             }
         }
         Ok(views)
-    }
-
-    /// Gives the pfn entries of `lo..hi` (all in `table`, a table of this
-    /// space's own) new rights, in one batch through the kernel: an `rw`
-    /// view's frames become read-only or writable again. A private view's
-    /// entries are copy-on-write and stay read-only (its copies are
-    /// anonymous: `protect_in_table` changes them); the caller has
-    /// refused to make a read-only view writable. Out of line: protect of
-    /// anonymous memory never comes here.
-    #[inline(never)]
-    pub(crate) fn protect_pfn_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
-        let mut batch: heapless::Vec<Replace, 256> = heapless::Vec::new();
-        let mut page = lo;
-        while page < hi {
-            let pte = self.platform.pte(table, page);
-            let sw = self.platform.sw(table, page);
-            let new = pte.with_writable(writable && !sw.is_cow());
-            if pte.is_valid() && sw.kind() == Kind::Pfn && pte != new {
-                // A table has 256 entries, so the push cannot fail.
-                let _ = batch.push(Replace {
-                    pte_phys: pt::pte_phys(table, page),
-                    vaddr: page,
-                    new: new.0,
-                });
-            }
-            page += PAGE_SIZE;
-        }
-        self.platform.replace_ptes(&batch);
     }
 }

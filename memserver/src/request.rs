@@ -88,10 +88,7 @@ impl<P: Platform> Server<P> {
                     } else {
                         table
                     };
-                    if pfn {
-                        s.protect_pfn_in_table(table, lo, hi, writable);
-                    }
-                    s.protect_in_table(table, lo, hi, writable)
+                    s.protect_in_table(table, lo, hi, writable, pfn)
                 });
                 Ok(Response::Done)
             }
@@ -166,19 +163,22 @@ impl<P: Platform> Server<P> {
         }
     }
 
-    /// Gives the anonymous and window pages of `lo..hi` (all in `table`)
-    /// new rights, in one batch through the kernel. Zero-page, archive
-    /// and copy-on-write entries stay read-only either way: a write fault
-    /// will copy them. (Granted pfn ranges' entries:
-    /// `protect_pfn_in_table`.)
-    fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool) {
+    /// Gives the anonymous and window pages of `lo..hi` (all in `table`),
+    /// and its granted pfn pages if `pfn` (a range holding an `rw` view:
+    /// the caller has refused to make a read-only view writable), new
+    /// rights, in one batch through the kernel. Zero-page, archive and
+    /// copy-on-write entries (a private pfn view's among them) stay
+    /// read-only either way: a write fault will copy them.
+    fn protect_in_table(&mut self, table: u64, lo: u64, hi: u64, writable: bool, pfn: bool) {
         let mut batch: Vec<Replace, 256> = Vec::new();
         let mut page = lo;
         while page < hi {
             let pte = self.platform.pte(table, page);
             let sw = self.platform.sw(table, page);
             let new = pte.with_writable(writable && !sw.is_cow());
-            if pte.is_valid() && matches!(sw.kind(), Kind::Anon | Kind::Window) && pte != new {
+            let kind = sw.kind();
+            let changes = matches!(kind, Kind::Anon | Kind::Window) || (pfn && kind == Kind::Pfn);
+            if pte.is_valid() && changes && pte != new {
                 // A table has 256 entries, so the push cannot fail.
                 let _ = batch.push(Replace {
                     pte_phys: pt::pte_phys(table, page),

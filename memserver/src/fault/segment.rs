@@ -47,34 +47,23 @@ impl<P: Platform> Fault<'_, P> {
             let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
             return Ok(Plan::Fill(Mapping { pte, sw }));
         }
-        // An exclusive-writable attacher's private table.
-        let own_pte = self.platform.pte(own, page);
-        let frame = if own_pte.is_valid() {
-            Some(own_pte.pfn())
-        } else if write {
-            None
-        } else {
-            // Made in the segment's table, where every attacher sees it.
-            let pfn = self.fill_segment(segment)?;
-            let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
-            self.platform.write_u64(pt::sw_phys(own, page), sw.0);
-            self.platform.write_u64(pt::pte_phys(own, page), pte.0);
-            Some(pfn)
-        };
-        Ok(match (write, frame) {
-            (false, Some(pfn)) => Plan::Fill(Mapping {
-                pte: Pte::new(pfn, false).executable_if(executable),
-                sw: SwEntry::with_index(Kind::Segment, index).with_cow(true),
-            }),
-            (true, from) => {
-                let pfn = match from {
-                    Some(from) => self.new_frame(page, from * PAGE_SIZE, PAGE_SIZE)?,
-                    None => self.new_frame(page, 0, 0)?,
-                };
-                Plan::Fill(Mapping::new(pfn, true, Kind::Anon))
-            }
-            (false, None) => unreachable!("a read makes the segment's frame"),
-        })
+        // An exclusive-writable attacher's private table: a write gets a
+        // private copy (of zeros, if the segment never had the page), a
+        // read the segment's frame, copy-on-write.
+        if write {
+            let own_pte = self.platform.pte(own, page);
+            let pfn = if own_pte.is_valid() {
+                self.new_frame(page, own_pte.pfn() * PAGE_SIZE, PAGE_SIZE)?
+            } else {
+                self.new_frame(page, 0, 0)?
+            };
+            return Ok(Plan::Fill(Mapping::new(pfn, true, Kind::Anon)));
+        }
+        let pfn = self.segment_frame(segment, index)?;
+        Ok(Plan::Fill(Mapping {
+            pte: Pte::new(pfn, false).executable_if(executable),
+            sw: SwEntry::with_index(Kind::Segment, index).with_cow(true),
+        }))
     }
 
     /// An exclusive-writable attacher's first write to a segment page it
@@ -99,6 +88,32 @@ impl<P: Platform> Fault<'_, P> {
             .ok_or(KillReason::OutOfMemory)?;
         self.platform.zero_frame(pfn);
         seg.data_frames += 1;
+        Ok(pfn)
+    }
+
+    /// The frame of page `index` of segment `segment`, made (zeroed, in
+    /// the segment's own table, where every attacher and window sees it)
+    /// if the page was never touched.
+    pub(super) fn segment_frame(&mut self, segment: usize, index: u64) -> Result<u64, KillReason> {
+        let seg = self
+            .segments
+            .get(segment)
+            .and_then(Option::as_ref)
+            .ok_or(KillReason::Spurious)?;
+        if index >= seg.pages {
+            return Err(KillReason::Unmapped);
+        }
+        let own = seg.tables[(index / PAGES_PER_TABLE) as usize];
+        let at = index * PAGE_SIZE;
+        let pte = self.platform.pte(own, at);
+        if pte.is_valid() {
+            return Ok(pte.pfn());
+        }
+        let pfn = self.fill_segment(segment)?;
+        let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
+        // Invalid to valid, the software entry first.
+        self.platform.write_u64(pt::sw_phys(own, at), sw.0);
+        self.platform.write_u64(pt::pte_phys(own, at), pte.0);
         Ok(pfn)
     }
 }

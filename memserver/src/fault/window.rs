@@ -8,12 +8,10 @@
 
 use super::Fault;
 use crate::apply::{Mapping, Plan};
-use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
-use crate::segment::own_entry;
+use crate::pagetable::{Kind, Pte, SwEntry};
 use crate::space::Region;
 use crate::{Platform, PAGE_SIZE};
 use zpager_ipc::abi::KillReason;
-use zpager_ipc::dat::PAGES_PER_TABLE;
 
 impl<P: Platform> Fault<'_, P> {
     /// Serves a fault on invalid entry `page` of a window onto segment
@@ -51,30 +49,5 @@ impl<P: Platform> Fault<'_, P> {
             pte: Pte::new(pfn, writable).executable_if(executable),
             sw: SwEntry::with_index(Kind::Window, index),
         })
-    }
-
-    /// The frame of page `index` of segment `segment`, made (zeroed, in
-    /// the segment's own table) if the page was never touched.
-    fn segment_frame(&mut self, segment: usize, index: u64) -> Result<u64, KillReason> {
-        let seg = self
-            .segments
-            .get(segment)
-            .and_then(Option::as_ref)
-            .ok_or(KillReason::Spurious)?;
-        if index >= seg.pages {
-            return Err(KillReason::Unmapped);
-        }
-        let own = seg.tables[(index / PAGES_PER_TABLE) as usize];
-        let at = index * PAGE_SIZE;
-        let pte = self.platform.pte(own, at);
-        if pte.is_valid() {
-            return Ok(pte.pfn());
-        }
-        let pfn = self.fill_segment(segment)?;
-        let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
-        // Invalid to valid, the software entry first.
-        self.platform.write_u64(pt::sw_phys(own, at), sw.0);
-        self.platform.write_u64(pt::pte_phys(own, at), pte.0);
-        Ok(pfn)
     }
 }
