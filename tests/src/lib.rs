@@ -311,3 +311,23 @@ pub fn position(run: &Run, needle: &str) -> usize {
         .find(needle)
         .unwrap_or_else(|| panic!("{needle:?} missing:\n{}", run.transcript))
 }
+
+/// Writes a file of `bytes` bytes, named `name` in the transcript
+/// directory, that the `segment_sr` and `pfn_grant` clients know by
+/// heart: the big-endian doubleword at offset o holds
+/// `o * 0x9e3779b97f4a7c15 ^ 0x5e6d` (the last one cut short where
+/// `bytes` is not a multiple of 8). Returns its path.
+pub fn pattern_file(name: &str, bytes: u64) -> String {
+    let dir = guest::target_dir().join("transcripts");
+    std::fs::create_dir_all(&dir).expect("creating the transcript directory");
+    let path = dir.join(name);
+    let data: Vec<u8> = (0..bytes.div_ceil(8))
+        .flat_map(|i| {
+            let o = i * 8;
+            (o.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5e6d).to_be_bytes()
+        })
+        .take(bytes as usize)
+        .collect();
+    std::fs::write(&path, data).expect("writing the pattern file");
+    path.display().to_string()
+}

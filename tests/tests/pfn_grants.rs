@@ -5,33 +5,16 @@
 
 use zpager_ipc::kill::KillReason;
 use zpager_tests::{
-    assert_contains, assert_exit, assert_killed_for, assert_line, check_ending, summary,
-    ArchiveSpec, ExitStatus, Scenario,
+    assert_contains, assert_exit, assert_killed_for, assert_line, check_ending, pattern_file,
+    summary, ArchiveSpec, ExitStatus, Scenario,
 };
 
 /// The file's length: not a whole number of pages.
 const FILE_BYTES: u64 = 5 * 4096 + 24;
 
-/// Writes the file `pfn_grant` expects: doubleword at offset o holds
-/// `o * 0x9e3779b97f4a7c15 ^ 0x5e6d`, big-endian.
-fn table_file() -> String {
-    let dir = xtask::guest::target_dir().join("transcripts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("pfn-table.bin");
-    let bytes: Vec<u8> = (0..FILE_BYTES.div_ceil(8))
-        .flat_map(|i| {
-            let o = i * 8;
-            (o.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5e6d).to_be_bytes()
-        })
-        .take(FILE_BYTES as usize)
-        .collect();
-    std::fs::write(&path, bytes).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn granted_ranges_are_mapped_in_place_private_or_shared() {
-    let table = format!("table file={}", table_file());
+    let table = format!("table file={}", pattern_file("pfn-table.bin", FILE_BYTES));
     let main =
         format!("pfn_grant pfn=table:ro+private pfn=buf:rw file=table bytes={FILE_BYTES} kept=buf");
     let clients = [

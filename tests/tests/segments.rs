@@ -4,31 +4,16 @@
 //! killed, and a 1 GiB segment attached by several clients at once.
 
 use zpager_ipc::kill::KillReason;
-use zpager_tests::{assert_contains, assert_killed_for, assert_line, check_ending, Scenario};
+use zpager_tests::{
+    assert_contains, assert_killed_for, assert_line, check_ending, pattern_file, Scenario,
+};
 
 /// The file segment's length: not a whole number of pages.
 const FILE_BYTES: u64 = 3 * 512 * 1024 + 24;
 
-/// Writes the file `segment_sr` expects: doubleword at offset o holds
-/// `o * 0x9e3779b97f4a7c15 ^ 0x5e6d`, big-endian.
-fn segment_file() -> String {
-    let dir = xtask::guest::target_dir().join("transcripts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("segment-ro.bin");
-    let bytes: Vec<u8> = (0..FILE_BYTES.div_ceil(8))
-        .flat_map(|i| {
-            let o = i * 8;
-            (o.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5e6d).to_be_bytes()
-        })
-        .take(FILE_BYTES as usize)
-        .collect();
-    std::fs::write(&path, bytes).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn segments_are_shared_read_in_place_and_refused_typed() {
-    let file = segment_file();
+    let file = pattern_file("segment-ro.bin", FILE_BYTES);
     let ro = format!("ro file={file}");
     let sr = format!("segment_sr grant=ro:sr+ew bytes={FILE_BYTES}");
     let clients = [
