@@ -30,17 +30,7 @@ impl<P: Platform> Fault<'_, P> {
         first_page: u64,
     ) -> Result<Plan, KillReason> {
         let index = first_page + (page - region.start) / PAGE_SIZE;
-        let seg = self
-            .segments
-            .get(segment)
-            .and_then(Option::as_ref)
-            .ok_or(KillReason::Spurious)?;
-        if index >= seg.pages {
-            // Past the end of a file segment's last page, in its last MiB.
-            return Err(KillReason::Unmapped);
-        }
-        let own = seg.tables[(index / PAGES_PER_TABLE) as usize];
-        let executable = seg.executable();
+        let (own, executable) = self.own_table(segment, index)?;
         self.space.counters.segment_faults += 1;
         if table == own {
             let pfn = self.fill_segment(segment)?;
@@ -95,15 +85,7 @@ impl<P: Platform> Fault<'_, P> {
     /// the segment's own table, where every attacher and window sees it)
     /// if the page was never touched.
     pub(super) fn segment_frame(&mut self, segment: usize, index: u64) -> Result<u64, KillReason> {
-        let seg = self
-            .segments
-            .get(segment)
-            .and_then(Option::as_ref)
-            .ok_or(KillReason::Spurious)?;
-        if index >= seg.pages {
-            return Err(KillReason::Unmapped);
-        }
-        let own = seg.tables[(index / PAGES_PER_TABLE) as usize];
+        let (own, _) = self.own_table(segment, index)?;
         let at = index * PAGE_SIZE;
         let pte = self.platform.pte(own, at);
         if pte.is_valid() {
@@ -115,5 +97,23 @@ impl<P: Platform> Fault<'_, P> {
         self.platform.write_u64(pt::sw_phys(own, at), sw.0);
         self.platform.write_u64(pt::pte_phys(own, at), pte.0);
         Ok(pfn)
+    }
+
+    /// The segment's own page table holding its page `index`, and whether
+    /// the segment is executable (a file read in place). `Unmapped` past
+    /// its last page (a file segment's last MiB can have such pages).
+    fn own_table(&self, segment: usize, index: u64) -> Result<(u64, bool), KillReason> {
+        let seg = self
+            .segments
+            .get(segment)
+            .and_then(Option::as_ref)
+            .ok_or(KillReason::Spurious)?;
+        if index >= seg.pages {
+            return Err(KillReason::Unmapped);
+        }
+        Ok((
+            seg.tables[(index / PAGES_PER_TABLE) as usize],
+            seg.executable(),
+        ))
     }
 }
