@@ -36,6 +36,12 @@ fn main() -> u64 {
         Ok(m) => m,
         Err(e) => {
             println!("attach {name} failed: {e:?}; verdict: FAIL");
+            if e == segment::MemError::NoSuchSegment || e == segment::MemError::NotGranted {
+                println!(
+                    "declare and grant it: cargo xtask run -m 4G --segment \"{name} size=1G\" \
+                     --client \"segment_big grant={name}:sw part=0 parts=1\""
+                );
+            }
             return 1;
         }
     };
