@@ -218,6 +218,7 @@ impl<P: Platform> Server<P> {
         }
         let (first_pfn, pages) = (range.first_pfn, range.pages);
         let start = self.place_new(id, pages)?;
+        self.clear_for_new(id, start, start + pages * PAGE_SIZE)?;
         let region = Region {
             start,
             end: start + pages * PAGE_SIZE,

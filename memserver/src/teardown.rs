@@ -10,6 +10,7 @@ use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
 use crate::server::Server;
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
+use zpager_ipc::protocol::MemError;
 
 /// From how many valid entries on a table is cleared behind one IDTE of
 /// its segment entry rather than an IPTE per entry (a kernel call costs
@@ -89,6 +90,34 @@ impl<P: Platform> Server<P> {
             let private = s.unshare(id, lo, table);
             s.clear_in_table(id, ste_phys, private, (lo, hi), mode, &mut removed);
         });
+    }
+
+    /// Takes out whatever entries the page tables of `start..end` (where
+    /// space `id` maps nothing) hold for it, before a window or a view of
+    /// a pfn range goes there: a table still shared since a fork may
+    /// hold what another sharer's fault filled in for a mapping of its
+    /// own there (the zero page of its anonymous memory), and the new
+    /// mapping's faults would fill it in for every sharer, which may
+    /// have other memory or nothing there (and, through its own copy of
+    /// the table, write the window's object or the range). Such a table
+    /// is left (a whole MiB) or unshared first, the frames for that
+    /// checked before anything changes; a table of the space's own keeps
+    /// its other entries.
+    pub(crate) fn clear_for_new(
+        &mut self,
+        id: usize,
+        start: u64,
+        end: u64,
+    ) -> Result<(), MemError> {
+        if !self
+            .segments_in(id, start, end)
+            .any(|(_, _, ste)| ste.is_valid())
+        {
+            return Ok(());
+        }
+        self.can_unshare(id, self.unshare_cost(id, start, end, true))?;
+        self.clear(id, start, end, Mode::Live);
+        Ok(())
     }
 
     /// Unshares the table of `page`'s segment for space `id` (see

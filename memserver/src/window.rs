@@ -69,6 +69,7 @@ impl<P: Platform> Server<P> {
         let end = start + pages * PAGE_SIZE;
         // Its segment tables now, so `WindowSet` needs only page tables.
         self.reach_range(id, start, end)?;
+        self.clear_for_new(id, start, end)?;
         let region = Region {
             start,
             end,

@@ -25,6 +25,9 @@ mod segment_replay;
 mod segments;
 mod sim;
 mod units;
+mod view_model;
+mod view_ops;
+mod view_steps;
 mod windows;
 mod world;
 

@@ -517,6 +517,47 @@ fn fork_keeps_every_view_as_it_is() {
 }
 
 #[test]
+fn a_view_mapped_after_a_fork_is_its_own_sides_alone() {
+    let mut s = world(8);
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "app");
+    grant(&mut s, "kept", "app", "rw");
+    grant(&mut s, "file", "app", "ro");
+    // A page table in the heap's first MiB, shared by the fork.
+    let anon = super::fork::map(&mut s, 1, 4);
+    write(&mut s, 1, anon, 1);
+    let forked = s.fork(1, 2).unwrap();
+    s.platform.add_space(forked.asce);
+    // The parent's view and the child's new memory land at the same
+    // address, in the table they still share: the view's faults must
+    // not fill it in for the child, whose store would reach the range.
+    let rw = map(&mut s, 1, "kept", PfnMode::ReadWrite);
+    let x = super::fork::map(&mut s, 2, 8);
+    assert_eq!(rw, x, "the same place on both sides");
+    assert_eq!(read(&mut s, 1, rw), 0);
+    write(&mut s, 2, x, 0x22);
+    assert_eq!(read(&mut s, 1, rw), 0, "the range unchanged");
+    write(&mut s, 1, rw, 0x11);
+    assert_eq!(read(&mut s, 2, x), 0x22, "the child's own page");
+    audit(&s, baseline);
+    // The other way round: the child's zero page, read first, must not
+    // show in the parent's new view of the file.
+    let y = super::fork::map(&mut s, 2, FILE_PAGES);
+    assert_eq!(read(&mut s, 2, y), 0);
+    let ro = map(&mut s, 1, "file", PfnMode::ReadOnly);
+    assert_eq!(ro, y);
+    assert_eq!(
+        read(&mut s, 1, ro),
+        file_byte(0),
+        "the file, not the child's page"
+    );
+    audit(&s, baseline);
+    kill(&mut s, 2);
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+}
+
+#[test]
 fn refusals_are_typed_and_change_nothing() {
     let mut s = world(4);
     let baseline = s.frames_in_use();

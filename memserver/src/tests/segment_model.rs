@@ -2,14 +2,17 @@
 //! every space's anonymous pages (the fork model's [`Model`]) and its
 //! attachments, every segment as one byte per page that every SR and SW
 //! attacher sees, and each EW attachment's written pages (its own, and
-//! copied to fork children like anonymous memory). The segment model
+//! copied to fork children like anonymous memory), its windows and
+//! views of granted pfn ranges (`super::view_model`). The segment model
 //! test (`super::segment_replay`) steps it beside the server.
 
 use super::remap_model::Model;
 use super::segment_ops::{Pick, SegPage};
+use super::view_model::{Backs, Piece};
 use crate::PAGE_SIZE;
 use std::collections::BTreeMap;
 use std::vec::Vec;
+use zpager_ipc::pfn::PfnModes;
 use zpager_ipc::protocol::MemError;
 use zpager_ipc::segment::{AttachMode, Modes};
 
@@ -49,6 +52,12 @@ pub struct Space {
     pub family: u64,
     pub anon: Model,
     pub atts: Vec<Att>,
+    /// Windows and pfn views, a piece per region, by address.
+    pub pieces: Vec<Piece>,
+    /// The object page each window page set shows, by address.
+    pub shown: BTreeMap<u64, u64>,
+    /// The byte each private view's page written holds, by address.
+    pub copies: BTreeMap<u64, u8>,
 }
 
 /// Every space, family and segment.
@@ -61,6 +70,10 @@ pub struct World {
     /// Segments the server holds (named, or still attached), by key.
     pub segs: BTreeMap<usize, Seg>,
     next_seg: usize,
+    /// The byte at the start of each page of the kept pfn range written.
+    pub kept: BTreeMap<u64, u8>,
+    /// What each program may map of the file and the kept range.
+    pub pfn_grants: Vec<[PfnModes; 2]>,
 }
 
 impl World {
@@ -80,6 +93,9 @@ impl World {
             family,
             anon: Model::new(),
             atts: Vec::new(),
+            pieces: Vec::new(),
+            shown: BTreeMap::new(),
+            copies: BTreeMap::new(),
         });
     }
 
@@ -109,21 +125,29 @@ impl World {
         self.collect();
     }
 
-    /// Drops the segments with neither a name nor an attachment.
+    /// The segment each region of every space is backed by: one per
+    /// attachment and per piece of a window.
+    fn backing(&self) -> impl Iterator<Item = usize> + '_ {
+        self.spaces.iter().flatten().flat_map(|s| {
+            let wins = s.pieces.iter().filter_map(|p| match p.backs {
+                Backs::Window { seg, .. } => Some(seg),
+                Backs::Pfn { .. } => None,
+            });
+            s.atts.iter().map(|a| a.seg).chain(wins)
+        })
+    }
+
+    /// Drops the segments with neither a name nor a region backed by
+    /// them.
     pub fn collect(&mut self) {
-        let held: Vec<usize> = self
-            .spaces
-            .iter()
-            .flatten()
-            .flat_map(|s| s.atts.iter().map(|a| a.seg))
-            .collect();
+        let held: Vec<usize> = self.backing().collect();
         self.segs.retain(|k, s| s.named || held.contains(k));
     }
 
-    /// How many attachments segment `key` has in every space.
+    /// How many regions (attachments and pieces of windows) segment
+    /// `key` backs in every space.
     pub fn attachments(&self, key: usize) -> u64 {
-        let atts = self.spaces.iter().flatten().flat_map(|s| &s.atts);
-        atts.filter(|a| a.seg == key).count() as u64
+        self.backing().filter(|&seg| seg == key).count() as u64
     }
 
     /// The segment named `name`, if any.

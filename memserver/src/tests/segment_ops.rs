@@ -3,9 +3,11 @@
 //! addresses the server picks or the client asks for (low, above 4 GiB,
 //! across a 2 GiB boundary, at the top, wrong), read and written,
 //! detached and deleted, among anonymous maps, writes, unmaps, forks,
-//! new families and deaths.
+//! new families and deaths, and windows and pfn views
+//! (`super::view_ops`).
 
 use super::segment_model::{NAMES, PROGRAMS};
+use super::view_ops::{view_op, ViewOp};
 use crate::pagetable::SEGMENT_SIZE as MIB;
 use proptest::prelude::*;
 use zpager_ipc::abi::layout;
@@ -75,6 +77,8 @@ pub enum Op {
         dare: bool,
     },
     SegRead(SegPage),
+    /// Windows and pfn views.
+    View(ViewOp),
 }
 
 /// A segment name: when `known` and there are any, the `index`th named
@@ -149,7 +153,7 @@ fn modes() -> impl Strategy<Value = Modes> {
     prop::collection::vec(mode(), 1..3).prop_map(|m| Modes::of(&m))
 }
 
-fn pick() -> impl Strategy<Value = Pick> {
+pub fn pick() -> impl Strategy<Value = Pick> {
     (0..NAMES * 4, prop::bool::weighted(0.8)).prop_map(|(index, known)| Pick { index, known })
 }
 
@@ -177,6 +181,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), prop::bool::weighted(0.9)).prop_map(|(pick, exact)| Op::Detach { pick, exact }),
         10 => (seg_page(), any::<u8>(), prop::bool::weighted(0.1)).prop_map(|(at, value, dare)| Op::SegWrite { at, value, dare }),
         6 => seg_page().prop_map(Op::SegRead),
+        32 => view_op().prop_map(Op::View),
     ]
 }
 

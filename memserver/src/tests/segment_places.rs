@@ -14,7 +14,8 @@ use zpager_ipc::segment::AttachMode;
 
 impl World {
     /// Everything mapped in space `slot`, sorted: runs of anonymous
-    /// pages and attachments (adjacent ones may touch).
+    /// pages, attachments, and pieces of windows and pfn views
+    /// (adjacent ones may touch).
     fn occupied(&self, slot: usize) -> Vec<(u64, u64)> {
         let space = self.spaces[slot].as_ref().expect("live");
         let mut occ: Vec<(u64, u64)> = Vec::new();
@@ -27,6 +28,7 @@ impl World {
         for a in &space.atts {
             occ.push((a.start, a.start + self.segs[&a.seg].mibs * MIB));
         }
+        occ.extend(space.pieces.iter().map(|p| (p.start, p.end)));
         occ.sort_unstable();
         occ
     }

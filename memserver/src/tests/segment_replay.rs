@@ -1,14 +1,17 @@
 //! The segment model test: random families making, granting, attaching
 //! (SR, SW, EW; low, high, across 2 GiB), reading, writing, detaching and
-//! deleting shared segments among anonymous maps, writes, unmaps, forks
-//! and deaths, replayed against [`World`] through the simulated TLB, with
-//! the sharing audit (I1-I14) after each step.
+//! deleting shared segments, and windows onto them and views of granted
+//! pfn ranges (`super::view_steps`), among anonymous maps, writes,
+//! unmaps, forks and deaths, replayed against [`World`] through the
+//! simulated TLB, with the sharing audit (I1-I15) after each step.
 
 use super::fork::{asce, audit, map, read, SLOTS};
 use super::fork_ops::run;
 use super::segment_model::World;
 use super::segment_ops::{step, Op, Step};
 use super::segments::{name, try_attach};
+use super::view_ops::pfn_grants;
+use super::view_steps;
 use super::{create, kill, server};
 use crate::pagetable::SEGMENT_SIZE as MIB;
 use crate::server::Server;
@@ -19,31 +22,34 @@ use std::collections::BTreeSet;
 use std::format;
 use std::vec::Vec;
 use zpager_ipc::abi::{layout, KillReason};
+use zpager_ipc::pfn::PfnModes;
 use zpager_ipc::protocol::{MemError, Request, Response};
 use zpager_ipc::segment::{AttachMode, Name};
 
 proptest! {
-    // 1000 runs of up to 220 steps: about 1.1e5 steps, about 3 s.
+    // 1000 runs of up to 220 steps: about 1.1e5 steps (about 4.5e4 of them
+    // on windows and pfn views), about 6 s.
     #![proptest_config(ProptestConfig::with_cases(1000))]
     #[test]
     fn segments_in_fork_trees_match_the_model(
         mibs in 1u64..4,
+        grants in pfn_grants(),
         steps in proptest::collection::vec(step(), 1..220),
     ) {
-        replay(mibs, steps)?;
+        replay(mibs, grants, steps)?;
     }
 }
 
-fn program(i: usize) -> Name {
+pub(super) fn program(i: usize) -> Name {
     name(&format!("p{i}"))
 }
 
-fn segment(i: usize) -> Name {
+pub(super) fn segment(i: usize) -> Name {
     name(&format!("s{i}"))
 }
 
 /// Done or a refusal, as the model answers.
-fn answer(r: Response) -> Result<(), MemError> {
+pub(super) fn answer(r: Response) -> Result<(), MemError> {
     match r {
         Response::Done => Ok(()),
         Response::Error(e) => Err(e),
@@ -58,14 +64,15 @@ fn start(s: &mut Server<SimMemory>, w: &mut World, slot: usize, prog: usize) {
     w.start(slot, prog);
 }
 
-/// Steps the server and the model through `steps` from three families
-/// and a segment, auditing after each; at the end every page the model
-/// knows is read back, every space dies and every frame and segment is
-/// gone.
-fn replay(mibs: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
+/// Steps the server and the model through `steps` from three families,
+/// a segment and the pfn ranges granted as `grants` says, auditing after
+/// each; at the end every page the model knows is read back, every space
+/// dies and every frame and segment is gone.
+fn replay(mibs: u64, grants: Vec<[PfnModes; 2]>, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut s = server();
     let baseline = s.frames_in_use();
     let mut w = World::new(SLOTS);
+    view_steps::setup(&mut s, &mut w, grants);
     for slot in 0..3 {
         start(&mut s, &mut w, slot, slot);
     }
@@ -94,6 +101,7 @@ fn replay(mibs: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(got, w.seg_read(slot, i, index), "page {} of {:?}", index, a);
             }
         }
+        view_steps::read_back(&mut s, &w, slot)?;
     }
     for slot in 0..SLOTS {
         if w.spaces[slot].is_some() {
@@ -108,8 +116,8 @@ fn replay(mibs: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The server holds the segments the model does, each named one with as
-/// many attachments.
+/// The server holds the segments the model does, each named one backing
+/// as many regions (attachments and pieces of windows).
 fn same_segments(s: &Server<SimMemory>, w: &World) -> Result<(), TestCaseError> {
     prop_assert_eq!(s.segments.iter().flatten().count(), w.segs.len());
     for (&key, seg) in w.segs.iter().filter(|(_, seg)| seg.named) {
@@ -134,12 +142,13 @@ fn apply(s: &mut Server<SimMemory>, w: &mut World, step: Step) -> Result<(), Tes
     let attached: Vec<usize> = (live.iter().copied())
         .filter(|&i| !w.spaces[i].as_ref().expect("live").atts.is_empty())
         .collect();
-    let among = match step.op {
-        Op::Start(_) => &free,
+    let among = match &step.op {
+        Op::Start(_) => free.clone(),
         Op::SegWrite { .. } | Op::SegRead(_) | Op::Detach { .. } if !attached.is_empty() => {
-            &attached
+            attached
         }
-        _ => &live,
+        Op::View(op) => view_steps::among(w, &live, op),
+        _ => live.clone(),
     };
     let Some(&slot) = among.get(step.space % among.len().max(1)) else {
         return Ok(());
@@ -148,6 +157,9 @@ fn apply(s: &mut Server<SimMemory>, w: &mut World, step: Step) -> Result<(), Tes
     if let Op::Start(prog) = step.op {
         start(s, w, slot, prog);
         return Ok(());
+    }
+    if let Op::View(op) = step.op {
+        return view_steps::apply(s, w, slot, op);
     }
     let space = w.spaces[slot].as_mut().expect("live");
     match step.op {
@@ -208,7 +220,7 @@ fn apply(s: &mut Server<SimMemory>, w: &mut World, step: Step) -> Result<(), Tes
             kill(s, id);
             w.kill(slot);
         }
-        Op::Start(_) => unreachable!("started above"),
+        Op::Start(_) | Op::View(_) => unreachable!("done above"),
         Op::Create { name, mibs } => {
             let req = Request::SegmentCreate {
                 name: segment(name),

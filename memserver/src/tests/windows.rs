@@ -681,3 +681,44 @@ fn a_window_too_large_for_the_heap_area_goes_above_4_gib() {
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
+
+#[test]
+fn a_window_made_after_a_fork_is_its_own_sides_alone() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "maker");
+    make(&mut s, 1, "obj", 1);
+    let obj = attach(&mut s, 1, "obj", AttachMode::SharedWrite);
+    write(&mut s, 1, obj, 0x11);
+    // A page table in the heap's first MiB, shared by the fork.
+    let anon = super::fork::map(&mut s, 1, 4);
+    write(&mut s, 1, anon, 1);
+    let forked = s.fork(1, 2).unwrap();
+    s.platform.add_space(forked.asce);
+    // The parent's window and the child's new memory land at the same
+    // address, in the table they still share: the window's fault must
+    // not fill it in for the child, whose store would reach the object.
+    let w = window(&mut s, 1, "obj", 1, true);
+    let x = super::fork::map(&mut s, 2, 1);
+    assert_eq!(w, x, "the same place on both sides");
+    assert_eq!(read(&mut s, 1, w), 0x11);
+    assert_eq!(read(&mut s, 2, x), 0, "the child's new anonymous page");
+    write(&mut s, 2, x, 0x22);
+    assert_eq!(read(&mut s, 1, obj), 0x11, "the object unchanged");
+    audit(&s, baseline);
+    // The other way round: the child's zero page, read first, must not
+    // show in the parent's new window.
+    let y = super::fork::map(&mut s, 2, 1);
+    assert_eq!(read(&mut s, 2, y), 0);
+    let w2 = window(&mut s, 1, "obj", 1, true);
+    assert_eq!(w2, y);
+    assert_eq!(
+        read(&mut s, 1, w2),
+        0x11,
+        "the object, not the child's page"
+    );
+    audit(&s, baseline);
+    kill(&mut s, 2);
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+}
