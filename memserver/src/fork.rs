@@ -51,7 +51,7 @@ impl<P: Platform> Server<P> {
         if !family.can_take(needed) {
             return Err(MemError::FrameLimit);
         }
-        if self.frames.available() < needed {
+        if self.pool.frames.available() < needed {
             return Err(MemError::OutOfMemory);
         }
         let regions = space.regions.clone();
@@ -66,7 +66,7 @@ impl<P: Platform> Server<P> {
             self.destroy_space(child);
             return Err(MemError::OutOfMemory);
         }
-        let utcb_pfn = owned.map(|_| self.frames.alloc(&self.platform).expect("checked"));
+        let utcb_pfn = owned.map(|_| self.pool.frames.alloc(&self.platform).expect("checked"));
         let child_space = self.spaces[child].as_mut().expect("just created");
         child_space.regions = regions;
         let mut private = [u64::MAX; 2];
@@ -114,7 +114,7 @@ impl<P: Platform> Server<P> {
                         let family = self.families[family_id].as_mut().expect("live");
                         let made = crate::top::new_segment_table(
                             &mut self.platform,
-                            &mut self.frames,
+                            &mut self.pool.frames,
                             family,
                             child_top,
                             vaddr,
@@ -131,6 +131,7 @@ impl<P: Platform> Server<P> {
                 let table = ste.table() / PAGE_SIZE;
                 if attaches
                     && self
+                        .pool
                         .records
                         .segment_of_table(&self.platform, table)
                         .is_some()
@@ -145,8 +146,10 @@ impl<P: Platform> Server<P> {
                     self.platform.replace_ste(ste_phys, vaddr, shared.0);
                 }
                 self.platform.write_u64(child_ste, shared.0);
-                let n = self.records.sharers(&self.platform, table);
-                self.records.set_sharers(&mut self.platform, table, n + 1);
+                let n = self.pool.records.sharers(&self.platform, table);
+                self.pool
+                    .records
+                    .set_sharers(&mut self.platform, table, n + 1);
             }
             next = at;
         }

@@ -101,6 +101,7 @@ impl<P: Platform> Server<P> {
         self.add_region(id, stack)
             .map_err(|_| LoadError::BadLayout)?;
         let utcb_pfn = self
+            .pool
             .frames
             .alloc(&self.platform)
             .ok_or(LoadError::OutOfMemory)?;
@@ -113,7 +114,7 @@ impl<P: Platform> Server<P> {
             fixed: true,
         };
         if self.add_region(id, utcb).is_err() {
-            self.frames.release(&mut self.platform, utcb_pfn);
+            self.pool.frames.release(&mut self.platform, utcb_pfn);
             return Err(LoadError::BadLayout);
         }
         if let Some(family) = self.family_of(id) {

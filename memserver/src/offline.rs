@@ -149,14 +149,14 @@ impl<P: Platform> Server<P> {
         let anon = count_of(|h| *h == Held::Anon);
         let tables = count_of(|h| matches!(h, Held::Table(_)));
         let free_inside = count_of(|h| *h == Held::Free);
-        if self.frames.available().saturating_sub(free_inside) < anon + tables {
+        if self.pool.frames.available().saturating_sub(free_inside) < anon + tables {
             return Err(MemError::OutOfMemory);
         }
         self.storage.offline.try_reserve(1).map_err(out_of_memory)?;
 
         // Apply: nothing below can fail. From here on the allocator
         // hands out only frames outside the range.
-        self.frames.exclude(&mut self.platform, start, end);
+        self.pool.frames.exclude(&mut self.platform, start, end);
         for (pfn, h) in (start..end).zip(&held) {
             if let Held::Table(segment) = *h {
                 self.move_table(pfn, u64::from(segment) * pt::SEGMENT_SIZE);
@@ -194,7 +194,9 @@ impl<P: Platform> Server<P> {
             // Gives the list's block back, so the heap is as before.
             self.storage.offline = Vec::new();
         }
-        self.frames.include(&mut self.platform, range.0, range.1);
+        self.pool
+            .frames
+            .include(&mut self.platform, range.0, range.1);
         Ok(Response::Done)
     }
 
@@ -209,9 +211,10 @@ impl<P: Platform> Server<P> {
                 held[(pfn - lo) as usize] = h;
             }
         };
-        self.frames
+        self.pool
+            .frames
             .for_each_free(&self.platform, lo, hi, |pfn| mark(pfn, Held::Free));
-        mark(self.zero_pfn, Held::Pinned(PinKind::ZeroPage));
+        mark(self.pool.zero_pfn, Held::Pinned(PinKind::ZeroPage));
         for space in self.spaces.iter().flatten() {
             for pfn in space.top.table_frames(&self.platform) {
                 mark(pfn, Held::Pinned(PinKind::SegmentTable));
@@ -229,7 +232,7 @@ impl<P: Platform> Server<P> {
         }
         // Segments' tables sit at different addresses in each attacher,
         // and their frames have no record to find their entries by.
-        for seg in self.segments.iter().flatten() {
+        for seg in self.pool.segments.iter().flatten() {
             for &table in &seg.tables {
                 mark(table, Held::Pinned(PinKind::Segment));
                 if seg.source == crate::segment::Source::Empty {
@@ -260,7 +263,7 @@ impl<P: Platform> Server<P> {
                 Held::Pinned(PinKind::Kernel)
             } else if *h != Held::Unknown {
                 *h
-            } else if self.records.is_anon(&self.platform, pfn) {
+            } else if self.pool.records.is_anon(&self.platform, pfn) {
                 Held::Anon
             } else {
                 // The server's heap and its records.
@@ -275,9 +278,9 @@ impl<P: Platform> Server<P> {
     /// invalidated first (IDTE), then pointed at the copy, as protected
     /// as it was.
     fn move_table(&mut self, old: u64, vaddr: u64) {
-        let new = self.frames.alloc(&self.platform).expect("counted");
+        let new = self.pool.frames.alloc(&self.platform).expect("counted");
         self.platform.copy_to_frame(old * PAGE_SIZE, new, PAGE_SIZE);
-        self.records.relocate(&mut self.platform, old, new);
+        self.pool.records.relocate(&mut self.platform, old, new);
         let mut pointers: heapless::Vec<(u64, bool), MAX_SPACES> = heapless::Vec::new();
         for space in self.spaces.iter().flatten() {
             let Some(ste_phys) = space.top.ste_phys(&self.platform, vaddr) else {
@@ -304,7 +307,7 @@ impl<P: Platform> Server<P> {
     /// reverse map finds its entries, which are replaced (IPTE) by
     /// entries for the copy with the same rights; its record follows.
     fn move_anon(&mut self, old: u64) {
-        let new = self.frames.alloc(&self.platform).expect("counted");
+        let new = self.pool.frames.alloc(&self.platform).expect("counted");
         self.platform.copy_to_frame(old * PAGE_SIZE, new, PAGE_SIZE);
         let mut batch: heapless::Vec<Replace, MAX_SPACES> = heapless::Vec::new();
         self.for_each_mapping(old, |m: MappingRef| {
@@ -318,10 +321,10 @@ impl<P: Platform> Server<P> {
         });
         debug_assert_eq!(
             batch.len() as u64,
-            u64::from(self.records.get(&self.platform, old).map_count),
+            u64::from(self.pool.records.get(&self.platform, old).map_count),
             "the reverse map misses entries of frame {old:#x}"
         );
         self.platform.replace_ptes(&batch);
-        self.records.relocate(&mut self.platform, old, new);
+        self.pool.records.relocate(&mut self.platform, old, new);
     }
 }

@@ -90,10 +90,11 @@ impl<P: Platform> Server<P> {
     /// [`MAX_PFN_RANGES`], `OutOfMemory` if no free range holds them.
     pub fn keep_pfn_range(&mut self, name: Name, pages: u64) -> Result<usize, MemError> {
         self.check_new_range(name, pages)?;
-        if pages > self.frames.available() {
+        if pages > self.pool.frames.available() {
             return Err(MemError::OutOfMemory);
         }
         let first_pfn = self
+            .pool
             .frames
             .keep(&mut self.platform, pages)
             .ok_or(MemError::OutOfMemory)?;

@@ -66,7 +66,7 @@ impl<P: Platform> Server<P> {
         for (lo, hi, ste) in self.segments_in(id, start, end) {
             if ste.is_valid() {
                 let table = ste.table() / PAGE_SIZE;
-                let shared = self.records.sharers(&self.platform, table) > 1;
+                let shared = self.pool.records.sharers(&self.platform, table) > 1;
                 let mut page = lo;
                 while page < hi {
                     let sw = self.platform.sw(table, page);
@@ -124,6 +124,7 @@ impl<P: Platform> Server<P> {
             let sw = self.platform.sw(table, page);
             !(sw.kind() == Kind::Anon && sw.is_cow())
                 || self
+                    .pool
                     .records
                     .get(&self.platform, self.platform.pte(table, page).pfn())
                     .map_count
@@ -139,7 +140,10 @@ impl<P: Platform> Server<P> {
             let pte = self.platform.pte(table, page);
             if pte.is_valid() && self.platform.sw(table, page).kind() == Kind::Anon {
                 let at = ((dst + i * PAGE_SIZE) / PAGE_SIZE) as u32;
-                let moved = self.records.move_if_sole(&mut self.platform, pte.pfn(), at);
+                let moved = self
+                    .pool
+                    .records
+                    .move_if_sole(&mut self.platform, pte.pfn(), at);
                 debug_assert!(moved, "only sole owners move with their table");
             }
         }
@@ -173,20 +177,20 @@ impl<P: Platform> Server<P> {
             let mapping = if sw.kind() == Kind::Anon {
                 let pfn = pte.pfn();
                 let page = (to / PAGE_SIZE) as u32;
-                if f.records.move_if_sole(f.platform, pfn, page) {
+                if f.pool.records.move_if_sole(f.platform, pfn, page) {
                     Mapping::new(pfn, writable, Kind::Anon)
                 } else {
                     let copy = f
                         .new_frame(to, pfn * PAGE_SIZE, PAGE_SIZE)
                         .expect("frames were checked");
                     // The other tables keep it: this is never the last.
-                    f.records.unmap(f.platform, pfn);
+                    f.pool.records.unmap(f.platform, pfn);
                     Mapping::new(copy, writable, Kind::Anon)
                 }
             } else {
                 // Anonymous memory maps nothing else.
                 debug_assert_eq!(sw.kind(), Kind::Zero);
-                Mapping::new(f.zero_pfn, false, Kind::Zero)
+                Mapping::new(f.pool.zero_pfn, false, Kind::Zero)
             };
             apply::install(f.platform, t, to, Plan::Fill(mapping));
         }

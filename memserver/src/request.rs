@@ -154,7 +154,7 @@ impl<P: Platform> Server<P> {
     /// Fails unless the family of space `id` and the pool can give `n`
     /// frames for unsharing tables.
     pub(crate) fn can_unshare(&mut self, id: usize, n: u64) -> Result<(), MemError> {
-        if n > self.frames.available() {
+        if n > self.pool.frames.available() {
             return Err(MemError::OutOfMemory);
         }
         match self.family_of(id) {

@@ -64,7 +64,7 @@ impl<P: Platform> Server<P> {
     /// spaces is visited once, so `f` runs as often as the record's map
     /// count says.
     pub fn for_each_mapping(&self, pfn: u64, mut f: impl FnMut(MappingRef)) {
-        let rec = self.records.get(&self.platform, pfn);
+        let rec = self.pool.records.get(&self.platform, pfn);
         let vaddr = u64::from(rec.page) * PAGE_SIZE;
         let mut seen: Vec<u64, MAX_SPACES> = Vec::new();
         for space in self.family_spaces(usize::from(rec.family)) {

@@ -136,12 +136,12 @@ impl<P: Platform> Server<P> {
         if self.segment_named(name).is_some() {
             return Err(MemError::SegmentExists);
         }
-        let slot = self.segments.iter().position(Option::is_none);
-        if slot.is_none() && self.segments.len() >= MAX_SEGMENTS {
+        let slot = self.pool.segments.iter().position(Option::is_none);
+        if slot.is_none() && self.pool.segments.len() >= MAX_SEGMENTS {
             return Err(MemError::TooManySegments);
         }
         let mibs = pages.div_ceil(PAGES_PER_TABLE);
-        if self.frames.available() < mibs {
+        if self.pool.frames.available() < mibs {
             return Err(MemError::OutOfMemory);
         }
         let mut tables = Vec::new();
@@ -149,7 +149,8 @@ impl<P: Platform> Server<P> {
             .try_reserve_exact(mibs as usize)
             .map_err(|_| MemError::OutOfMemory)?;
         if slot.is_none() {
-            self.segments
+            self.pool
+                .segments
                 .try_reserve(1)
                 .map_err(|_| MemError::OutOfMemory)?;
         }
@@ -164,11 +165,12 @@ impl<P: Platform> Server<P> {
             data_frames: 0,
             budget: 0,
         };
-        let id = slot.unwrap_or(self.segments.len());
+        let id = slot.unwrap_or(self.pool.segments.len());
         for mib in 0..mibs {
-            let table = self.frames.alloc(&self.platform).expect("counted");
+            let table = self.pool.frames.alloc(&self.platform).expect("counted");
             self.platform.init_table(table);
-            self.records
+            self.pool
+                .records
                 .mark_segment_table(&mut self.platform, table, id);
             if let Source::Archive { first_pfn } = source {
                 let first = mib * PAGES_PER_TABLE;
@@ -182,29 +184,31 @@ impl<P: Platform> Server<P> {
             segment.tables.push(table);
         }
         match slot {
-            Some(i) => self.segments[i] = Some(segment),
-            None => self.segments.push(Some(segment)),
+            Some(i) => self.pool.segments[i] = Some(segment),
+            None => self.pool.segments.push(Some(segment)),
         }
         Ok(id)
     }
 
     /// The live segment named `name`.
     pub fn segment_named(&self, name: Name) -> Option<usize> {
-        self.segments
+        self.pool
+            .segments
             .iter()
             .position(|s| s.as_ref().is_some_and(|s| s.name == name && !s.deleted))
     }
 
     /// Segment `id`, for the program's report and the tests.
     pub fn segment(&self, id: usize) -> Option<&Segment> {
-        self.segments.get(id).and_then(Option::as_ref)
+        self.pool.segments.get(id).and_then(Option::as_ref)
     }
 
     /// Frames the segments hold: their tables and the frames filled on
     /// first touch (boot segments keep theirs until shutdown, so the
     /// program's leak check counts them apart).
     pub fn segment_frames(&self) -> u64 {
-        self.segments
+        self.pool
+            .segments
             .iter()
             .flatten()
             .map(|s| s.mibs() + s.data_frames)
@@ -220,6 +224,7 @@ impl<P: Platform> Server<P> {
         modes: Modes,
     ) -> Result<(), MemError> {
         let seg = self
+            .pool
             .segments
             .get_mut(segment)
             .and_then(Option::as_mut)
@@ -273,7 +278,7 @@ impl<P: Platform> Server<P> {
         let seg = self.create_segment(name, pages, Source::Empty, Some(family))?;
         let f = self.families[family].as_mut().expect("live");
         f.frame_limit = f.frame_limit.saturating_sub(budget);
-        if let Some(s) = self.segments[seg].as_mut() {
+        if let Some(s) = self.pool.segments[seg].as_mut() {
             s.budget = budget;
         }
         Ok(Response::Done)
@@ -314,7 +319,7 @@ impl<P: Platform> Server<P> {
 
     /// Takes segment `seg`'s name away; frees it if nobody is attached.
     fn forget_segment(&mut self, seg: usize) {
-        let Some(s) = self.segments.get_mut(seg).and_then(Option::as_mut) else {
+        let Some(s) = self.pool.segments.get_mut(seg).and_then(Option::as_mut) else {
             return;
         };
         s.deleted = true;
@@ -343,9 +348,9 @@ impl<P: Platform> Server<P> {
     /// The run-time segments family `family` created lose their names:
     /// the family has ended.
     pub(crate) fn forget_segments_of(&mut self, family: usize) {
-        for seg in 0..self.segments.len() {
+        for seg in 0..self.pool.segments.len() {
             if self.segment(seg).is_some_and(|s| s.creator == Some(family)) {
-                if let Some(s) = self.segments[seg].as_mut() {
+                if let Some(s) = self.pool.segments[seg].as_mut() {
                     // The family is gone, and its limit with it.
                     s.creator = None;
                     s.budget = 0;
@@ -358,7 +363,7 @@ impl<P: Platform> Server<P> {
     /// Frees segment `seg`, which nobody is attached to: its frames, then
     /// its tables.
     fn free_segment(&mut self, seg: usize) {
-        let Some(s) = self.segments.get_mut(seg).and_then(Option::take) else {
+        let Some(s) = self.pool.segments.get_mut(seg).and_then(Option::take) else {
             return;
         };
         if let Some(f) = s.creator.and_then(|f| self.families[f].as_mut()) {
@@ -369,18 +374,18 @@ impl<P: Platform> Server<P> {
                 for i in 0..PAGES_PER_TABLE {
                     let pte = self.platform.pte(table, i * PAGE_SIZE);
                     if pte.is_valid() {
-                        self.frames.release(&mut self.platform, pte.pfn());
+                        self.pool.frames.release(&mut self.platform, pte.pfn());
                     }
                 }
             }
-            self.records.set_sharers(&mut self.platform, table, 0);
-            self.frames.release(&mut self.platform, table);
+            self.pool.records.set_sharers(&mut self.platform, table, 0);
+            self.pool.frames.release(&mut self.platform, table);
         }
-        while let Some(None) = self.segments.last() {
-            self.segments.pop();
+        while let Some(None) = self.pool.segments.last() {
+            self.pool.segments.pop();
         }
-        if self.segments.is_empty() {
-            self.segments = Vec::new();
+        if self.pool.segments.is_empty() {
+            self.pool.segments = Vec::new();
         }
     }
 
@@ -483,7 +488,7 @@ impl<P: Platform> Server<P> {
         if !f.can_take(needed) {
             return Err(MemError::FrameLimit);
         }
-        if self.frames.available() < needed {
+        if self.pool.frames.available() < needed {
             return Err(MemError::OutOfMemory);
         }
         self.space(id)
@@ -507,8 +512,14 @@ impl<P: Platform> Server<P> {
             return Ok(at);
         }
         let family = self.families[space.family].as_mut().expect("live");
-        crate::top::new_segment_table(&mut self.platform, &mut self.frames, family, top, vaddr)
-            .ok_or(MemError::OutOfMemory)
+        crate::top::new_segment_table(
+            &mut self.platform,
+            &mut self.pool.frames,
+            family,
+            top,
+            vaddr,
+        )
+        .ok_or(MemError::OutOfMemory)
     }
 
     /// `SegmentDetach` from space `id`.

@@ -16,12 +16,23 @@ use zpager_ipc::protocol::{MemError, ServerFrames, Stats};
 /// clients. Ids index the kernel's table as well.
 pub const MAX_SPACES: usize = 256;
 
+/// What the server holds of storage beside the spaces: the pool, the
+/// anonymous frames' records, the shared segments and the zero page. One
+/// struct, so a fault's borrowed parts ([`crate::fault`]) carry one
+/// pointer for all of them.
+pub struct Pool {
+    pub(crate) frames: FrameAllocator,
+    pub(crate) records: Records,
+    /// Shared segments, on the heap; a slot is reused once its segment
+    /// is freed.
+    pub(crate) segments: Vec<Option<crate::segment::Segment>>,
+    pub(crate) zero_pfn: u64,
+}
+
 /// The memory server's state.
 pub struct Server<P: Platform> {
     pub platform: P,
-    pub(crate) frames: FrameAllocator,
-    pub(crate) records: Records,
-    pub(crate) zero_pfn: u64,
+    pub(crate) pool: Pool,
     /// Indexed by space id; grows on the heap up to the highest live id
     /// and shrinks when the top ones die.
     pub(crate) spaces: Vec<Option<Space>>,
@@ -29,9 +40,6 @@ pub struct Server<P: Platform> {
     pub(crate) families: Vec<Option<Family>>,
     /// Where storage is, and what of it is offline.
     pub(crate) storage: Storage,
-    /// Shared segments, on the heap; a slot is reused once its segment
-    /// is freed.
-    pub(crate) segments: Vec<Option<crate::segment::Segment>>,
     /// Pfn ranges the manifest grants (`crate::pfn_grant`), on the heap;
     /// made at boot, kept until shutdown.
     pub(crate) pfn_ranges: Vec<crate::pfn_grant::PfnRange>,
@@ -43,7 +51,7 @@ impl<P: Platform> Server<P> {
         let frames = FrameAllocator::new(&mut platform, free.iter().copied());
         let mut server = Self::with_frames(platform, frames)?;
         server
-            .set_storage(server.frames.span().1, (0, 0), free.iter().copied())
+            .set_storage(server.pool.frames.span().1, (0, 0), free.iter().copied())
             .ok()?;
         Some(server)
     }
@@ -65,12 +73,14 @@ impl<P: Platform> Server<P> {
                 ..Storage::default()
             },
             platform,
-            frames,
-            records,
-            zero_pfn,
+            pool: Pool {
+                frames,
+                records,
+                segments: Vec::new(),
+                zero_pfn,
+            },
             spaces: Vec::new(),
             families: Vec::new(),
-            segments: Vec::new(),
             pfn_ranges: Vec::new(),
         })
     }
@@ -78,33 +88,33 @@ impl<P: Platform> Server<P> {
     /// A frame for the program's own use (its heap), for good: it counts
     /// as in use from now on.
     pub fn take_frame(&mut self) -> Option<u64> {
-        self.frames.alloc(&self.platform)
+        self.pool.frames.alloc(&self.platform)
     }
 
     /// The shared zero page.
     pub fn zero_pfn(&self) -> u64 {
-        self.zero_pfn
+        self.pool.zero_pfn
     }
 
     /// Frames in use (tables, anonymous memory, the record table and the
     /// zero page).
     pub fn frames_in_use(&self) -> u64 {
-        self.frames.in_use()
+        self.pool.frames.in_use()
     }
 
     /// Free frames in the pool.
     pub fn free_frames(&self) -> u64 {
-        self.frames.free()
+        self.pool.frames.free()
     }
 
     /// One past the highest frame the pool has ever handed out.
     pub fn pool_high_water(&self) -> u64 {
-        self.frames.high_water()
+        self.pool.frames.high_water()
     }
 
     /// Frames with a per-frame record.
     pub fn frames_with_records(&self) -> u64 {
-        self.records.in_use()
+        self.pool.records.in_use()
     }
 
     pub(crate) fn space(&mut self, id: usize) -> Option<&mut Space> {
@@ -118,7 +128,7 @@ impl<P: Platform> Server<P> {
     /// The allocator and the records, for the host tests' audit.
     #[cfg(test)]
     pub fn frames_and_records(&self) -> (&FrameAllocator, &Records) {
-        (&self.frames, &self.records)
+        (&self.pool.frames, &self.pool.records)
     }
 
     /// Creates an empty space at `id` (below [`MAX_SPACES`]; the program
@@ -159,6 +169,7 @@ impl<P: Platform> Server<P> {
             self.spaces.resize_with(id + 1, || None);
         }
         let seg = self
+            .pool
             .frames
             .alloc(&self.platform)
             .ok_or(MemError::OutOfMemory)?;
@@ -225,9 +236,9 @@ impl<P: Platform> Server<P> {
             .map(|s| (s, self.families[s.family].as_ref().expect("a live family")));
         let c = family.map(|(s, _)| s.counters).unwrap_or_default();
         let server = ServerFrames {
-            in_use: self.frames.in_use(),
-            with_records: self.records.in_use(),
-            free: self.frames.free(),
+            in_use: self.pool.frames.in_use(),
+            with_records: self.pool.records.in_use(),
+            free: self.pool.frames.free(),
         };
         Stats {
             zero_faults: c.zero_faults,
@@ -261,7 +272,7 @@ impl<P: Platform> Server<P> {
             }
             let mut released = table_frames;
             for pfn in space.owned_frames() {
-                self.frames.release(&mut self.platform, pfn);
+                self.pool.frames.release(&mut self.platform, pfn);
                 released += 1;
             }
             let family = self.families[space.family].as_mut().expect("a live family");

@@ -38,13 +38,14 @@ impl<P: Platform> Fault<'_, P> {
         // A segment's own table is never taken over: an exclusive-writable
         // attacher always gets a copy.
         let segment = self
+            .pool
             .records
             .segment_of_table(self.platform, table)
             .is_some();
         let sharers = if segment {
             u64::MAX
         } else {
-            self.records.sharers(self.platform, table)
+            self.pool.records.sharers(self.platform, table)
         };
         if sharers <= 1 {
             // The last sharer takes the table over; entries other sharers
@@ -57,6 +58,7 @@ impl<P: Platform> Fault<'_, P> {
             return Err(UnshareError::FrameLimit);
         }
         let copy = self
+            .pool
             .frames
             .alloc(&*self.platform)
             .ok_or(UnshareError::OutOfMemory)?;
@@ -70,7 +72,9 @@ impl<P: Platform> Fault<'_, P> {
             self.platform.init_table(copy);
         } else {
             self.copy_entries(table, copy, pt::segment_start(page));
-            self.records.set_sharers(self.platform, table, sharers - 1);
+            self.pool
+                .records
+                .set_sharers(self.platform, table, sharers - 1);
         }
         self.platform
             .replace_ste(ste_phys, page, Ste::new(copy * PAGE_SIZE, false).0);
@@ -93,7 +97,7 @@ impl<P: Platform> Fault<'_, P> {
             let mut sw = self.platform.sw(from, page);
             let mut new = pte;
             if pte.is_valid() && sw.kind() == Kind::Anon {
-                self.records.add_mapping(self.platform, pte.pfn());
+                self.pool.records.add_mapping(self.platform, pte.pfn());
                 if !sw.is_cow() {
                     sw = sw.with_cow(true);
                     self.platform.write_u64(pt::sw_phys(from, page), sw.0);

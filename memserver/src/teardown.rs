@@ -66,7 +66,11 @@ impl<P: Platform> Server<P> {
         mut removed: impl FnMut(&mut Self, &[Removed]),
     ) {
         self.for_each_table(id, start, end, |s, ste_phys, table, lo, hi| {
-            if s.records.segment_of_table(&s.platform, table).is_some() {
+            if s.pool
+                .records
+                .segment_of_table(&s.platform, table)
+                .is_some()
+            {
                 // A segment's own table: the segment keeps it and its
                 // frames; this space only lets go of it (segment
                 // attachments are whole MiBs, taken away whole).
@@ -75,7 +79,7 @@ impl<P: Platform> Server<P> {
                 }
                 return;
             }
-            let sharers = s.records.sharers(&s.platform, table);
+            let sharers = s.pool.records.sharers(&s.platform, table);
             if sharers <= 1 {
                 return s.clear_in_table(id, ste_phys, table, (lo, hi), mode, &mut removed);
             }
@@ -84,7 +88,9 @@ impl<P: Platform> Server<P> {
                 if mode == Mode::Live {
                     s.platform.invalidate_segment(ste_phys, lo);
                 }
-                s.records.set_sharers(&mut s.platform, table, sharers - 1);
+                s.pool
+                    .records
+                    .set_sharers(&mut s.platform, table, sharers - 1);
                 return;
             }
             let private = s.unshare(id, lo, table);
@@ -140,10 +146,12 @@ impl<P: Platform> Server<P> {
                 ste.is_valid()
                     && ste.is_protected()
                     && self
+                        .pool
                         .records
                         .segment_of_table(&self.platform, ste.table() / PAGE_SIZE)
                         .is_none()
                     && self
+                        .pool
                         .records
                         .sharers(&self.platform, ste.table() / PAGE_SIZE)
                         > 1
@@ -244,7 +252,7 @@ impl<P: Platform> Server<P> {
                 // kernel invalidates it (IDTE) before the frame is reused.
                 self.platform.invalidate_segment(ste_phys, lo);
             }
-            self.frames.release(&mut self.platform, table);
+            self.pool.frames.release(&mut self.platform, table);
             if let Some(family) = self.family_of(id) {
                 family.frames -= 1;
             }
@@ -258,8 +266,8 @@ impl<P: Platform> Server<P> {
     /// Drops one mapping of anonymous frame `pfn`, freeing it with its
     /// last.
     pub(crate) fn drop_anon(&mut self, id: usize, pfn: u64) {
-        if self.records.unmap(&mut self.platform, pfn) {
-            self.frames.release(&mut self.platform, pfn);
+        if self.pool.records.unmap(&mut self.platform, pfn) {
+            self.pool.frames.release(&mut self.platform, pfn);
             if let Some(family) = self.family_of(id) {
                 family.frames -= 1;
                 family.anon_frames -= 1;

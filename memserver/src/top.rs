@@ -82,16 +82,17 @@ impl<P: Platform> Server<P> {
     /// already).
     pub(crate) fn free_top(&mut self, top: Top) {
         match top {
-            Top::Segment { pfn } => self.frames.release(&mut self.platform, pfn),
+            Top::Segment { pfn } => self.pool.frames.release(&mut self.platform, pfn),
             Top::Region { pfn } => {
                 for i in 0..zpager_ipc::dat::CRST_ENTRIES {
                     let rtte = Rtte(self.platform.read_u64(pfn * PAGE_SIZE + i * 8));
                     if rtte.is_valid() {
-                        self.frames
+                        self.pool
+                            .frames
                             .release_run(&mut self.platform, rtte.table() / PAGE_SIZE);
                     }
                 }
-                self.frames.release_run(&mut self.platform, pfn);
+                self.pool.frames.release_run(&mut self.platform, pfn);
             }
         }
     }
@@ -120,11 +121,12 @@ impl<P: Platform> Server<P> {
             return Ok(());
         };
         let region = self
+            .pool
             .frames
             .alloc_run(&mut self.platform, CRST_FRAMES)
             .ok_or(MemError::OutOfMemory)?;
-        let Some(segments) = self.frames.alloc_run(&mut self.platform, CRST_FRAMES) else {
-            self.frames.release_run(&mut self.platform, region);
+        let Some(segments) = self.pool.frames.alloc_run(&mut self.platform, CRST_FRAMES) else {
+            self.pool.frames.release_run(&mut self.platform, region);
             return Err(MemError::OutOfMemory);
         };
         self.platform.init_crst(region, Rtte::INVALID.0);
@@ -143,7 +145,7 @@ impl<P: Platform> Server<P> {
             self.platform.switch_asce(id, old.asce(), new.asce());
         }
         self.spaces[id].as_mut().expect("checked").top = new;
-        self.frames.release(&mut self.platform, small);
+        self.pool.frames.release(&mut self.platform, small);
         let family = self.family_of(id).expect("checked");
         family.frames += GROWTH_FRAMES - 1;
         Ok(())

@@ -147,7 +147,7 @@ impl<P: Platform> Server<P> {
         if !self.family_of(id).is_some_and(|f| f.can_take(charged)) {
             return Err(MemError::FrameLimit);
         }
-        if self.frames.available() < charged + fills {
+        if self.pool.frames.available() < charged + fills {
             return Err(MemError::OutOfMemory);
         }
         let mut lo = start;
@@ -289,7 +289,7 @@ impl<P: Platform> Server<P> {
     /// live space is backed by any more (after an unmap, which may take
     /// a window's last piece).
     pub(crate) fn free_unused_segments(&mut self) {
-        for seg in 0..self.segments.len() {
+        for seg in 0..self.pool.segments.len() {
             self.free_if_unused(seg);
         }
     }

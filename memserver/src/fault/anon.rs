@@ -16,7 +16,11 @@ impl<P: Platform> Fault<'_, P> {
             Ok(Plan::Fill(Mapping::new(pfn, true, Kind::Anon)))
         } else {
             self.space.counters.zero_faults += 1;
-            Ok(Plan::Fill(Mapping::new(self.zero_pfn, false, Kind::Zero)))
+            Ok(Plan::Fill(Mapping::new(
+                self.pool.zero_pfn,
+                false,
+                Kind::Zero,
+            )))
         }
     }
 }

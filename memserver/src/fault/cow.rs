@@ -35,10 +35,10 @@ impl<P: Platform> Fault<'_, P> {
             Kind::Anon if sw.is_cow() => {
                 let shared = pte.pfn();
                 self.space.counters.cow_faults += 1;
-                if self.records.get(self.platform, shared).map_count > 1 {
+                if self.pool.records.get(self.platform, shared).map_count > 1 {
                     let pfn = self.new_frame(page, shared * PAGE_SIZE, PAGE_SIZE)?;
                     // Another table keeps the frame: this never frees it.
-                    self.records.unmap(self.platform, shared);
+                    self.pool.records.unmap(self.platform, shared);
                     pfn
                 } else {
                     shared

@@ -13,9 +13,9 @@ mod window;
 
 use crate::apply::{self, FaultOutcome, Plan};
 use crate::family::Family;
-use crate::frames::FrameAllocator;
+
 use crate::pagetable::{self as pt, Entries};
-use crate::records::Records;
+
 use crate::server::Server;
 use crate::share::UnshareError;
 use crate::space::{Backing, Space};
@@ -43,12 +43,9 @@ impl<P: Platform> Server<P> {
         let family = self.families[space.family].as_mut()?;
         Some(Fault {
             platform: &mut self.platform,
-            frames: &mut self.frames,
-            records: &mut self.records,
+            pool: &mut self.pool,
             space,
             family,
-            segments: &mut self.segments,
-            zero_pfn: self.zero_pfn,
         })
     }
 }
@@ -67,12 +64,10 @@ fn read_only(region: &crate::space::Region) -> KillReason {
 /// is looked up once per fault.
 pub(crate) struct Fault<'a, P: Platform> {
     pub(crate) platform: &'a mut P,
-    pub(crate) frames: &'a mut FrameAllocator,
-    pub(crate) records: &'a mut Records,
+    /// The frames, records, segments and zero page, one pointer for all.
+    pub(crate) pool: &'a mut crate::server::Pool,
     pub(crate) space: &'a mut Space,
     pub(crate) family: &'a mut Family,
-    pub(crate) segments: &'a mut alloc::vec::Vec<Option<crate::segment::Segment>>,
-    pub(crate) zero_pfn: u64,
 }
 
 impl<P: Platform> Fault<'_, P> {
@@ -150,7 +145,7 @@ impl<P: Platform> Fault<'_, P> {
         }
         crate::top::new_segment_table(
             self.platform,
-            self.frames,
+            &mut self.pool.frames,
             self.family,
             self.space.top,
             page,
@@ -172,6 +167,7 @@ impl<P: Platform> Fault<'_, P> {
         }
         self.charge()?;
         let table = self
+            .pool
             .frames
             .alloc(&*self.platform)
             .ok_or(KillReason::OutOfMemory)?;
@@ -188,6 +184,7 @@ impl<P: Platform> Fault<'_, P> {
     pub(crate) fn new_frame(&mut self, page: u64, from: u64, len: u64) -> Result<u64, KillReason> {
         self.charge()?;
         let pfn = self
+            .pool
             .frames
             .alloc(&*self.platform)
             .ok_or(KillReason::OutOfMemory)?;
@@ -197,7 +194,8 @@ impl<P: Platform> Fault<'_, P> {
             self.platform.copy_to_frame(from, pfn, len);
         }
         let index = (page / PAGE_SIZE) as u32;
-        self.records
+        self.pool
+            .records
             .create(self.platform, pfn, self.space.family as u16, index);
         self.family.frames += 1;
         self.family.anon_frames += 1;

@@ -34,7 +34,11 @@ impl<P: Platform> Fault<'_, P> {
         self.space.counters.segment_faults += 1;
         if table == own {
             let pfn = self.fill_segment(segment)?;
-            let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
+            let (pte, sw) = own_entry(
+                self.pool.segments[segment].as_ref().expect("live"),
+                pfn,
+                index,
+            );
             return Ok(Plan::Fill(Mapping { pte, sw }));
         }
         // An exclusive-writable attacher's private table: a write gets a
@@ -67,12 +71,13 @@ impl<P: Platform> Fault<'_, P> {
     /// A zeroed frame for a page of empty segment `segment`, charged to
     /// the segment.
     pub(super) fn fill_segment(&mut self, segment: usize) -> Result<u64, KillReason> {
-        let seg = self.segments[segment].as_mut().expect("live");
+        let seg = self.pool.segments[segment].as_mut().expect("live");
         if seg.source != Source::Empty {
             // An archive segment's tables map every page from the start.
             return Err(KillReason::Spurious);
         }
         let pfn = self
+            .pool
             .frames
             .alloc(&*self.platform)
             .ok_or(KillReason::OutOfMemory)?;
@@ -92,7 +97,11 @@ impl<P: Platform> Fault<'_, P> {
             return Ok(pte.pfn());
         }
         let pfn = self.fill_segment(segment)?;
-        let (pte, sw) = own_entry(self.segments[segment].as_ref().expect("live"), pfn, index);
+        let (pte, sw) = own_entry(
+            self.pool.segments[segment].as_ref().expect("live"),
+            pfn,
+            index,
+        );
         // Invalid to valid, the software entry first.
         self.platform.write_u64(pt::sw_phys(own, at), sw.0);
         self.platform.write_u64(pt::pte_phys(own, at), pte.0);
@@ -104,6 +113,7 @@ impl<P: Platform> Fault<'_, P> {
     /// its last page (a file segment's last MiB can have such pages).
     fn own_table(&self, segment: usize, index: u64) -> Result<(u64, bool), KillReason> {
         let seg = self
+            .pool
             .segments
             .get(segment)
             .and_then(Option::as_ref)

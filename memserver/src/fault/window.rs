@@ -44,7 +44,10 @@ impl<P: Platform> Fault<'_, P> {
         writable: bool,
     ) -> Result<Mapping, KillReason> {
         let pfn = self.segment_frame(segment, index)?;
-        let executable = self.segments[segment].as_ref().expect("live").executable();
+        let executable = self.pool.segments[segment]
+            .as_ref()
+            .expect("live")
+            .executable();
         Ok(Mapping {
             pte: Pte::new(pfn, writable).executable_if(executable),
             sw: SwEntry::with_index(Kind::Window, index),

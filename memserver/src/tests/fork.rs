@@ -63,7 +63,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
         for (base, ste_phys) in valid_segment_entries(p, space.top) {
             let ste = p.ste(ste_phys);
             let table = ste.table() / PAGE_SIZE;
-            if let Some(seg) = s.records.segment_of_table(p, table) {
+            if let Some(seg) = s.pool.records.segment_of_table(p, table) {
                 // A segment's own table, reached only through an
                 // attachment of it, at that MiB: `audit_segments` checks
                 // the rest.
@@ -99,7 +99,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                     }
                 }
                 if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Anon {
-                    let rec = s.records.get(p, pte.pfn());
+                    let rec = s.pool.records.get(p, pte.pfn());
                     assert_eq!(
                         (usize::from(rec.family), u64::from(rec.page)),
                         (space.family, vaddr / PAGE_SIZE),
@@ -117,7 +117,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
     for (&table, protections) in &pointers {
         let n = protections.len() as u64;
         assert_eq!(
-            s.records.sharers(p, table),
+            s.pool.records.sharers(p, table),
             n,
             "I6: sharers of table {table:#x}"
         );
@@ -165,7 +165,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
         }
     }
     for (&pfn, &n) in &maps {
-        let rec = s.records.get(p, pfn);
+        let rec = s.pool.records.get(p, pfn);
         assert_eq!(
             u64::from(rec.map_count),
             n,

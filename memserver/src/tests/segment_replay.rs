@@ -110,7 +110,7 @@ fn replay(mibs: u64, grants: Vec<[PfnModes; 2]>, steps: Vec<Step>) -> Result<(),
             audit(&s, baseline);
         }
     }
-    prop_assert!(s.segments.is_empty() && w.segs.is_empty());
+    prop_assert!(s.pool.segments.is_empty() && w.segs.is_empty());
     prop_assert_eq!(s.frames_in_use(), baseline, "every frame back");
     prop_assert_eq!(s.frames_with_records(), 0);
     Ok(())
@@ -119,7 +119,7 @@ fn replay(mibs: u64, grants: Vec<[PfnModes; 2]>, steps: Vec<Step>) -> Result<(),
 /// The server holds the segments the model does, each named one backing
 /// as many regions (attachments and pieces of windows).
 fn same_segments(s: &Server<SimMemory>, w: &World) -> Result<(), TestCaseError> {
-    prop_assert_eq!(s.segments.iter().flatten().count(), w.segs.len());
+    prop_assert_eq!(s.pool.segments.iter().flatten().count(), w.segs.len());
     for (&key, seg) in w.segs.iter().filter(|(_, seg)| seg.named) {
         let id = s.segment_named(segment(seg.name));
         let held = id

@@ -148,7 +148,7 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
             }
         }
     }
-    for (id, seg) in s.segments.iter().enumerate() {
+    for (id, seg) in s.pool.segments.iter().enumerate() {
         let Some(seg) = seg else { continue };
         let regions = users.get(&id).copied().unwrap_or(0);
         assert_eq!(
@@ -164,7 +164,7 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
         );
         let mut frames = 0;
         for (mib, &table) in seg.tables.iter().enumerate() {
-            assert_eq!(s.records.segment_of_table(p, table), Some(id));
+            assert_eq!(s.pool.records.segment_of_table(p, table), Some(id));
             for j in 0..256u64 {
                 let index = mib as u64 * 256 + j;
                 let (pte, sw) = (p.pte(table, j * PAGE_SIZE), p.sw(table, j * PAGE_SIZE));
@@ -179,7 +179,7 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
                     seg.name
                 );
                 assert!(
-                    !s.records.is_anon(p, pte.pfn()),
+                    !s.pool.records.is_anon(p, pte.pfn()),
                     "I8: a segment frame with a record"
                 );
                 frames += 1;
@@ -250,7 +250,7 @@ fn shared_writable_attachers_see_every_write_and_fault_once() {
     assert_eq!(read(&mut s, 2, b + 5), 0x77);
     check(&s, baseline);
     kill(&mut s, 2);
-    assert!(s.segments.is_empty());
+    assert!(s.pool.segments.is_empty());
     assert_eq!(s.frames_in_use(), baseline);
 }
 
@@ -484,7 +484,7 @@ fn refusals_are_typed_and_change_nothing() {
     assert_eq!(read(&mut s, 1, at), 0);
     make(&mut s, 1, "x", 1);
     assert_eq!(detach(&mut s, 1, at), Response::Done);
-    assert_eq!(s.segments.iter().flatten().count(), 1);
+    assert_eq!(s.pool.segments.iter().flatten().count(), 1);
 }
 
 #[test]

@@ -85,7 +85,7 @@ pub(super) fn audit_windows(s: &Server<SimMemory>) {
                     "I14: the rights of window page {page:#x}"
                 );
                 assert!(
-                    !s.records.is_anon(p, pte.pfn()),
+                    !s.pool.records.is_anon(p, pte.pfn()),
                     "I8: a window's frame with a record"
                 );
             }
@@ -93,7 +93,7 @@ pub(super) fn audit_windows(s: &Server<SimMemory>) {
         for (base, ste_phys) in super::fork::valid_segment_entries(p, space.top) {
             let ste = p.ste(ste_phys);
             let table = ste.table() / PAGE_SIZE;
-            if s.records.segment_of_table(p, table).is_some() {
+            if s.pool.records.segment_of_table(p, table).is_some() {
                 continue;
             }
             for j in 0..256 {
@@ -222,7 +222,7 @@ fn a_window_shows_the_pages_it_is_pointed_at() {
     assert_eq!(read(&mut s, 1, w + 7), 0xee);
     audit(&s, baseline);
     kill(&mut s, 1);
-    assert!(s.segments.is_empty());
+    assert!(s.pool.segments.is_empty());
     assert_eq!(s.frames_in_use(), baseline);
 }
 
@@ -366,7 +366,7 @@ fn unmap_of_part_of_a_window_keeps_the_rest() {
         );
         audit(&s, baseline);
     }
-    assert!(s.segments.is_empty(), "the last piece took the object");
+    assert!(s.pool.segments.is_empty(), "the last piece took the object");
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
@@ -505,7 +505,7 @@ fn a_window_dies_with_its_space_and_keeps_its_object_until_then() {
     assert_eq!(read(&mut s, 2, w2), 0);
     audit(&s, baseline);
     kill(&mut s, 2);
-    assert!(s.segments.is_empty());
+    assert!(s.pool.segments.is_empty());
     assert_eq!(s.frames_in_use(), baseline);
 }
 
