@@ -285,3 +285,30 @@ fn family_limits_stop_forks_with_typed_errors() {
     create(&mut s, 5);
     s.fork(5, 6).unwrap();
 }
+
+#[test]
+fn a_mapping_made_after_a_fork_is_its_own_sides_alone() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    create(&mut s, 1);
+    let a = map(&mut s, 1, 4);
+    write(&mut s, 1, a, 1);
+    s.fork(1, 2).unwrap();
+    s.platform.add_space(asce(&s, 2));
+    // The parent's new mapping lands in the MiB whose table the child
+    // still shares; its zero-page read must not show in the child,
+    // which has nothing there.
+    let b = map(&mut s, 1, 4);
+    assert_eq!(pt::segment_start(a), pt::segment_start(b));
+    assert_eq!(read(&mut s, 1, b), 0);
+    let child = asce(&s, 2);
+    assert_eq!(
+        access(&mut s, 2, child, b, None),
+        Err(zpager_ipc::abi::KillReason::Unmapped)
+    );
+    assert_eq!(read(&mut s, 2, a), 1);
+    audit(&s, baseline);
+    kill(&mut s, 1);
+    kill(&mut s, 2);
+    assert_eq!(s.frames_in_use(), baseline);
+}
