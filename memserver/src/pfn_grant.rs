@@ -219,7 +219,6 @@ impl<P: Platform> Server<P> {
         }
         let (first_pfn, pages) = (range.first_pfn, range.pages);
         let start = self.place_new(id, pages)?;
-        self.clear_for_new(id, start, start + pages * PAGE_SIZE)?;
         let region = Region {
             start,
             end: start + pages * PAGE_SIZE,
@@ -231,10 +230,7 @@ impl<P: Platform> Server<P> {
             },
             fixed: false,
         };
-        self.space(id)
-            .ok_or(MemError::BadRange)?
-            .insert(region)
-            .map_err(crate::remap::refusal)?;
+        self.insert_new(id, region)?;
         Ok(Response::Attached {
             addr: start,
             len: pages * PAGE_SIZE,

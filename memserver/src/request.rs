@@ -50,23 +50,14 @@ impl<P: Platform> Server<P> {
                     return Err(MemError::BadRange);
                 }
                 let start = self.place_new(id, pages)?;
-                let end = start + pages * PAGE_SIZE;
-                // A page table still shared since a fork there would let a
-                // read fault put the zero page where the other side has
-                // nothing mapped: the range's tables become this space's
-                // own first (nothing to do without a fork).
-                if self.unshare_cost(id, start, end, false) > 0 {
-                    self.clear_for_new(id, start, end)?;
-                }
-                let space = self.space(id).ok_or(MemError::BadRange)?;
                 let region = Region {
                     start,
-                    end,
+                    end: start + pages * PAGE_SIZE,
                     writable,
                     backing: Backing::Anon,
                     fixed: false,
                 };
-                space.insert(region).map_err(refusal)?;
+                self.insert_new(id, region)?;
                 Ok(Response::Mapped { addr: start })
             }
             Request::Unmap { addr, len } => {

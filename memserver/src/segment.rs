@@ -430,8 +430,9 @@ impl<P: Platform> Server<P> {
             return Err(MemError::TooManyRegions);
         }
         self.reach_range(id, start, end)?;
-        // Nothing is mapped there, but a page table a failed fault made
-        // may linger: take it out before the segment's tables go in.
+        // Nothing is mapped there, but a page table a failed fault made,
+        // or one shared since a fork, may hold the segment entries the
+        // attachment takes: whole MiBs, so nothing to unshare.
         if self
             .segments_in(id, start, end)
             .any(|(_, _, ste)| ste.is_valid())
@@ -450,10 +451,7 @@ impl<P: Platform> Server<P> {
             // Unmap, protect and mremap leave it alone: detach takes it.
             fixed: true,
         };
-        self.space(id)
-            .expect("live")
-            .insert(region)
-            .map_err(crate::remap::refusal)?;
+        self.insert_new(id, region)?;
         let tables = self.segment(seg_id).expect("named").tables.clone();
         let protected = mode != AttachMode::SharedWrite;
         for (i, &table) in tables.iter().enumerate() {

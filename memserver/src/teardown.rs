@@ -8,6 +8,7 @@
 use crate::apply::Replace;
 use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
 use crate::server::Server;
+use crate::space::Region;
 use crate::{Platform, PAGE_SIZE};
 use heapless::Vec;
 use zpager_ipc::protocol::MemError;
@@ -98,32 +99,24 @@ impl<P: Platform> Server<P> {
         });
     }
 
-    /// Takes out whatever entries the page tables of `start..end` (where
-    /// space `id` maps nothing) hold for it, before a window or a view of
-    /// a pfn range goes there: a table still shared since a fork may
-    /// hold what another sharer's fault filled in for a mapping of its
-    /// own there (the zero page of its anonymous memory), and the new
-    /// mapping's faults would fill it in for every sharer, which may
-    /// have other memory or nothing there (and, through its own copy of
-    /// the table, write the window's object or the range). Such a table
-    /// is left (a whole MiB) or unshared first, the frames for that
-    /// checked before anything changes; a table of the space's own keeps
-    /// its other entries.
-    pub(crate) fn clear_for_new(
-        &mut self,
-        id: usize,
-        start: u64,
-        end: u64,
-    ) -> Result<(), MemError> {
-        if !self
-            .segments_in(id, start, end)
-            .any(|(_, _, ste)| ste.is_valid())
-        {
-            return Ok(());
+    /// Inserts `region`, new to space `id`, once the tables of its range
+    /// are the space's own: a page table still shared since a fork there
+    /// holds what the other sharer's faults filled in for it (its zero
+    /// page), and the new region's faults would fill it for every sharer,
+    /// which may have other memory or nothing there. Such a table is
+    /// detached (a whole MiB) or unshared, the frames for that checked
+    /// before anything changes. The one way MapAnon, windows, pfn views
+    /// and segment attachments add a region.
+    pub(crate) fn insert_new(&mut self, id: usize, region: Region) -> Result<(), MemError> {
+        let (start, end) = (region.start, region.end);
+        if self.unshare_cost(id, start, end, false) > 0 {
+            self.can_unshare(id, self.unshare_cost(id, start, end, true))?;
+            self.clear(id, start, end, Mode::Live);
         }
-        self.can_unshare(id, self.unshare_cost(id, start, end, true))?;
-        self.clear(id, start, end, Mode::Live);
-        Ok(())
+        self.space(id)
+            .ok_or(MemError::BadRange)?
+            .insert(region)
+            .map_err(crate::remap::refusal)
     }
 
     /// Unshares the table of `page`'s segment for space `id` (see

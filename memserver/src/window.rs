@@ -59,17 +59,10 @@ impl<P: Platform> Server<P> {
         if pages == 0 || pages > seg.pages {
             return Err(MemError::BadRange);
         }
-        let start = space
-            .free_heap_range(pages)
-            .or_else(|| space.free_high_range(pages))
-            .ok_or(MemError::NoAddressSpace)?;
-        if space.regions.len() >= crate::space::MAX_REGIONS {
-            return Err(MemError::TooManyRegions);
-        }
+        let start = self.place_new(id, pages)?;
         let end = start + pages * PAGE_SIZE;
         // Its segment tables now, so `WindowSet` needs only page tables.
         self.reach_range(id, start, end)?;
-        self.clear_for_new(id, start, end)?;
         let region = Region {
             start,
             end,
@@ -81,10 +74,7 @@ impl<P: Platform> Server<P> {
             },
             fixed: false,
         };
-        self.space(id)
-            .expect("live")
-            .insert(region)
-            .map_err(crate::remap::refusal)?;
+        self.insert_new(id, region)?;
         Ok(Response::Mapped { addr: start })
     }
 
