@@ -7,7 +7,7 @@
 //! maps, and [`apply`] writes it. `request` serves client requests,
 //! `teardown` is the one path that clears a range (unmap, a space's
 //! death, mremap's source), `remap` and `relocate` grow, shrink and move
-//! ranges, [`segment`] keeps shared segments and their attachments,
+//! ranges, [`segment`] keeps shared segments (`attach` attaches and detaches them),
 //! `window` nonlinear windows onto them, [`pfn_grant`] the physical ranges
 //! the manifest grants, [`load`] builds a space from a program, [`frames`] and
 //! [`records`] keep the pool and the anonymous frames' records.
@@ -28,6 +28,7 @@
 extern crate alloc;
 
 pub mod apply;
+mod attach;
 pub mod family;
 mod fault;
 pub mod fork;

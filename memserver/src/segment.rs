@@ -26,13 +26,11 @@
 //! when one may have been the last, which is rare (a detach, an unmap
 //! of a window, a death, a delete) and costs a walk of the regions.
 
-use crate::pagetable::{self as pt, Entries, Kind, Pte, Ste, SwEntry};
+use crate::pagetable::{self as pt, Entries, Kind, Pte, SwEntry};
 use crate::server::Server;
 use crate::space::{Backing, Region};
-use crate::teardown::Mode;
 use crate::{Platform, PAGE_SIZE};
 use alloc::vec::Vec;
-use zpager_ipc::abi::layout;
 use zpager_ipc::dat::PAGES_PER_TABLE;
 use zpager_ipc::protocol::{MemError, Response};
 use zpager_ipc::segment::{AttachMode, Modes, Name};
@@ -387,155 +385,6 @@ impl<P: Platform> Server<P> {
         if self.pool.segments.is_empty() {
             self.pool.segments = Vec::new();
         }
-    }
-
-    /// `SegmentAttach` from space `id`.
-    pub(crate) fn attach(
-        &mut self,
-        id: usize,
-        name: Name,
-        mode: AttachMode,
-        at: Option<u64>,
-    ) -> Result<Response, MemError> {
-        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
-        let family = space.family;
-        let program = self.families[family].as_ref().expect("live").program;
-        let seg_id = self.segment_named(name).ok_or(MemError::NoSuchSegment)?;
-        let seg = self.segment(seg_id).expect("named");
-        if !seg.allows(family, program, mode) {
-            return Err(MemError::NotGranted);
-        }
-        let len = seg.span();
-        let start = match at {
-            Some(start) => {
-                let end = start.checked_add(len).ok_or(MemError::BadRange)?;
-                let inside = |lo: u64, hi: u64| lo <= start && end <= hi;
-                if !start.is_multiple_of(pt::SEGMENT_SIZE)
-                    || !(inside(layout::HEAP_BASE, layout::HEAP_END)
-                        || inside(layout::HIGH_BASE, layout::LARGE_SPACE_END))
-                {
-                    return Err(MemError::BadRange);
-                }
-                if space.regions.iter().any(|r| r.start < end && start < r.end) {
-                    return Err(MemError::Overlap);
-                }
-                start
-            }
-            None => space
-                .free_aligned_range(len)
-                .ok_or(MemError::NoAddressSpace)?,
-        };
-        let end = start + len;
-        if space.regions.len() >= crate::space::MAX_REGIONS {
-            return Err(MemError::TooManyRegions);
-        }
-        self.reach_range(id, start, end)?;
-        // Nothing is mapped there, but a page table a failed fault made,
-        // or one shared since a fork, may hold the segment entries the
-        // attachment takes: whole MiBs, so nothing to unshare.
-        if self
-            .segments_in(id, start, end)
-            .any(|(_, _, ste)| ste.is_valid())
-        {
-            self.clear(id, start, end, Mode::Live);
-        }
-        let region = Region {
-            start,
-            end,
-            writable: mode.writable(),
-            backing: Backing::Segment {
-                segment: seg_id,
-                first_page: 0,
-                mode,
-            },
-            // Unmap, protect and mremap leave it alone: detach takes it.
-            fixed: true,
-        };
-        self.insert_new(id, region)?;
-        let tables = self.segment(seg_id).expect("named").tables.clone();
-        let protected = mode != AttachMode::SharedWrite;
-        for (i, &table) in tables.iter().enumerate() {
-            let vaddr = start + i as u64 * pt::SEGMENT_SIZE;
-            let ste_phys = self.ste_for_attach(id, vaddr).expect("made above");
-            // Invalid to valid: no purge needed.
-            self.platform
-                .write_u64(ste_phys, Ste::new(table * PAGE_SIZE, protected).0);
-        }
-        Ok(Response::Attached { addr: start, len })
-    }
-
-    /// Makes space `id`'s tables reach `start..end` before a region goes
-    /// there: a region top, and a segment table for each 2 GiB stretch it
-    /// spans, charged to the family (`FrameLimit`, `OutOfMemory` before
-    /// anything is made), and room for one more region in the list.
-    pub(crate) fn reach_range(&mut self, id: usize, start: u64, end: u64) -> Result<(), MemError> {
-        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
-        let stretch = zpager_ipc::dat::REGION_THIRD_SIZE;
-        let stretches =
-            || (start / stretch..=(end - 1) / stretch).map(|i| (i * stretch).max(start));
-        let needed = if end > space.top.end() {
-            let missing = stretches().count() as u64;
-            crate::top::GROWTH_FRAMES + missing * pt::CRST_FRAMES
-        } else {
-            let missing = stretches()
-                .filter(|&at| space.top.ste_phys(&self.platform, at).is_none())
-                .count() as u64;
-            missing * pt::CRST_FRAMES
-        };
-        let f = self.families[space.family].as_ref().expect("live");
-        if !f.can_take(needed) {
-            return Err(MemError::FrameLimit);
-        }
-        if self.pool.frames.available() < needed {
-            return Err(MemError::OutOfMemory);
-        }
-        self.space(id)
-            .expect("live")
-            .regions
-            .try_reserve(1)
-            .map_err(|_| MemError::OutOfMemory)?;
-        self.reach(id, end, true)?;
-        for at in stretches() {
-            self.ste_for_attach(id, at)?;
-        }
-        Ok(())
-    }
-
-    /// Where space `id`'s segment entry for `vaddr` is, its segment table
-    /// made if the space has none there yet (frames checked by the caller).
-    fn ste_for_attach(&mut self, id: usize, vaddr: u64) -> Result<u64, MemError> {
-        let space = self.spaces[id].as_ref().expect("live");
-        let top = space.top;
-        if let Some(at) = top.ste_phys(&self.platform, vaddr) {
-            return Ok(at);
-        }
-        let family = self.families[space.family].as_mut().expect("live");
-        crate::top::new_segment_table(
-            &mut self.platform,
-            &mut self.pool.frames,
-            family,
-            top,
-            vaddr,
-        )
-        .ok_or(MemError::OutOfMemory)
-    }
-
-    /// `SegmentDetach` from space `id`.
-    pub(crate) fn detach(&mut self, id: usize, addr: u64) -> Result<Response, MemError> {
-        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
-        let region = *space
-            .regions
-            .iter()
-            .find(|r| r.start == addr && matches!(r.backing, Backing::Segment { .. }))
-            .ok_or(MemError::NotAttached)?;
-        // Carving one region out of the list never needs more room.
-        self.space(id)
-            .expect("live")
-            .carve(region.start, region.end, None)
-            .map_err(crate::remap::refusal)?;
-        self.clear(id, region.start, region.end, Mode::Live);
-        self.detached(region);
-        Ok(Response::Done)
     }
 
     /// A region backed by a segment (an attachment or a window piece) is

@@ -150,4 +150,60 @@ impl<P: Platform> Server<P> {
         family.frames += GROWTH_FRAMES - 1;
         Ok(())
     }
+
+    /// Makes space `id`'s tables reach `start..end` before a region goes
+    /// there: a region top, and a segment table for each 2 GiB stretch it
+    /// spans, charged to the family (`FrameLimit`, `OutOfMemory` before
+    /// anything is made), and room for one more region in the list.
+    pub(crate) fn reach_range(&mut self, id: usize, start: u64, end: u64) -> Result<(), MemError> {
+        let space = self.space_ref(id).ok_or(MemError::BadRange)?;
+        let stretch = zpager_ipc::dat::REGION_THIRD_SIZE;
+        let stretches =
+            || (start / stretch..=(end - 1) / stretch).map(|i| (i * stretch).max(start));
+        let needed = if end > space.top.end() {
+            let missing = stretches().count() as u64;
+            crate::top::GROWTH_FRAMES + missing * pt::CRST_FRAMES
+        } else {
+            let missing = stretches()
+                .filter(|&at| space.top.ste_phys(&self.platform, at).is_none())
+                .count() as u64;
+            missing * pt::CRST_FRAMES
+        };
+        let f = self.families[space.family].as_ref().expect("live");
+        if !f.can_take(needed) {
+            return Err(MemError::FrameLimit);
+        }
+        if self.pool.frames.available() < needed {
+            return Err(MemError::OutOfMemory);
+        }
+        self.space(id)
+            .expect("live")
+            .regions
+            .try_reserve(1)
+            .map_err(|_| MemError::OutOfMemory)?;
+        self.reach(id, end, true)?;
+        for at in stretches() {
+            self.ste_for_attach(id, at)?;
+        }
+        Ok(())
+    }
+
+    /// Where space `id`'s segment entry for `vaddr` is, its segment table
+    /// made if the space has none there yet (frames checked by the caller).
+    pub(crate) fn ste_for_attach(&mut self, id: usize, vaddr: u64) -> Result<u64, MemError> {
+        let space = self.spaces[id].as_ref().expect("live");
+        let top = space.top;
+        if let Some(at) = top.ste_phys(&self.platform, vaddr) {
+            return Ok(at);
+        }
+        let family = self.families[space.family].as_mut().expect("live");
+        crate::top::new_segment_table(
+            &mut self.platform,
+            &mut self.pool.frames,
+            family,
+            top,
+            vaddr,
+        )
+        .ok_or(MemError::OutOfMemory)
+    }
 }
