@@ -196,10 +196,6 @@ pub(super) fn audit_segments(s: &Server<SimMemory>) {
     super::windows::audit_windows(s);
 }
 
-fn check(s: &Server<SimMemory>, baseline: u64) {
-    audit(s, baseline);
-}
-
 #[test]
 fn shared_writable_attachers_see_every_write_and_fault_once() {
     let mut s = server();
@@ -215,7 +211,7 @@ fn shared_writable_attachers_see_every_write_and_fault_once() {
     let a = attach(&mut s, 1, "shm", AttachMode::SharedWrite);
     let b = attach(&mut s, 2, "shm", AttachMode::SharedWrite);
     assert_eq!(a % MIB, 0);
-    check(&s, baseline);
+    audit(&s, baseline);
     for i in 0..512 {
         write(&mut s, 1, a + i * PAGE_SIZE, (i % 250) as u8 + 1);
     }
@@ -233,13 +229,13 @@ fn shared_writable_attachers_see_every_write_and_fault_once() {
     // Not charged to the attachers.
     assert!(s.stats(1).family_frames < 16);
     assert_eq!(s.segment(0).unwrap().data_frames, 512);
-    check(&s, baseline);
+    audit(&s, baseline);
     assert_eq!(detach(&mut s, 1, a), Response::Done);
     assert_eq!(detach(&mut s, 1, a), Response::Error(MemError::NotAttached));
     let space = asce(&s, 1);
     let r = access(&mut s, 1, space, a, None);
     assert_eq!(r, Err(KillReason::Unmapped));
-    check(&s, baseline);
+    audit(&s, baseline);
     kill(&mut s, 1);
     // The creator is gone: the name goes, the segment stays for the
     // attacher still holding it.
@@ -248,7 +244,7 @@ fn shared_writable_attachers_see_every_write_and_fault_once() {
         Err(MemError::NoSuchSegment)
     );
     assert_eq!(read(&mut s, 2, b + 5), 0x77);
-    check(&s, baseline);
+    audit(&s, baseline);
     kill(&mut s, 2);
     assert!(s.pool.segments.is_empty());
     assert_eq!(s.frames_in_use(), baseline);
@@ -290,7 +286,7 @@ fn exclusive_writes_stay_private() {
     write(&mut s, 2, ew + 3 * PAGE_SIZE + 1, 98);
     // A page never touched: private zero for the writer only.
     write(&mut s, 2, ew + 100 * PAGE_SIZE, 97);
-    check(&s, baseline);
+    audit(&s, baseline);
     assert_eq!(read(&mut s, 2, ew), 99);
     assert_eq!(read(&mut s, 1, sw), 10);
     assert_eq!(read(&mut s, 2, sr), 10);
@@ -308,10 +304,10 @@ fn exclusive_writes_stay_private() {
     // The second MiB is still the segment's table.
     write(&mut s, 1, sw + MIB, 1);
     assert_eq!(read(&mut s, 2, ew + MIB), 1);
-    check(&s, baseline);
+    audit(&s, baseline);
     assert!(s.stats(2).family_anon_frames == 3);
     kill(&mut s, 2);
-    check(&s, baseline);
+    audit(&s, baseline);
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
@@ -327,7 +323,7 @@ fn fork_keeps_attachments() {
     write(&mut s, 1, sw, 1);
     write(&mut s, 1, ew + PAGE_SIZE, 2);
     s.fork(1, 2).unwrap();
-    check(&s, baseline);
+    audit(&s, baseline);
     assert_eq!(s.segment_regions(0), 4);
     write(&mut s, 2, sw, 3);
     assert_eq!(read(&mut s, 1, sw), 3);
@@ -335,9 +331,9 @@ fn fork_keeps_attachments() {
     write(&mut s, 2, ew + PAGE_SIZE, 4);
     assert_eq!(read(&mut s, 1, ew + PAGE_SIZE), 2);
     assert_eq!(read(&mut s, 2, ew), 3);
-    check(&s, baseline);
+    audit(&s, baseline);
     kill(&mut s, 1);
-    check(&s, baseline);
+    audit(&s, baseline);
     assert_eq!(read(&mut s, 2, sw), 3);
     kill(&mut s, 2);
     assert_eq!(s.frames_in_use(), baseline);
@@ -530,7 +526,7 @@ fn an_archive_segment_is_read_in_place_and_never_shared_writable() {
         crate::Platform::phys_bytes(&s.platform, ARCHIVE + 10, 1)[0],
         10
     );
-    check(&s, baseline);
+    audit(&s, baseline);
     kill(&mut s, 1);
     // Boot segments stay, their tables with them.
     assert_eq!(s.frames_in_use(), baseline + s.segment_frames());
@@ -551,7 +547,7 @@ fn attaching_high_grows_the_space() {
     let low = attach(&mut s, 1, "hi", AttachMode::SharedRead);
     assert!(low < layout::HEAP_END);
     assert_eq!(read(&mut s, 1, low + 2 * MIB + 8), 3);
-    check(&s, baseline);
+    audit(&s, baseline);
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
