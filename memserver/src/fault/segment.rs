@@ -45,7 +45,7 @@ impl<P: Platform> Fault<'_, P> {
         // private copy (of zeros, if the segment never had the page), a
         // read the segment's frame, copy-on-write.
         if write {
-            let own_pte = self.platform.pte(own, page);
+            let own_pte = self.platform.pte(own, index * PAGE_SIZE);
             let pfn = if own_pte.is_valid() {
                 self.new_frame(page, own_pte.pfn() * PAGE_SIZE, PAGE_SIZE)?
             } else {

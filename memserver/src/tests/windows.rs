@@ -724,3 +724,37 @@ fn a_window_made_after_a_fork_is_its_own_sides_alone() {
     kill(&mut s, 1);
     assert_eq!(s.frames_in_use(), baseline);
 }
+
+#[test]
+fn a_set_counts_a_page_table_for_every_mib_a_new_segment_table_reaches() {
+    let mut s = server();
+    let baseline = s.frames_in_use();
+    start(&mut s, 1, "maker");
+    let heap = (layout::HEAP_END - layout::HEAP_BASE) / PAGE_SIZE;
+    super::fork::map(&mut s, 1, heap);
+    make(&mut s, 1, "obj", 3);
+    let w = window(&mut s, 1, "obj", 600, true);
+    assert!(w >= layout::HIGH_BASE);
+    s.fork(1, 2).unwrap();
+    // The child has no segment table there: a set over the window's
+    // three MiBs needs one (a run of frames) and three page tables.
+    let held = s.stats(2).family_frames;
+    s.set_frame_limit(2, held + crate::pagetable::CRST_FRAMES + 1);
+    assert_eq!(try_set(&mut s, 2, w, 0, 0, 600), Err(MemError::FrameLimit));
+    audit(&s, baseline);
+    s.set_frame_limit(2, held + crate::pagetable::CRST_FRAMES + 3);
+    try_set(&mut s, 2, w, 0, 0, 600).unwrap();
+    assert_eq!(
+        s.stats(2).family_frames,
+        held + crate::pagetable::CRST_FRAMES + 3
+    );
+    // The family's limit is the parent's too, and its read below needs
+    // page tables of its own.
+    s.set_frame_limit(2, u64::MAX);
+    write(&mut s, 2, w + 599 * PAGE_SIZE, 4);
+    assert_eq!(read(&mut s, 1, w + 599 * PAGE_SIZE), 4);
+    audit(&s, baseline);
+    kill(&mut s, 2);
+    kill(&mut s, 1);
+    assert_eq!(s.frames_in_use(), baseline);
+}
