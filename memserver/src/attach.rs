@@ -55,15 +55,6 @@ impl<P: Platform> Server<P> {
             return Err(MemError::TooManyRegions);
         }
         self.reach_range(id, start, end)?;
-        // Nothing is mapped there, but a page table a failed fault made,
-        // or one shared since a fork, may hold the segment entries the
-        // attachment takes: whole MiBs, so nothing to unshare.
-        if self
-            .segments_in(id, start, end)
-            .any(|(_, _, ste)| ste.is_valid())
-        {
-            self.clear(id, start, end, Mode::Live);
-        }
         let region = Region {
             start,
             end,

@@ -109,7 +109,17 @@ impl<P: Platform> Server<P> {
     /// and segment attachments add a region.
     pub(crate) fn insert_new(&mut self, id: usize, region: Region) -> Result<(), MemError> {
         let (start, end) = (region.start, region.end);
-        if self.unshare_cost(id, start, end, false) > 0 {
+        // A segment attachment takes the segment entries themselves
+        // (whole MiBs, so nothing to unshare): any table there goes,
+        // one a failed fault left behind included.
+        let takes_entries = matches!(region.backing, crate::space::Backing::Segment { .. });
+        let clear = if takes_entries {
+            self.segments_in(id, start, end)
+                .any(|(_, _, ste)| ste.is_valid())
+        } else {
+            self.unshare_cost(id, start, end, false) > 0
+        };
+        if clear {
             self.can_unshare(id, self.unshare_cost(id, start, end, true))?;
             self.clear(id, start, end, Mode::Live);
         }

@@ -27,11 +27,7 @@ impl<P: Platform> Fault<'_, P> {
                 self.space.counters.zero_replaced += 1;
                 pfn
             }
-            Kind::ArchiveCow => {
-                let pfn = self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?;
-                self.space.counters.cow_faults += 1;
-                pfn
-            }
+            Kind::ArchiveCow => self.copy_page(page, pte)?,
             Kind::Anon if sw.is_cow() => {
                 let shared = pte.pfn();
                 self.space.counters.cow_faults += 1;
@@ -45,9 +41,19 @@ impl<P: Platform> Fault<'_, P> {
                 }
             }
             Kind::Segment if sw.is_cow() => self.copy_segment_page(page, pte)?,
-            Kind::Pfn if sw.is_cow() => self.copy_pfn_page(page, pte)?,
+            // A private view of a granted pfn range, as archive data.
+            Kind::Pfn if sw.is_cow() => self.copy_page(page, pte)?,
             _ => return Err(KillReason::Spurious),
         };
         Ok(Plan::Replace(Mapping::new(pfn, true, Kind::Anon)))
+    }
+
+    /// A private copy of the frame read-only entry `pte` maps at `page`
+    /// (archive data, a private view of a granted range): an anonymous
+    /// frame; the frame copied stays as it is for everyone else.
+    fn copy_page(&mut self, page: u64, pte: Pte) -> Result<u64, KillReason> {
+        let pfn = self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?;
+        self.space.counters.cow_faults += 1;
+        Ok(pfn)
     }
 }

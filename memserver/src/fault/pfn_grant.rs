@@ -8,8 +8,9 @@
 //! | `rw` | the frame writable (kept storage only) | the same |
 //! | private | the frame read-only, COW in the software entry only | a copy in an anonymous frame, charged to the family |
 //!
-//! A write to a private view's read-only entry copies the page too
-//! ([`Fault::copy_pfn_page`]); the range's frame is never written.
+//! A write to a private view's read-only entry copies the page as
+//! archive data is copied (`fault/cow.rs`); the range's frame is never
+//! written.
 
 use super::Fault;
 use crate::apply::{Mapping, Plan};
@@ -56,15 +57,5 @@ impl<P: Platform> Fault<'_, P> {
             return Ok(Plan::Fill(Mapping::new(pfn, true, Kind::Pfn)));
         }
         Ok(self.pfn_around(page, region, first_pfn, false))
-    }
-
-    /// A write to a private view's read-only, copy-on-write entry `pte`
-    /// of `page`: a private copy of the range's frame, which stays as it
-    /// is for every other view.
-    #[inline(never)]
-    pub(super) fn copy_pfn_page(&mut self, page: u64, pte: Pte) -> Result<u64, KillReason> {
-        let pfn = self.new_frame(page, pte.pfn() * PAGE_SIZE, PAGE_SIZE)?;
-        self.space.counters.cow_faults += 1;
-        Ok(pfn)
     }
 }
