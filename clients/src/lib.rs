@@ -4,8 +4,9 @@
 //! It provides the program entry (`_start`), a panic handler, console
 //! output ([`print!`], [`println!`]), exit with a status, the raw system
 //! calls (`sys`) and typed wrappers for the memory server's protocol
-//! (`mem`, `segment`, `window`, `process`). A program supplies `fn main() -> u64`
-//! and names it with [`entry!`]; its return value is the exit status.
+//! (`mem`, `segment`, `window`, `pfn`, `process`). A program supplies
+//! `fn main() -> u64` and names it with [`entry!`]; its return value is
+//! the exit status.
 //!
 //! Read this documentation with
 //! `cargo doc -p zpager-clients --target s390x-unknown-linux-gnu --open`

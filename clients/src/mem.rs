@@ -194,9 +194,20 @@ pub fn ping() {
     sys::call(MEMSERVER_ENDPOINT, [label::PING, 0, 0, 0, 0, 0]);
 }
 
-fn done(r: Response) -> Result<(), MemError> {
+/// `Done`, or the error the server answered.
+pub(crate) fn done(r: Response) -> Result<(), MemError> {
     match r {
         Response::Done => Ok(()),
+        Response::Error(e) => Err(e),
+        _ => Err(MemError::Malformed),
+    }
+}
+
+/// The mapping an `Attached` answer names (a segment attachment, a pfn
+/// view), or the error the server answered.
+pub(crate) fn attached(r: Response) -> Result<Mapping, MemError> {
+    match r {
+        Response::Attached { addr, len } => Ok(Mapping::from_raw(addr, len)),
         Response::Error(e) => Err(e),
         _ => Err(MemError::Malformed),
     }

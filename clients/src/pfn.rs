@@ -6,7 +6,7 @@
 use crate::mem::{request, Mapping};
 pub use zpager_ipc::pfn::{PfnMode, PfnModes};
 pub use zpager_ipc::protocol::MemError;
-use zpager_ipc::protocol::{Request, Response};
+use zpager_ipc::protocol::Request;
 
 /// Maps the whole of pfn range `range` in `mode`, placed as
 /// [`crate::mem::map_anon`] places memory; returns it as a [`Mapping`]
@@ -15,12 +15,8 @@ use zpager_ipc::protocol::{Request, Response};
 /// [`Mapping::unmap`]; [`crate::mem::protect`] changes its rights
 /// within what the view allows.
 pub fn map(range: &str, mode: PfnMode) -> Result<Mapping, MemError> {
-    match request(&Request::MapPfn {
+    crate::mem::attached(request(&Request::MapPfn {
         name: crate::segment::name(range)?,
         mode,
-    }) {
-        Response::Attached { addr, len } => Ok(Mapping::from_raw(addr, len)),
-        Response::Error(e) => Err(e),
-        _ => Err(MemError::Malformed),
-    }
+    }))
 }

@@ -2,9 +2,9 @@
 //! calls to the memory server. See `docs/clients.md` ("Shared
 //! segments") for what each mode means.
 
-use crate::mem::{request, Mapping};
+use crate::mem::{attached, done, request, Mapping};
 pub use zpager_ipc::protocol::MemError;
-use zpager_ipc::protocol::{Request, Response};
+use zpager_ipc::protocol::Request;
 pub use zpager_ipc::segment::{AttachMode, Modes, Name};
 
 /// `text` as a segment or program name (`BadRange` if it is not one: 1
@@ -36,15 +36,11 @@ pub fn grant(segment: &str, client: &str, modes: &str) -> Result<(), MemError> {
 /// server picks; returns the attachment as a [`Mapping`] of its whole
 /// length.
 pub fn attach(segment: &str, mode: AttachMode, at: Option<u64>) -> Result<Mapping, MemError> {
-    match request(&Request::SegmentAttach {
+    attached(request(&Request::SegmentAttach {
         name: name(segment)?,
         mode,
         at,
-    }) {
-        Response::Attached { addr, len } => Ok(Mapping::from_raw(addr, len)),
-        Response::Error(e) => Err(e),
-        _ => Err(MemError::Malformed),
-    }
+    }))
 }
 
 /// Detaches the segment attached at `addr` (one IDTE per MiB).
@@ -58,12 +54,4 @@ pub fn delete(segment: &str) -> Result<(), MemError> {
     done(request(&Request::SegmentDelete {
         name: name(segment)?,
     }))
-}
-
-fn done(r: Response) -> Result<(), MemError> {
-    match r {
-        Response::Done => Ok(()),
-        Response::Error(e) => Err(e),
-        _ => Err(MemError::Malformed),
-    }
 }

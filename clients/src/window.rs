@@ -36,16 +36,12 @@ pub fn create(segment: &str, pages: u64, writable: bool) -> Result<Window, MemEr
 /// mapped already is invalidated first, so the next access sees the new
 /// page).
 pub fn set(addr: u64, page: u64, object_page: u64, count: u64) -> Result<(), MemError> {
-    match request(&Request::WindowSet {
+    crate::mem::done(request(&Request::WindowSet {
         addr,
         page,
         object_page,
         count,
-    }) {
-        Response::Done => Ok(()),
-        Response::Error(e) => Err(e),
-        _ => Err(MemError::Malformed),
-    }
+    }))
 }
 
 impl Window {

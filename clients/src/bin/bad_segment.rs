@@ -3,7 +3,8 @@
 //! such segment, no grant, a mode not granted, an unaligned or
 //! out-of-space address, an address over something already mapped, a
 //! detach of something never attached, a grant or delete of a boot
-//! segment, a name already taken, unmap and protect of an attachment;
+//! segment, a malformed name, a name already taken, unmap of an
+//! attachment;
 //! then stores into its SR attachment. Args: `granted=NAME` (a boot
 //! segment it may attach `sr` only), `ungranted=NAME` (one it may not).
 #![no_std]
