@@ -61,9 +61,19 @@
 //!   range. These are the only frames a grant can reach: an archive data
 //!   entry, or storage the memory server keeps out of its pool at boot.
 
-use crate::pfn::{PfnMode, PfnModes};
-use crate::segment::{AttachMode, Modes, Name};
+use crate::pfn::PfnModes;
 use core::fmt;
+
+mod objects;
+pub use objects::{
+    BootObject, Grants, PfnRangeSpec, SegmentSource, SegmentSpec, MAX_BOOT_SEGMENTS,
+    MAX_CLIENT_GRANTS, MAX_CLIENT_PFN_GRANTS, MAX_PFN_RANGES, MAX_PFN_RANGE_BYTES,
+    MAX_SEGMENT_BYTES,
+};
+use objects::{Kind, PFN_RANGE, SEGMENT};
+
+/// The kinds of boot object a line may declare.
+const KINDS: [&Kind; 2] = [&SEGMENT, &PFN_RANGE];
 
 /// Most clients a manifest may start: one space and one thread each, next
 /// to the memory server's, in the kernel's tables of 32.
@@ -124,75 +134,6 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
         return Err("that name is reserved: the system's own console lines start with it");
     }
     Ok(())
-}
-
-/// Most `grant=` options on one client line.
-pub const MAX_CLIENT_GRANTS: usize = 8;
-
-/// Most `segment` lines in a manifest.
-pub const MAX_BOOT_SEGMENTS: usize = 16;
-
-/// Largest empty boot segment: 1 TiB (the pool bounds it further).
-pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
-
-/// Most `pfn=` options on one client line.
-pub const MAX_CLIENT_PFN_GRANTS: usize = MAX_CLIENT_GRANTS;
-
-/// Most `pfnrange` lines in a manifest.
-pub const MAX_PFN_RANGES: usize = 16;
-
-/// Largest kept pfn range: 1 TiB (the storage free at boot, in one
-/// piece, bounds it further).
-pub const MAX_PFN_RANGE_BYTES: u64 = 1 << 40;
-
-/// A client's `grant=` options (boot segment names and the [`Modes`]
-/// each allows) or its `pfn=` options (pfn range names and the
-/// [`PfnModes`] each allows).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Grants<'a, M = Modes> {
-    list: [Option<(&'a str, M)>; MAX_CLIENT_GRANTS],
-}
-
-impl<'a, M: Copy> Grants<'a, M> {
-    /// The grants, in the order the line gives them.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, M)> + '_ {
-        self.list.iter().flatten().copied()
-    }
-
-    fn push(&mut self, segment: &'a str, modes: M) -> bool {
-        match self.list.iter_mut().find(|g| g.is_none()) {
-            Some(slot) => {
-                *slot = Some((segment, modes));
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// Where a boot segment's pages come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SegmentSource<'a> {
-    /// The archive entry of that name, mapped in place.
-    File(&'a str),
-    /// Empty, this many bytes (rounded up to whole MiB by the server).
-    Size(u64),
-}
-
-/// A `segment` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SegmentSpec<'a> {
-    pub name: &'a str,
-    pub source: SegmentSource<'a>,
-}
-
-/// A `pfnrange` line: `File` is an archive data entry's frames, read in
-/// place; `Size` that many bytes (rounded up to pages) of contiguous
-/// storage kept out of the pool at boot and zeroed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PfnRangeSpec<'a> {
-    pub name: &'a str,
-    pub source: SegmentSource<'a>,
 }
 
 /// How a client is expected to end.
@@ -258,8 +199,8 @@ impl fmt::Display for ManifestError {
 #[allow(clippy::large_enum_variant)]
 enum Line<'a> {
     Client(ClientSpec<'a>),
-    Segment(SegmentSpec<'a>),
-    PfnRange(PfnRangeSpec<'a>),
+    /// A boot object: a `segment` or `pfnrange` line.
+    Object(&'static Kind, BootObject<'a>),
 }
 
 /// Parses one line; `None` for blank and comment lines.
@@ -274,25 +215,20 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
             what,
         }))
     };
-    if let Some(rest) = line.strip_prefix("segment ") {
-        return Some(
-            parse_segment(rest)
-                .map(Line::Segment)
-                .map_err(|what| ManifestError {
-                    line: line_no,
-                    what,
-                }),
-        );
-    }
-    if let Some(rest) = line.strip_prefix("pfnrange ") {
-        return Some(
-            parse_pfn_range(rest)
-                .map(Line::PfnRange)
-                .map_err(|what| ManifestError {
-                    line: line_no,
-                    what,
-                }),
-        );
+    for kind in KINDS {
+        let prefix = line
+            .strip_prefix(kind.keyword)
+            .and_then(|r| r.strip_prefix(' '));
+        if let Some(rest) = prefix {
+            return Some(
+                objects::parse(kind, rest)
+                    .map(|o| Line::Object(kind, o))
+                    .map_err(|what| ManifestError {
+                        line: line_no,
+                        what,
+                    }),
+            );
+        }
     }
     let Some(rest) = line.strip_prefix("client ") else {
         return err(
@@ -343,32 +279,12 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
         } else if word == "server_stats" {
             server_stats = true;
         } else if let Some(value) = word.strip_prefix("grant=") {
-            let Some((segment, modes)) = value.split_once(':') else {
-                return err(
-                    "grant must be `grant=<segment>:<modes>`, modes sr, sw, ew joined by +",
-                );
-            };
-            let Some(modes) = Modes::parse(modes) else {
-                return err("grant modes are sr, sw, ew joined by +");
-            };
-            if Name::new(segment).is_none() {
-                return err("segment names are 1 to 28 letters, digits, `_` and `-`");
-            }
-            if !grants.push(segment, modes) {
-                return err("more than 8 grants on one client line");
+            if let Err(what) = grants.parse_push(&SEGMENT, value) {
+                return err(what);
             }
         } else if let Some(value) = word.strip_prefix("pfn=") {
-            let Some((range, modes)) = value.split_once(':') else {
-                return err("pfn must be `pfn=<range>:<modes>`, modes ro, rw, private joined by +");
-            };
-            let Some(modes) = PfnModes::parse(modes) else {
-                return err("pfn modes are ro, rw, private joined by +");
-            };
-            if Name::new(range).is_none() {
-                return err("pfn range names are 1 to 28 letters, digits, `_` and `-`");
-            }
-            if !pfn_grants.push(range, modes) {
-                return err("more than 8 pfn grants on one client line");
+            if let Err(what) = pfn_grants.parse_push(&PFN_RANGE, value) {
+                return err(what);
             }
         } else {
             break;
@@ -389,52 +305,6 @@ fn parse_line(line_no: usize, raw: &str) -> Option<Result<Line<'_>, ManifestErro
         pfn_grants,
         args: rest,
     })))
-}
-
-/// Parses what follows `segment ` on a line.
-fn parse_segment(rest: &str) -> Result<SegmentSpec<'_>, &'static str> {
-    let mut words = rest.split_whitespace();
-    let name = words.next().unwrap_or("");
-    if Name::new(name).is_none() {
-        return Err("segment names are 1 to 28 letters, digits, `_` and `-`");
-    }
-    let source = match words.next() {
-        Some(w) if w.starts_with("file=") && w.len() > 5 => SegmentSource::File(&w[5..]),
-        Some(w) if w.starts_with("size=") => {
-            SegmentSource::Size(parse_size(&w[5..]).ok_or("segment size must be like 64M or 1G")?)
-        }
-        _ => return Err("expected `segment <name> file=<archive entry>` or `size=<N>[K|M|G]`"),
-    };
-    if words.next().is_some() {
-        return Err("a segment line takes a name and one of file= or size=");
-    }
-    if matches!(source, SegmentSource::Size(n) if n == 0 || n > MAX_SEGMENT_BYTES) {
-        return Err("segment size must be from 1 byte to 1T");
-    }
-    Ok(SegmentSpec { name, source })
-}
-
-/// Parses what follows `pfnrange ` on a line.
-fn parse_pfn_range(rest: &str) -> Result<PfnRangeSpec<'_>, &'static str> {
-    let mut words = rest.split_whitespace();
-    let name = words.next().unwrap_or("");
-    if Name::new(name).is_none() {
-        return Err("pfn range names are 1 to 28 letters, digits, `_` and `-`");
-    }
-    let source = match words.next() {
-        Some(w) if w.starts_with("file=") && w.len() > 5 => SegmentSource::File(&w[5..]),
-        Some(w) if w.starts_with("size=") => SegmentSource::Size(
-            parse_size(&w[5..]).ok_or("pfn range size must be like 64K or 16M")?,
-        ),
-        _ => return Err("expected `pfnrange <name> file=<archive entry>` or `size=<N>[K|M|G]`"),
-    };
-    if words.next().is_some() {
-        return Err("a pfnrange line takes a name and one of file= or size=");
-    }
-    if matches!(source, SegmentSource::Size(n) if n == 0 || n > MAX_PFN_RANGE_BYTES) {
-        return Err("pfn range size must be from 1 byte to 1T");
-    }
-    Ok(PfnRangeSpec { name, source })
 }
 
 /// A byte count: digits with an optional K, M, G or T suffix.
@@ -466,27 +336,31 @@ fn lines(text: &str) -> impl Iterator<Item = Result<Line<'_>, ManifestError>> {
 pub fn clients(text: &str) -> impl Iterator<Item = Result<ClientSpec<'_>, ManifestError>> {
     lines(text).filter_map(|l| match l {
         Ok(Line::Client(c)) => Some(Ok(c)),
-        Ok(Line::Segment(_) | Line::PfnRange(_)) => None,
+        Ok(Line::Object(..)) => None,
+        Err(e) => Some(Err(e)),
+    })
+}
+
+/// The `kind` lines of a manifest, in order.
+fn objects_of<'a>(
+    text: &'a str,
+    kind: &'static Kind,
+) -> impl Iterator<Item = Result<BootObject<'a>, ManifestError>> + 'a {
+    lines(text).filter_map(move |l| match l {
+        Ok(Line::Object(k, o)) if k.keyword == kind.keyword => Some(Ok(o)),
+        Ok(_) => None,
         Err(e) => Some(Err(e)),
     })
 }
 
 /// The boot segments of a manifest, in order.
 pub fn segments(text: &str) -> impl Iterator<Item = Result<SegmentSpec<'_>, ManifestError>> {
-    lines(text).filter_map(|l| match l {
-        Ok(Line::Segment(s)) => Some(Ok(s)),
-        Ok(Line::Client(_) | Line::PfnRange(_)) => None,
-        Err(e) => Some(Err(e)),
-    })
+    objects_of(text, &SEGMENT)
 }
 
 /// The pfn ranges of a manifest, in order.
 pub fn pfn_ranges(text: &str) -> impl Iterator<Item = Result<PfnRangeSpec<'_>, ManifestError>> {
-    lines(text).filter_map(|l| match l {
-        Ok(Line::PfnRange(r)) => Some(Ok(r)),
-        Ok(Line::Client(_) | Line::Segment(_)) => None,
-        Err(e) => Some(Err(e)),
-    })
+    objects_of(text, &PFN_RANGE)
 }
 
 /// How a client is known on the console, in kill lines and in the
@@ -528,7 +402,7 @@ pub fn instances(text: &str) -> impl Iterator<Item = (Instance<'_>, ClientSpec<'
 
 /// Checks a whole manifest; returns how many clients it starts.
 pub fn validate(text: &str) -> Result<usize, ManifestError> {
-    let (mut n, mut segments, mut ranges) = (0, 0, 0);
+    let (mut clients, mut objects) = (0, [0usize; KINDS.len()]);
     for (line, c) in text.lines().enumerate() {
         let err = |what| ManifestError {
             line: line + 1,
@@ -536,75 +410,33 @@ pub fn validate(text: &str) -> Result<usize, ManifestError> {
         };
         match parse_line(line + 1, c).transpose()? {
             Some(Line::Client(spec)) => {
-                n += 1;
-                if n > MAX_CLIENTS {
+                clients += 1;
+                if clients > MAX_CLIENTS {
                     return Err(err("more than 31 clients"));
                 }
-                for (name, modes) in spec.grants.iter() {
-                    let declared = self::segments(text).flatten().find(|s| s.name == name);
-                    match declared {
-                        None => {
-                            return Err(err("grant names a segment no `segment` line declares"))
-                        }
-                        Some(SegmentSpec {
-                            source: SegmentSource::File(_),
-                            ..
-                        }) if modes.contains(AttachMode::SharedWrite) => {
-                            return Err(err(
-                                "a file segment is read in place: it cannot be granted sw",
-                            ))
-                        }
-                        Some(_) => {}
-                    }
-                }
-                for (name, modes) in spec.pfn_grants.iter() {
-                    let declared = self::pfn_ranges(text).flatten().find(|r| r.name == name);
-                    match declared {
-                        None => return Err(err("pfn names a range no `pfnrange` line declares")),
-                        Some(PfnRangeSpec {
-                            source: SegmentSource::File(_),
-                            ..
-                        }) if modes.contains(PfnMode::ReadWrite) => {
-                            return Err(err(
-                                "a file pfn range is read in place: it cannot be granted rw",
-                            ))
-                        }
-                        Some(_) => {}
-                    }
-                }
+                spec.grants.check(&SEGMENT, text).map_err(err)?;
+                spec.pfn_grants.check(&PFN_RANGE, text).map_err(err)?;
             }
-            Some(Line::PfnRange(spec)) => {
-                ranges += 1;
-                if ranges > MAX_PFN_RANGES {
-                    return Err(err("more than 16 pfn ranges"));
+            Some(Line::Object(kind, object)) => {
+                let i = KINDS
+                    .iter()
+                    .position(|k| k.keyword == kind.keyword)
+                    .unwrap_or(0);
+                objects[i] += 1;
+                if objects[i] > kind.max_count {
+                    return Err(err(kind.too_many));
                 }
-                if self::pfn_ranges(text)
+                let same = objects_of(text, kind)
                     .flatten()
-                    .filter(|r| r.name == spec.name)
-                    .count()
-                    > 1
-                {
-                    return Err(err("two pfn ranges with one name"));
-                }
-            }
-            Some(Line::Segment(spec)) => {
-                segments += 1;
-                if segments > MAX_BOOT_SEGMENTS {
-                    return Err(err("more than 16 segments"));
-                }
-                if self::segments(text)
-                    .flatten()
-                    .filter(|s| s.name == spec.name)
-                    .count()
-                    > 1
-                {
-                    return Err(err("two segments with one name"));
+                    .filter(|o| o.name == object.name);
+                if same.count() > 1 {
+                    return Err(err(kind.duplicate));
                 }
             }
             None => {}
         }
     }
-    Ok(n)
+    Ok(clients)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 extern crate std;
 use super::*;
+use crate::segment::AttachMode;
 
 #[test]
 fn parses_clients() {
