@@ -243,14 +243,10 @@ fn pack_with(
     segments: &[String],
     pfn_ranges: &[String],
 ) -> Vec<u8> {
-    let (segment_lines, mut files) =
-        xtask::archive::segments_for(segments).expect("well-formed segment specs");
-    let (pfn_lines, pfn_files) =
-        xtask::archive::pfn_ranges_for(pfn_ranges).expect("well-formed pfn specs");
-    files.extend(pfn_files);
+    let (objects, files) = xtask::archive::boot_objects(segments, pfn_ranges)
+        .expect("well-formed segment and pfn specs");
     let manifest = clients.map(|specs| {
-        segment_lines.clone()
-            + &pfn_lines
+        objects.clone()
             + &specs
                 .iter()
                 .map(|s| xtask::archive::manifest_line(s) + "\n")

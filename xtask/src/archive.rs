@@ -131,6 +131,15 @@ pub fn pfn_ranges_for(specs: &[String]) -> Result<(String, Files)> {
     boot_objects_for("pfn", "pfnrange", pfn_entry, specs)
 }
 
+/// The manifest lines and archive files for both: segments first.
+pub fn boot_objects(segments: &[String], pfn_ranges: &[String]) -> Result<(String, Files)> {
+    let (mut text, mut files) = segments_for(segments)?;
+    let (pfn_text, pfn_files) = pfn_ranges_for(pfn_ranges)?;
+    text.push_str(&pfn_text);
+    files.extend(pfn_files);
+    Ok((text, files))
+}
+
 /// Manifest lines `KEYWORD NAME size=N|file=ENTRY` for the specs of
 /// option `--OPTION`, with the host files they name packed as `entry`.
 fn boot_objects_for(
@@ -156,12 +165,7 @@ fn boot_objects_for(
             }
             None => format!("{keyword} {name} {}\n", source.trim()),
         };
-        let parsed = if keyword == "pfnrange" {
-            manifest::pfn_ranges(&line).next().map(|r| r.map(|_| ()))
-        } else {
-            manifest::segments(&line).next().map(|r| r.map(|_| ()))
-        };
-        if let Some(Err(e)) = parsed {
+        if let Err(e) = manifest::validate(&line) {
             bail!("--{option} {spec:?}: {}", e.what);
         }
         text.push_str(&line);

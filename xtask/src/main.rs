@@ -178,11 +178,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         args.clients.clone()
     };
-    let (segment_lines, mut files) = archive::segments_for(&args.segments)?;
-    let (pfn_lines, pfn_files) = archive::pfn_ranges_for(&args.pfn_ranges)?;
-    files.extend(pfn_files);
-    let manifest =
-        segment_lines + &pfn_lines + &archive::manifest_for(&specs, &guest::client_names()?)?;
+    let (objects, files) = archive::boot_objects(&args.segments, &args.pfn_ranges)?;
+    let manifest = objects + &archive::manifest_for(&specs, &guest::client_names()?)?;
     let manifest_text = manifest.clone();
     qemu::ensure_installed()?;
     let images = guest::build(args.build.profile())?;
