@@ -237,7 +237,7 @@ fn audit_space(
                     at("archive copy-on-write entry writable or not in the archive")
                 ),
                 Kind::Pfn => {
-                    if let Err(e) = super::pfn_grants::check_pfn_entry(s, id, vaddr) {
+                    if let Err(e) = super::shared_audit::check_pfn_entry(s, id, vaddr) {
                         prop_assert!(false, "{}", at(&e));
                     }
                     prop_assert!(

@@ -94,7 +94,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                 let vaddr = base + j * PAGE_SIZE;
                 let pte = p.pte(table, vaddr);
                 if pte.is_valid() && p.sw(table, vaddr).kind() == Kind::Pfn {
-                    if let Err(e) = super::pfn_grants::check_pfn_entry(s, id, vaddr) {
+                    if let Err(e) = super::shared_audit::check_pfn_entry(s, id, vaddr) {
                         panic!("space {id} at {vaddr:#x}: {e}");
                     }
                 }
@@ -153,7 +153,7 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
                     "I14: a private table's segment entry writable or not COW"
                 );
             } else if sw.kind() == Kind::Window {
-                // `windows::audit_windows` checks it against its window.
+                // `shared_audit::audit_windows` checks it against its window.
                 assert!(!sw.is_cow(), "I14: a COW window entry");
             } else {
                 assert!(
@@ -184,8 +184,8 @@ pub(super) fn audit(s: &Server<SimMemory>, baseline: u64) {
         "I3: family frame counts"
     );
     audit_offline(s);
-    super::segments::audit_segments(s);
-    super::pfn_grants::audit_kept(s);
+    super::shared_audit::audit_segments(s);
+    super::shared_audit::audit_kept(s);
 }
 
 /// The valid ones of `top.segment_entries()`, read a table at a time

@@ -23,6 +23,7 @@ mod segment_ops;
 mod segment_places;
 mod segment_replay;
 mod segments;
+mod shared_audit;
 mod sim;
 mod units;
 mod view_model;

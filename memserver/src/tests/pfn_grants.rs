@@ -8,15 +8,13 @@
 use super::audit::audit_plain;
 use super::fork::{audit, read, server, write};
 use super::segments::{name, start};
+use super::shared_audit::audit_kept;
 use super::{kill, ARCHIVE};
 use crate::pagetable::{Entries, Kind};
 use crate::pfn_grant::RangeSource;
 use crate::server::Server;
 use crate::sim::SimMemory;
-use crate::space::Backing;
 use crate::{Platform, PAGE_SIZE};
-use std::format;
-use std::string::String;
 use std::vec::Vec;
 use zpager_ipc::abi::KillReason;
 use zpager_ipc::pfn::{PfnMode, PfnModes};
@@ -91,142 +89,6 @@ fn entry(s: &Server<SimMemory>, id: usize, vaddr: u64) -> (crate::pagetable::Pte
     let table = ste.table() / PAGE_SIZE;
     let sw = p.sw(table, vaddr);
     (p.pte(table, vaddr), sw.kind(), sw.is_cow())
-}
-
-/// I2, I13 and I15 for the valid pfn entry at `vaddr` of space `id`: a
-/// pfn entry maps what its region names and nothing else. The message
-/// page and program text as before (text read-only and the only thing
-/// executable); a granted range's page is the range's frame there, never
-/// executable; read-only and COW in a private view, never COW elsewhere,
-/// and writable only in an `rw` view of kept storage.
-pub(super) fn check_pfn_entry(s: &Server<SimMemory>, id: usize, vaddr: u64) -> Result<(), String> {
-    let p = &s.platform;
-    let space = s.space_ref(id).ok_or("no such space")?;
-    let ste = p.ste(space.top.ste_phys(p, vaddr).ok_or("no segment table")?);
-    let table = ste.table() / PAGE_SIZE;
-    let (pte, sw) = (p.pte(table, vaddr), p.sw(table, vaddr));
-    let region = space
-        .find(vaddr)
-        .ok_or("I2: a pfn entry outside every region")?;
-    let index = (vaddr - region.start) / PAGE_SIZE;
-    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(String::from(what)) };
-    match region.backing {
-        Backing::Owned { pfn } => check(
-            pte.pfn() == pfn && !pte.is_executable() && !sw.is_cow(),
-            "I2: the message page's entry maps another frame, or is executable or COW",
-        ),
-        Backing::Pfn {
-            first_pfn,
-            executable,
-        } => {
-            let (frames, _) = s.frames_and_records();
-            check(
-                pte.pfn() == first_pfn + index && !frames.owns(pte.pfn()),
-                "I2: a program text entry maps a frame not its archive page",
-            )?;
-            check(!pte.is_writable(), "I2: writable archive entry")?;
-            check(
-                pte.is_executable() == executable && !sw.is_cow(),
-                "I13: program entry executable where the program is not (or COW)",
-            )
-        }
-        Backing::PfnRange {
-            first_pfn,
-            writable,
-            private,
-        } => {
-            check(
-                pte.pfn() == first_pfn + index,
-                &format!(
-                    "I15: maps frame {:#x}, its view's page is frame {:#x}",
-                    pte.pfn(),
-                    first_pfn + index
-                ),
-            )?;
-            check(
-                s.pfn_ranges.iter().any(|r| r.contains(pte.pfn())),
-                "I15: a pfn view maps a frame of no granted range",
-            )?;
-            check(!pte.is_executable(), "I13: executable pfn range entry")?;
-            if private {
-                check(
-                    !pte.is_writable() && sw.is_cow(),
-                    "I15: a private view's entry writable or not COW",
-                )
-            } else {
-                check(!sw.is_cow(), "I15: a shared view's entry COW")?;
-                check(
-                    !pte.is_writable() || (writable && region.writable && s.is_kept(pte.pfn())),
-                    "I2: a writable pfn entry that is not an rw view of kept storage",
-                )
-            }
-        }
-        other => Err(format!("I2: a pfn entry in a {other:?} region")),
-    }
-}
-
-/// I15: kept storage is out of the pool for good and holds nothing else:
-/// none of it is free (on the stack or untouched), has a record, is a
-/// segment, region or page table, or is mapped by anything but a pfn
-/// entry; ranges do not overlap; the file ranges lie outside the pool.
-pub(super) fn audit_kept(s: &Server<SimMemory>) {
-    if s.pfn_ranges.is_empty() {
-        // Nothing is kept or granted: every check below is empty (and
-        // the walk of every segment entry would slow the model tests).
-        return;
-    }
-    let p = &s.platform;
-    let (frames, records) = s.frames_and_records();
-    let (untouched, stack) = frames.free_frames(p);
-    for (i, r) in s.pfn_ranges.iter().enumerate() {
-        for other in &s.pfn_ranges[i + 1..] {
-            assert!(
-                r.first_pfn + r.pages <= other.first_pfn
-                    || other.first_pfn + other.pages <= r.first_pfn,
-                "I15: ranges {} and {} overlap",
-                r.name,
-                other.name
-            );
-        }
-        for pfn in r.first_pfn..r.first_pfn + r.pages {
-            match r.source {
-                RangeSource::Archive => assert!(!frames.owns(pfn), "I15: file range in the pool"),
-                RangeSource::Kept => {
-                    assert!(
-                        !stack.contains(&pfn)
-                            && !untouched.iter().any(|u| (u.0..u.1).contains(&pfn)),
-                        "I15: kept frame {pfn:#x} can be handed out"
-                    );
-                    assert!(
-                        !records.is_anon(p, pfn),
-                        "I15: kept frame {pfn:#x} has a record"
-                    );
-                }
-            }
-        }
-    }
-    for space in s.spaces.iter().flatten() {
-        for pfn in space.top.table_frames(p) {
-            assert!(!s.is_kept(pfn), "I15: a segment table in kept storage");
-        }
-        for (base, ste_phys) in super::fork::valid_segment_entries(p, space.top) {
-            let ste = p.ste(ste_phys);
-            let table = ste.table() / PAGE_SIZE;
-            assert!(!s.is_kept(table), "I15: a page table in kept storage");
-            for j in 0..256 {
-                let vaddr = base + j * PAGE_SIZE;
-                let pte = p.pte(table, vaddr);
-                if pte.is_valid() && s.is_kept(pte.pfn()) {
-                    assert_eq!(
-                        p.sw(table, vaddr).kind(),
-                        Kind::Pfn,
-                        "I15: kept frame {:#x} mapped by a non-pfn entry",
-                        pte.pfn()
-                    );
-                }
-            }
-        }
-    }
 }
 
 #[test]

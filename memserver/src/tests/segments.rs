@@ -4,12 +4,11 @@
 
 use super::fork::{asce, audit, read, server, write};
 use super::{create, kill, ARCHIVE};
-use crate::pagetable::{Entries, Kind};
+
 use crate::segment::Source;
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
 use crate::{pagetable as pt, PAGE_SIZE};
-use std::collections::BTreeMap;
 use std::vec::Vec;
 use zpager_ipc::abi::{layout, KillReason};
 use zpager_ipc::protocol::{MemError, Request, Response};
@@ -77,123 +76,6 @@ pub(super) fn attach(s: &mut Server<SimMemory>, id: usize, seg: &str, mode: Atta
 
 pub(super) fn detach(s: &mut Server<SimMemory>, id: usize, addr: u64) -> Response {
     s.request(id, Request::SegmentDetach { addr })
-}
-
-/// The segment invariants: every segment's own tables hold only its
-/// pages (kind segment, its index, no COW) and as many frames as it
-/// counts; each attachment's segment entries point at the segment's own
-/// tables, protected unless shared-writable, or (exclusive-writable
-/// only) at a private table whose segment entries are read-only and
-/// copy-on-write; every region backed by a segment (attachment or
-/// window) names a live one, and a segment whose name is gone lives only
-/// while such a region does. Windows: `windows::audit_windows`.
-pub(super) fn audit_segments(s: &Server<SimMemory>) {
-    let p = &s.platform;
-    let mut users: BTreeMap<usize, u64> = BTreeMap::new();
-    for space in s.spaces.iter().flatten() {
-        for r in &space.regions {
-            if let Some(segment) = crate::segment::backing_segment(r) {
-                *users.entry(segment).or_default() += 1;
-                assert!(
-                    s.segment(segment).is_some(),
-                    "I14: a region at {:#x} is backed by freed segment {segment}",
-                    r.start
-                );
-            }
-            let crate::space::Backing::Segment {
-                segment,
-                first_page,
-                mode,
-            } = r.backing
-            else {
-                continue;
-            };
-            let seg = s
-                .segment(segment)
-                .expect("I14: a region attaches a freed segment");
-            assert!(r.start % MIB == 0 && r.end % MIB == 0 && first_page % 256 == 0);
-            for mib in (r.start..r.end).step_by(MIB as usize) {
-                let ste = p.ste(space.top.ste_phys(p, mib).expect("attached"));
-                assert!(ste.is_valid(), "I14: attached MiB {mib:#x} without a table");
-                let own = seg.tables[((first_page + (mib - r.start) / PAGE_SIZE) / 256) as usize];
-                let table = ste.table() / PAGE_SIZE;
-                if table == own {
-                    assert_eq!(
-                        ste.is_protected(),
-                        mode != AttachMode::SharedWrite,
-                        "I14: {mode:?} attachment at {mib:#x} with the wrong protection"
-                    );
-                    continue;
-                }
-                assert_eq!(
-                    mode,
-                    AttachMode::ExclusiveWrite,
-                    "I14: {mode:?} attachment at {mib:#x} points at a table not the segment's"
-                );
-                for j in 0..256 {
-                    let page = mib + j * PAGE_SIZE;
-                    let (pte, sw) = (p.pte(table, page), p.sw(table, page));
-                    if pte.is_valid() && sw.kind() == Kind::Segment {
-                        assert!(
-                            sw.is_cow() && !pte.is_writable(),
-                            "I14: private view of segment page at {page:#x} writable or not COW"
-                        );
-                        assert_eq!(
-                            p.pte(own, page).pfn(),
-                            pte.pfn(),
-                            "I14: stale segment frame"
-                        );
-                    }
-                }
-            }
-        }
-    }
-    for (id, seg) in s.pool.segments.iter().enumerate() {
-        let Some(seg) = seg else { continue };
-        let regions = users.get(&id).copied().unwrap_or(0);
-        assert_eq!(
-            s.segment_regions(id) as u64,
-            regions,
-            "I14: regions backed by segment {}",
-            seg.name
-        );
-        assert!(
-            !seg.deleted || regions > 0,
-            "I14: deleted segment {} outlives its attachments and windows",
-            seg.name
-        );
-        let mut frames = 0;
-        for (mib, &table) in seg.tables.iter().enumerate() {
-            assert_eq!(s.pool.records.segment_of_table(p, table), Some(id));
-            for j in 0..256u64 {
-                let index = mib as u64 * 256 + j;
-                let (pte, sw) = (p.pte(table, j * PAGE_SIZE), p.sw(table, j * PAGE_SIZE));
-                if !pte.is_valid() {
-                    assert_eq!(sw.0, 0, "I6: invalid segment entry with a software entry");
-                    continue;
-                }
-                assert_eq!(
-                    (sw.kind(), sw.index(), sw.is_cow()),
-                    (Kind::Segment, index, false),
-                    "I14: entry {index} of segment {}",
-                    seg.name
-                );
-                assert!(
-                    !s.pool.records.is_anon(p, pte.pfn()),
-                    "I8: a segment frame with a record"
-                );
-                frames += 1;
-            }
-        }
-        if seg.source == Source::Empty {
-            assert_eq!(
-                frames, seg.data_frames,
-                "I14: frames of segment {}",
-                seg.name
-            );
-        }
-    }
-    super::windows::audit_windows(s);
 }
 
 #[test]

@@ -1,115 +1,20 @@
 //! Nonlinear windows: set, fault, a reset of a mapped page (the
 //! simulated TLB sees a missing IPTE), unmap of a part, protect, fork,
 //! death, every refusal and the frames all back at the end, with the
-//! sharing audit (`fork::audit`, which runs `audit_windows`) after the
+//! sharing audit (`fork::audit`, which runs `shared_audit::audit_windows`) after the
 //! steps.
 
 use super::fork::{asce, audit, read, server, write};
 use super::segments::{attach, grant, make, name, start};
 use super::{kill, ARCHIVE};
-use crate::pagetable::{Entries, Kind};
 use crate::segment::Source;
 use crate::server::Server;
 use crate::sim::{access, SimMemory};
-use crate::space::Backing;
 use crate::PAGE_SIZE;
 use std::vec::Vec;
 use zpager_ipc::abi::{layout, KillReason};
 use zpager_ipc::protocol::{MemError, RemapMode, Request, Response};
 use zpager_ipc::segment::{AttachMode, Modes};
-
-/// The window invariants (docs/architecture.md, I14): each window names a
-/// live segment and is no longer than it, writable only if made
-/// writable, and never writable onto a file; each valid entry in a
-/// window is kind window (never COW) and maps the segment's current
-/// frame for the object page its index names, with the window's rights
-/// and no record; an invalid one has no software entry; and no entry
-/// outside a window is kind window.
-pub(super) fn audit_windows(s: &Server<SimMemory>) {
-    let p = &s.platform;
-    for space in s.spaces.iter().flatten() {
-        for r in &space.regions {
-            let Backing::Window {
-                segment,
-                first_page,
-                may_write,
-            } = r.backing
-            else {
-                continue;
-            };
-            let seg = s
-                .segment(segment)
-                .expect("I14: a window onto a freed segment");
-            let pages = (r.end - r.start) / PAGE_SIZE;
-            assert!(
-                first_page + pages <= seg.pages,
-                "I14: a window past its object"
-            );
-            assert!(
-                !r.writable || may_write,
-                "I14: a read-only window made writable"
-            );
-            assert!(
-                !may_write || !seg.executable(),
-                "I14: a writable window onto a file"
-            );
-            for page in (r.start..r.end).step_by(PAGE_SIZE as usize) {
-                let Some(ste_phys) = space.top.ste_phys(p, page) else {
-                    continue;
-                };
-                let ste = p.ste(ste_phys);
-                if !ste.is_valid() {
-                    continue;
-                }
-                let table = ste.table() / PAGE_SIZE;
-                let (pte, sw) = (p.pte(table, page), p.sw(table, page));
-                if !pte.is_valid() {
-                    assert_eq!(sw.0, 0, "I6: invalid window entry at {page:#x} with a kind");
-                    continue;
-                }
-                assert!(
-                    sw.kind() == Kind::Window && !sw.is_cow() && sw.index() < seg.pages,
-                    "I14: window page {page:#x} maps {sw:?}"
-                );
-                let own = seg.tables[(sw.index() / 256) as usize];
-                let frame = p.pte(own, sw.index() * PAGE_SIZE);
-                assert!(
-                    frame.is_valid() && frame.pfn() == pte.pfn(),
-                    "I14: window page {page:#x} maps frame {:#x}, object page {} is {frame:?}",
-                    pte.pfn(),
-                    sw.index()
-                );
-                assert_eq!(
-                    (pte.is_writable(), pte.is_executable()),
-                    (r.writable, seg.executable()),
-                    "I14: the rights of window page {page:#x}"
-                );
-                assert!(
-                    !s.pool.records.is_anon(p, pte.pfn()),
-                    "I8: a window's frame with a record"
-                );
-            }
-        }
-        for (base, ste_phys) in super::fork::valid_segment_entries(p, space.top) {
-            let ste = p.ste(ste_phys);
-            let table = ste.table() / PAGE_SIZE;
-            if s.pool.records.segment_of_table(p, table).is_some() {
-                continue;
-            }
-            for j in 0..256 {
-                let page = base + j * PAGE_SIZE;
-                if p.pte(table, page).is_valid() && p.sw(table, page).kind() == Kind::Window {
-                    assert!(
-                        space
-                            .find(page)
-                            .is_some_and(|r| matches!(r.backing, Backing::Window { .. })),
-                        "I14: a window entry at {page:#x} outside any window"
-                    );
-                }
-            }
-        }
-    }
-}
 
 fn try_window(
     s: &mut Server<SimMemory>,
