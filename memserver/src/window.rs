@@ -112,19 +112,20 @@ impl<P: Platform> Server<P> {
         // they take runs of frames, which may be refused, and are no
         // change the client sees.
         let top = self.space_ref(id).expect("live").top;
-        if self
-            .segments_in(id, start, end)
-            .any(|(lo, _, _)| top.ste_phys(&self.platform, lo).is_none())
-        {
-            self.reach_range(id, start, end)?;
+        let (mut missing, mut tables) = (false, 0);
+        for (lo, _, ste) in self.segments_in(id, start, end) {
+            missing |= top.ste_phys(&self.platform, lo).is_none();
+            tables += u64::from(!ste.is_valid());
         }
-        // Counted once every 2 GiB has its segment table, so each part is
-        // one MiB (a stretch without a table would count once for all of
-        // its MiBs).
-        let tables = self
-            .segments_in(id, start, end)
-            .filter(|(_, _, ste)| !ste.is_valid())
-            .count() as u64;
+        if missing {
+            self.reach_range(id, start, end)?;
+            // Counted again now that every 2 GiB has its segment table:
+            // a stretch without one was one part for all of its MiBs.
+            tables = self
+                .segments_in(id, start, end)
+                .filter(|(_, _, ste)| !ste.is_valid())
+                .count() as u64;
+        }
         let seg = self.segment(segment).expect("checked");
         // Frames: object pages never touched (the segment's), page tables
         // and unshared copies (the family's).
